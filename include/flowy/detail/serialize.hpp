@@ -1,0 +1,103 @@
+#pragma once
+// Arguments and results travel as cereal portable binary. Each value is one
+// self-contained archive (its own endianness byte), so the bytes of a finished
+// result can be spliced unchanged into the arguments of the next task.
+
+#include <cereal/archives/portable_binary.hpp>
+#include <cereal/types/array.hpp>
+#include <cereal/types/chrono.hpp>
+#include <cereal/types/complex.hpp>
+#include <cereal/types/deque.hpp>
+#include <cereal/types/list.hpp>
+#include <cereal/types/map.hpp>
+#include <cereal/types/memory.hpp>
+#include <cereal/types/optional.hpp>
+#include <cereal/types/set.hpp>
+#include <cereal/types/string.hpp>
+#include <cereal/types/tuple.hpp>
+#include <cereal/types/unordered_map.hpp>
+#include <cereal/types/unordered_set.hpp>
+#include <cereal/types/utility.hpp>
+#include <cereal/types/variant.hpp>
+#include <cereal/types/vector.hpp>
+
+#include <cstddef>
+#include <streambuf>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+namespace flowy::detail {
+
+/// A streambuf that appends to a std::string.
+class StringSink : public std::streambuf {
+public:
+    explicit StringSink(std::string& out) : out_(out) {}
+
+protected:
+    std::streamsize xsputn(const char* s, std::streamsize n) override {
+        out_.append(s, static_cast<std::size_t>(n));
+        return n;
+    }
+    int_type overflow(int_type c) override {
+        if (!traits_type::eq_int_type(c, traits_type::eof())) out_.push_back(traits_type::to_char_type(c));
+        return traits_type::not_eof(c);
+    }
+
+private:
+    std::string& out_;
+};
+
+/// A streambuf that reads a byte range in place.
+class ViewSource : public std::streambuf {
+public:
+    explicit ViewSource(std::string_view in) {
+        char* p = const_cast<char*>(in.data());
+        setg(p, p, p + in.size());
+    }
+    /// Bytes not consumed yet.
+    std::size_t remaining() const { return static_cast<std::size_t>(egptr() - gptr()); }
+};
+
+template <class T>
+inline constexpr bool serialisable_v =
+    std::is_void_v<T> ||
+    (cereal::traits::is_output_serializable<T, cereal::PortableBinaryOutputArchive>::value &&
+     cereal::traits::is_input_serializable<T, cereal::PortableBinaryInputArchive>::value);
+
+template <class T>
+inline constexpr bool storable_v = std::is_void_v<T> || (std::is_object_v<T> && std::is_move_constructible_v<T>);
+
+/// Appends one value as a self-contained archive.
+template <class T>
+void encode(std::string& out, const T& value) {
+    StringSink sink(out);
+    std::ostream os(&sink);
+    cereal::PortableBinaryOutputArchive ar(os);
+    ar(value);
+}
+
+/// Reads one value written by encode() from the front of `src`.
+template <class T>
+T decode(std::istream& is) {
+    cereal::PortableBinaryInputArchive ar(is);
+    if constexpr (std::is_default_constructible_v<T>) {
+        T value{};
+        ar(value);
+        return value;
+    } else {
+        static_assert(std::is_default_constructible_v<T>,
+                      "flowy: activity argument and result types must be default-constructible to be decoded");
+    }
+}
+
+template <class T>
+T decode(std::string_view bytes) {
+    ViewSource src(bytes);
+    std::istream is(&src);
+    is.exceptions(std::ios::badbit);
+    T value = decode<T>(is);
+    return value;
+}
+
+}  // namespace flowy::detail

@@ -1,0 +1,26 @@
+#pragma once
+/// \file Options for activities and engines.
+
+#include <chrono>
+#include <optional>
+
+namespace flowy {
+
+/// Per-activity options, given to `conf_activity(name, f, opts)`.
+struct ActivityOptions {
+    /// Stop an attempt that runs longer than this (none by default).
+    std::optional<std::chrono::nanoseconds> timeout{};
+    /// Extra attempts after a timeout or a worker crash.
+    int retries = 0;
+    /// Pause before each extra attempt.
+    std::chrono::nanoseconds retry_delay{0};
+};
+
+/// Where tasks run.
+enum class Executor {
+    processes,    ///< forked worker processes over shared memory (default, isolated)
+    threads,      ///< a pool of threads in this process
+    synchronous,  ///< one task at a time on the calling thread, for debugging
+};
+
+}  // namespace flowy

@@ -1,0 +1,438 @@
+// The processes executor: a pool of forked workers, each with its own pair of
+// rings in anonymous shared memory (mapped before the fork, so nothing is left in
+// /dev/shm whatever happens). A worker that dies takes only its own task with it:
+// its rings are dropped with it and a new worker gets fresh ones.
+
+#include "worker/protocol.hpp"
+
+#include <boost/interprocess/anonymous_shared_memory.hpp>
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <string>
+#include <system_error>
+
+namespace flowy::detail {
+
+void leave_engine_in_child();  // execution.cpp: forget the parent's run state
+
+namespace {
+
+namespace bip = boost::interprocess;
+using worker::PoolShared;
+using worker::WorkerShared;
+
+[[noreturn]] void throw_errno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
+
+std::string describe_status(int status) {
+    char buf[160];
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        const char* abbrev = sigabbrev_np(sig);
+        const char* desc = sigdescr_np(sig);
+        std::snprintf(buf, sizeof buf, "killed by signal %d (SIG%s: %s)", sig, abbrev ? abbrev : "?",
+                      desc ? desc : "unknown");
+    } else if (WIFEXITED(status)) {
+        std::snprintf(buf, sizeof buf, "exited with code %d", WEXITSTATUS(status));
+    } else {
+        std::snprintf(buf, sizeof buf, "ended with status %d", status);
+    }
+    return buf;
+}
+
+/// A piece of a request waiting for room in a worker's ring.
+struct Outgoing {
+    char head[8 + worker::request_head];
+    std::size_t head_off = 0;
+    const std::string* body = nullptr;
+    std::size_t body_off = 0;
+};
+
+struct Worker {
+    int index = 0;
+    pid_t pid = -1;
+    int pidfd = -1;
+    bip::mapped_region region;
+    WorkerShared* shared = nullptr;
+    ipc::Ring requests, replies;
+    std::deque<std::uint32_t> in_flight;  // tasks sent, in order; replies come back in that order
+    std::deque<Outgoing> outgoing;
+    // reply being read
+    char head[8 + worker::reply_head];
+    std::size_t head_got = 0;
+    std::string body;
+    std::size_t body_got = 0;
+    bool reading_body = false;
+    bool broken = false;  // sent garbage: killed, handled as a crash
+};
+
+class ProcessExecutor final : public TaskExecutor {
+public:
+    ProcessExecutor(const Registry& registry, int n) : registry_(registry), pool_region_(bip::anonymous_shared_memory(sizeof(PoolShared))) {
+        pool_ = new (pool_region_.get_address()) PoolShared();
+        wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (wake_fd_ < 0) throw_errno("flowy: eventfd");
+        epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+        if (epoll_fd_ < 0) {
+            ::close(wake_fd_);
+            throw_errno("flowy: epoll_create1");
+        }
+        add_fd(wake_fd_, UINT32_MAX);
+        workers_.resize(static_cast<std::size_t>(n));
+        try {
+            for (int i = 0; i < n; ++i) spawn(workers_[static_cast<std::size_t>(i)], i);
+        } catch (...) {
+            stop(true);
+            throw;
+        }
+    }
+    ~ProcessExecutor() override { stop(true); }
+
+    bool accepts(std::uint32_t depth) const override {
+        for (const Worker& w : workers_)
+            if (w.pid > 0 && w.in_flight.size() < depth) return true;
+        return false;
+    }
+
+    void submit(const Request& r) override {
+        Worker* best = nullptr;
+        for (Worker& w : workers_)
+            if (w.pid > 0 && (!best || w.in_flight.size() < best->in_flight.size())) best = &w;
+        Outgoing o;
+        char* p = o.head;
+        worker::put<std::uint64_t>(p, worker::request_head + r.args->size());
+        worker::put<std::uint32_t>(p, r.task);
+        worker::put<std::uint32_t>(p, r.activity);
+        o.body = r.args;
+        best->in_flight.push_back(r.task);
+        best->outgoing.push_back(o);
+        ++in_flight_;
+        pump(*best);
+    }
+
+    std::size_t in_flight() const override { return in_flight_; }
+
+    void wait(std::vector<Completion>& out) override {
+        std::size_t before = out.size();
+        int idle = 0;
+        for (;;) {
+            for (Worker& w : workers_) {
+                if (w.pid <= 0) continue;
+                pump(w);
+                drain(w, out);
+                if (w.broken) kill_worker(w);
+            }
+            if (out.size() > before) return;
+            if (++idle < worker::spin_rounds / 4) {
+                worker::cpu_relax();
+                continue;
+            }
+            idle = 0;
+            sleep_until_event(out);
+            if (out.size() > before) return;
+        }
+    }
+
+    void stop(bool abort) noexcept override {
+        if (stopped_) return;
+        stopped_ = true;
+        for (Worker& w : workers_) {
+            if (w.pid <= 0) continue;
+            if (abort) {
+                ::kill(w.pid, SIGKILL);
+            } else {
+                w.shared->stop.store(1, std::memory_order_seq_cst);
+                w.shared->requests.data_signal.fetch_add(1, std::memory_order_seq_cst);  // a sleeper compares it
+                ipc::futex_wake(&w.shared->requests.data_signal);
+            }
+        }
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        for (Worker& w : workers_) {
+            if (w.pid <= 0) continue;
+            // Wait for the exit without reaping, so the process group id cannot be reused
+            // before whatever the activity started in it is killed too.
+            pollfd pfd{w.pidfd, POLLIN, 0};
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (::poll(&pfd, 1, static_cast<int>(std::max<long>(0, left.count()))) <= 0) ::kill(w.pid, SIGKILL);
+            siginfo_t info{};
+            ::waitid(P_PID, static_cast<id_t>(w.pid), &info, WEXITED | WNOWAIT);
+            ::kill(-w.pid, SIGKILL);
+            int status = 0;
+            while (::waitpid(w.pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            release(w);
+        }
+        if (epoll_fd_ >= 0) ::close(epoll_fd_);
+        if (wake_fd_ >= 0) ::close(wake_fd_);
+        epoll_fd_ = wake_fd_ = -1;
+    }
+
+private:
+    void add_fd(int fd, std::uint32_t tag) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u32 = tag;
+        if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) < 0) throw_errno("flowy: epoll_ctl");
+    }
+
+    void spawn(Worker& w, int index) {
+        w = Worker{};
+        w.index = index;
+        w.region = bip::mapped_region(bip::anonymous_shared_memory(worker::region_size));
+        w.shared = new (w.region.get_address()) WorkerShared();
+        w.requests = worker::request_ring(w.shared);
+        w.replies = worker::reply_ring(w.shared);
+        std::fflush(nullptr);  // or the child would print the parent's buffered output again
+        pid_t parent = getpid();
+        pid_t pid = fork();
+        if (pid < 0) throw_errno("flowy: fork of a worker");
+        if (pid == 0) child(w, parent);
+        setpgid(pid, pid);  // also done by the child: whichever runs first
+        w.pid = pid;
+        w.pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+        if (w.pidfd < 0) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+            w.pid = -1;
+            throw_errno("flowy: pidfd_open");
+        }
+        add_fd(w.pidfd, static_cast<std::uint32_t>(index));
+    }
+
+    [[noreturn]] void child(Worker& w, pid_t parent) {
+        // Between fork and the loop: no exceptions, no locks, no allocation we can avoid.
+        leave_engine_in_child();
+        setpgid(0, 0);  // its own group: Ctrl-C reaches the scheduler only; a timeout kills the group
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(0);
+        struct sigaction dfl {};
+        dfl.sa_handler = SIG_DFL;
+        for (int s = 1; s < NSIG; ++s)
+            if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, nullptr);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, nullptr);
+        ::close(epoll_fd_);
+        for (Worker& other : workers_)
+            if (other.pidfd >= 0) ::close(other.pidfd);
+        try {
+            worker::worker_main(&registry_, w.shared, pool_, wake_fd_, parent);
+        } catch (...) {
+        }
+        _exit(71);
+    }
+
+    void release(Worker& w) {
+        if (w.pidfd >= 0) {
+            epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, w.pidfd, nullptr);
+            ::close(w.pidfd);
+        }
+        w.pidfd = -1;
+        w.pid = -1;
+        w.region = bip::mapped_region();
+        w.shared = nullptr;
+    }
+
+    /// Writes what fits of the queued requests.
+    void pump(Worker& w) {
+        bool wrote = false;
+        while (!w.outgoing.empty()) {
+            Outgoing& o = w.outgoing.front();
+            if (o.head_off < sizeof o.head) {
+                std::size_t k = w.requests.write_some(o.head + o.head_off, sizeof o.head - o.head_off);
+                o.head_off += k;
+                wrote |= k > 0;
+                if (o.head_off < sizeof o.head) break;
+            }
+            std::size_t left = o.body->size() - o.body_off;
+            if (left > 0) {
+                std::size_t k = w.requests.write_some(o.body->data() + o.body_off, left);
+                o.body_off += k;
+                wrote |= k > 0;
+                if (k < left) break;
+            }
+            w.outgoing.pop_front();
+        }
+        if (wrote && w.shared->requests.consumer_waiting.load(std::memory_order_seq_cst))
+            ipc::futex_wake(&w.shared->requests.data_signal);
+    }
+
+    /// Reads what is there of the replies; appends the complete ones.
+    void drain(Worker& w, std::vector<Completion>& out) {
+        bool read = false;
+        for (;;) {
+            if (!w.reading_body) {
+                std::size_t k = w.replies.read_some(w.head + w.head_got, sizeof w.head - w.head_got);
+                w.head_got += k;
+                read |= k > 0;
+                if (w.head_got < sizeof w.head) break;
+                const char* p = w.head;
+                auto len = worker::get<std::uint64_t>(p);
+                if (len < worker::reply_head || len > worker::max_message) {
+                    w.broken = true;
+                    break;
+                }
+                w.body.assign(len - worker::reply_head, '\0');
+                w.body_got = 0;
+                w.reading_body = true;
+            }
+            std::size_t k = w.replies.read_some(w.body.data() + w.body_got, w.body.size() - w.body_got);
+            w.body_got += k;
+            read |= k > 0;
+            if (w.body_got < w.body.size()) break;
+            w.reading_body = false;
+            w.head_got = 0;
+            if (!complete(w, out)) {
+                w.broken = true;
+                break;
+            }
+        }
+        if (read && w.shared->replies.producer_waiting.load(std::memory_order_seq_cst))
+            ipc::futex_wake(&w.shared->replies.space_signal);
+    }
+
+    /// Turns the reply just read into a completion; false if it makes no sense.
+    bool complete(Worker& w, std::vector<Completion>& out) {
+        const char* p = w.head + 8;
+        auto task = worker::get<std::uint32_t>(p);
+        auto outcome = worker::get<std::uint8_t>(p);
+        auto duration = worker::get<std::uint64_t>(p);
+        if (w.in_flight.empty() || w.in_flight.front() != task) return false;
+        Completion c;
+        c.task = task;
+        c.duration_us = duration;
+        c.worker = w.index;
+        if (outcome == static_cast<std::uint8_t>(Completion::Outcome::finished)) {
+            c.outcome = Completion::Outcome::finished;
+            c.bytes = std::move(w.body);
+        } else if (outcome == static_cast<std::uint8_t>(Completion::Outcome::failed)) {
+            c.outcome = Completion::Outcome::failed;
+            const char* q = w.body.data();
+            const char* end = q + w.body.size();
+            auto text = [&](std::string& s) {
+                if (end - q < 4) return false;
+                auto n = worker::get<std::uint32_t>(q);
+                if (static_cast<std::size_t>(end - q) < n) return false;
+                s.assign(q, n);
+                q += n;
+                return true;
+            };
+            if (!text(c.error.message) || !text(c.error.type)) return false;
+        } else {
+            return false;
+        }
+        w.in_flight.pop_front();
+        --in_flight_;
+        out.push_back(std::move(c));
+        w.body = std::string();
+        return true;
+    }
+
+    void kill_worker(Worker& w) {
+        ::kill(w.pid, SIGKILL);
+        // its death arrives through its pidfd, handled like any other
+        w.broken = false;
+        w.reading_body = false;
+        w.head_got = 0;
+        broken_pids_.push_back(w.pid);
+    }
+
+    void sleep_until_event(std::vector<Completion>& out) {
+        pool_->scheduler_sleeping.store(1, std::memory_order_seq_cst);
+        bool ready = false;
+        for (Worker& w : workers_) {
+            if (w.pid <= 0) continue;
+            if (!w.outgoing.empty()) {
+                w.shared->requests.producer_waiting.store(1, std::memory_order_seq_cst);
+                if (w.requests.writable()) ready = true;
+            }
+            if (w.replies.readable()) ready = true;
+        }
+        epoll_event events[16];
+        int n = ready ? 0 : epoll_wait(epoll_fd_, events, 16, 1000);
+        pool_->scheduler_sleeping.store(0, std::memory_order_seq_cst);
+        for (int i = 0; i < n; ++i) {
+            std::uint32_t tag = events[i].data.u32;
+            if (tag == UINT32_MAX) {
+                std::uint64_t v;
+                [[maybe_unused]] ssize_t r = ::read(wake_fd_, &v, sizeof v);
+            } else {
+                reap(workers_[tag], out);
+            }
+        }
+    }
+
+    /// A worker ended: collect what it finished, fail the task it was running, requeue the rest, replace it.
+    void reap(Worker& w, std::vector<Completion>& out) {
+        pid_t pid = w.pid;
+        siginfo_t info{};
+        if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid == 0)
+            return;
+        ::kill(-pid, SIGKILL);  // anything the activity left running in its group
+        int status = 0;
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        drain(w, out);
+        std::uint64_t current = w.shared->current.load(std::memory_order_seq_cst);
+        bool was_broken = false;
+        for (auto it = broken_pids_.begin(); it != broken_pids_.end(); ++it)
+            if (*it == pid) {
+                broken_pids_.erase(it);
+                was_broken = true;
+                break;
+            }
+        std::string why = "worker process " + std::to_string(pid) + " " +
+                          (was_broken ? std::string("sent a malformed reply and was killed") : describe_status(status));
+        bool started = false;
+        for (std::uint32_t task : w.in_flight) {
+            Completion c;
+            c.task = task;
+            c.worker = w.index;
+            if (!started && current == std::uint64_t(task) + 1) {
+                started = true;
+                c.outcome = Completion::Outcome::failed;
+                c.error.kind = ErrorInfo::Kind::crashed;
+                c.error.message = why;
+            } else {
+                c.outcome = Completion::Outcome::requeue;
+            }
+            out.push_back(std::move(c));
+            --in_flight_;
+        }
+        if (!started) warnings.push_back(why + " while idle; replaced");
+        int index = w.index;
+        release(w);
+        if (!stopped_) spawn(w, index);
+    }
+
+    const Registry& registry_;
+    bip::mapped_region pool_region_;
+    PoolShared* pool_ = nullptr;
+    int wake_fd_ = -1;
+    int epoll_fd_ = -1;
+    std::vector<Worker> workers_;
+    std::vector<pid_t> broken_pids_;
+    std::size_t in_flight_ = 0;
+    bool stopped_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<TaskExecutor> make_process_executor(const Registry& registry, int workers) {
+    return std::make_unique<ProcessExecutor>(registry, workers);
+}
+
+}  // namespace flowy::detail
