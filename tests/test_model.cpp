@@ -1,0 +1,178 @@
+// The model without an engine (direct mode), Result values, and configuration
+// errors (SEMANTICS.md rows 18 and 24).
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include "support.hpp"
+
+#include <string>
+#include <vector>
+
+using flowy::Activity;
+using flowy::Result;
+using test::Shared;
+
+namespace {
+int sum_activity(int a, int b) { return a + b; }
+int square_activity(int n) { return n * n; }
+
+struct ExampleWorkflow {
+    Activity<int(int)> square{"square"};
+    Activity<int(int, int)> sum{"sum"};
+    Result<int> operator()(int a, int b) {
+        auto a_squared = square(a);
+        auto b_squared = square(b);
+        return sum(a_squared, b_squared);
+    }
+};
+}  // namespace
+
+TEST_CASE("row 24: activities built from callables run inline, with no engine") {
+    ExampleWorkflow w;
+    w.square = square_activity;
+    w.sum = [](int a, int b) { return a + b; };
+    CHECK(w(2, 10).get() == 104);
+
+    Activity<int(int)> square = square_activity;
+    CHECK(square(7).get() == 49);
+    CHECK(square.name().empty());
+}
+
+TEST_CASE("direct mode keeps the failure rules: exceptions, failed inputs, the earliest error") {
+    Activity<int(int)> bad = [](int) -> int { throw std::out_of_range("nope"); };
+    Activity<int(int, int)> sum = sum_activity;
+    Result<int> a = bad(1);
+    try {
+        a.get();
+        FAIL("no throw");
+    } catch (const flowy::TaskError& e) {
+        CHECK(std::string(e.what()) == "nope");
+        CHECK(e.type() == "std::out_of_range");
+    }
+    Activity<int(int)> worse = [](int) -> int { throw std::logic_error("worse"); };
+    Result<int> b = worse(2);
+    CHECK_THROWS_WITH_AS(sum(b, a).get(), "nope", flowy::TaskError);  // a failed first
+    int calls = 0;
+    Activity<int(int)> counted = [&](int x) { return ++calls, x; };
+    CHECK_THROWS_AS(counted(a).get(), flowy::TaskError);
+    CHECK(calls == 0);
+}
+
+TEST_CASE("Result: implicit from a value, void results, empty results") {
+    Result<int> r = 5;
+    CHECK(r.get() == 5);
+    Result<std::string> s = std::string("x");
+    Result<std::string> copy = s;
+    CHECK(copy.get() == "x");
+    Result<void> v;
+    CHECK_NOTHROW(v.get());
+    Activity<void(int)> effect = [](int) {};
+    CHECK_NOTHROW(effect(1).get());
+    Result<int> empty;
+    CHECK_THROWS_AS(empty.get(), std::logic_error);
+}
+
+TEST_CASE("a named activity called outside a run says what to do") {
+    Activity<int(int)> square{"square"};
+    CHECK_THROWS_WITH_AS(square(1), doctest::Contains("called outside a workflow run"), std::logic_error);
+}
+
+namespace {
+int counted_square(int n) {
+    ++Shared::get().calls;
+    return n * n;
+}
+template <class W>
+std::string config_error(flowy::LocalWorkflow<W>& w) {
+    try {
+        w.run(1, 2);
+    } catch (const flowy::ConfigError& e) {
+        return e.what();
+    }
+    return "no ConfigError";
+}
+}  // namespace
+
+TEST_CASE("row 18: misconfiguration throws ConfigError before any task runs, on every executor") {
+    for (auto e : test::all_executors) {
+        CAPTURE(test::name(e));
+        test::NoLeaks no_leaks;
+        Shared::reset();
+        {
+            flowy::LocalWorkflow<ExampleWorkflow> w;
+            w.executor(e);
+            w.conf_activity("square", counted_square);
+            std::string m = config_error(w);
+            CHECK(m.find("'sum'") != std::string::npos);
+            CHECK(m.find("int (int, int)") != std::string::npos);
+            CHECK(m.find("not configured") != std::string::npos);
+        }
+        {
+            flowy::LocalWorkflow<ExampleWorkflow> w;
+            w.executor(e);
+            w.conf_activity("square", counted_square);
+            w.conf_activity("sum", [](long a, long b) { return a + b; });
+            std::string m = config_error(w);
+            CHECK(m.find("'sum'") != std::string::npos);
+            CHECK(m.find("declared as int (int, int)") != std::string::npos);
+            CHECK(m.find("configured with long (long, long)") != std::string::npos);
+        }
+        {
+            flowy::LocalWorkflow<ExampleWorkflow> w;
+            w.executor(e);
+            w.conf_activity("square", counted_square);
+            w.conf_activity("sum", sum_activity);
+            w.conf_activity("sum", sum_activity);
+            CHECK(config_error(w).find("'sum' is configured twice") != std::string::npos);
+        }
+        {
+            flowy::LocalWorkflow<ExampleWorkflow> w;
+            w.executor(e);
+            w.conf_activity("square", counted_square);
+            w.conf_activity("sum", sum_activity);
+            w.conf_activity("bad name!", sum_activity);
+            CHECK(config_error(w).find("invalid dependency name 'bad name!'") != std::string::npos);
+        }
+        {
+            flowy::LocalWorkflow<ExampleWorkflow> w;
+            w.executor(e).workers(0);
+            w.conf_activity("square", counted_square);
+            w.conf_activity("sum", sum_activity);
+            CHECK(config_error(w).find("at least one worker") != std::string::npos);
+        }
+        {
+            using namespace std::chrono_literals;
+            flowy::LocalWorkflow<ExampleWorkflow> w;
+            w.executor(e);
+            w.conf_activity("square", counted_square, {.timeout = -5ms});
+            w.conf_activity("sum", sum_activity);
+            CHECK(config_error(w).find("timeout must be positive") != std::string::npos);
+        }
+        CHECK(Shared::get().calls == 0);
+    }
+}
+
+namespace {
+struct DeclaresTwice {
+    Activity<int(int)> a{"same"};
+    Activity<int(int, int)> b{"same"};
+    Result<int> operator()(int x, int) { return a(x); }
+};
+}  // namespace
+
+TEST_CASE("one name declared with two signatures is a ConfigError") {
+    flowy::LocalWorkflow<DeclaresTwice> w;
+    w.conf_activity("same", square_activity);
+    std::string m = config_error(w);
+    CHECK(m.find("declares dependency 'same' twice") != std::string::npos);
+}
+
+TEST_CASE("the same workflow class runs on the engine and inline") {
+    flowy::LocalWorkflow<ExampleWorkflow> w;
+    w.executor(flowy::Executor::synchronous);
+    w.conf_activity("square", square_activity);
+    w.conf_activity("sum", sum_activity);
+    int engine = w.run(3, 4);
+    ExampleWorkflow inline_w;
+    inline_w.square = square_activity;
+    inline_w.sum = sum_activity;
+    CHECK(engine == inline_w(3, 4).get());
+}

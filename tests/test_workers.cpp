@@ -1,0 +1,183 @@
+// Worker processes: a worker that dies fails only its own task, is replaced, and
+// a run leaves no process and no shared memory behind.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include "support.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+using flowy::Activity;
+using flowy::Result;
+using test::Shared;
+
+namespace {
+
+enum Death { segv = 1, abrt, exit3, sigkill };
+
+int die(int how) {
+    switch (how) {
+    case segv: raise(SIGSEGV); break;
+    case abrt: std::abort();
+    case exit3: _exit(3);
+    case sigkill: raise(SIGKILL); break;
+    default: break;
+    }
+    return how;
+}
+
+struct OneCrash {
+    Activity<int(int)> die{"die"};
+    Activity<int(int)> ok{"ok"};
+    std::vector<std::string> operator()(int how) {
+        auto a = ok(1);
+        auto crashed = die(how);
+        auto b = ok(2);
+        std::vector<std::string> seen;
+        try {
+            crashed.get();
+            seen.push_back("no crash");
+        } catch (const flowy::WorkerCrashed& e) {
+            seen.push_back(e.what());
+            seen.push_back(e.task());
+        }
+        auto after = ok(3);  // runs on the replacement
+        seen.push_back(std::to_string(a.get() + b.get() + after.get()));
+        return seen;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a worker dying of a signal or an exit fails its task only, naming the cause, and is replaced") {
+    struct Case {
+        int how;
+        const char* says;
+    } cases[] = {{segv, "signal 11 (SIGSEGV"}, {abrt, "signal 6 (SIGABRT"}, {exit3, "exited with code 3"},
+                 {sigkill, "signal 9 (SIGKILL"}};
+    for (auto c : cases) {
+        CAPTURE(c.says);
+        test::NoLeaks no_leaks;
+        test::Log log;
+        flowy::LocalWorkflow<OneCrash> w;
+        w.workers(2).log(log.sink());
+        w.conf_activity("die", die);
+        w.conf_activity("ok", [](int x) { return x * 10; });
+        auto seen = w.run(c.how);
+        REQUIRE(seen.size() == 3);
+        CHECK(seen[0].find(c.says) != std::string::npos);
+        CHECK(seen[0].find("while running die-0-0") != std::string::npos);
+        CHECK(seen[1] == "die-0-0");
+        CHECK(seen[2] == "60");
+        CHECK(log.text.find("a new worker took its place") != std::string::npos);
+    }
+}
+
+TEST_CASE("an uncaught crash fails the run with WorkerCrashed") {
+    test::NoLeaks no_leaks;
+    struct Flow {
+        Activity<int(int)> die{"die"};
+        Result<int> operator()() { return die(segv); }
+    };
+    flowy::LocalWorkflow<Flow> w;
+    w.workers(1).log([](std::string_view) {});
+    w.conf_activity("die", die);
+    CHECK_THROWS_AS(w.run(), flowy::WorkerCrashed);
+}
+
+namespace {
+int crash_some(int i) {
+    if (i % 10 == 7) raise(SIGKILL);
+    return i;
+}
+struct CrashingFanOut {
+    Activity<int(int)> t{"t"};
+    std::pair<long, int> operator()(int n) {
+        std::vector<Result<int>> rs;
+        for (int i = 0; i < n; ++i) rs.push_back(t(i));
+        long sum = 0;
+        int crashed = 0;
+        for (int i = 0; i < n; ++i) {
+            try {
+                sum += rs[static_cast<std::size_t>(i)].get();
+            } catch (const flowy::WorkerCrashed& e) {
+                ++crashed;
+                CHECK(e.task() == "t-" + std::to_string(i) + "-0");
+            }
+        }
+        return {sum, crashed};
+    }
+};
+}  // namespace
+
+TEST_CASE("crashes among many queued tasks: every other task still runs exactly once") {
+    test::NoLeaks no_leaks;
+    flowy::LocalWorkflow<CrashingFanOut> w;
+    w.workers(2).log([](std::string_view) {});
+    w.conf_activity("t", crash_some);
+    long expected = 0;
+    for (int i = 0; i < 500; ++i)
+        if (i % 10 != 7) expected += i;
+    auto [sum, crashed] = w.run(500);
+    CHECK(sum == expected);
+    CHECK(crashed == 50);
+}
+
+namespace {
+int spawn_grandchild(int) {
+    pid_t p = fork();
+    if (p == 0) {
+        sleep(30);  // outlives the task unless its process group is killed
+        _exit(0);
+    }
+    Shared::get().counter[0] = p;
+    return 1;
+}
+}  // namespace
+
+TEST_CASE("processes an activity leaves running are stopped with its worker's process group") {
+    Shared::reset();
+    {
+        test::NoLeaks no_leaks;
+        struct Flow {
+            Activity<int(int)> t{"t"};
+            Result<int> operator()() { return t(0); }
+        };
+        flowy::LocalWorkflow<Flow> w;
+        w.workers(1);
+        w.conf_activity("t", spawn_grandchild);
+        CHECK(w.run() == 1);
+    }
+    int grandchild = Shared::get().counter[0];
+    REQUIRE(grandchild > 0);
+    // It was reparented away from us; it must be gone (or a zombie waiting for init).
+    std::string stat = "/proc/" + std::to_string(grandchild) + "/stat";
+    std::ifstream f(stat);
+    std::string pid, comm, state;
+    if (f >> pid >> comm >> state) CHECK(state == "Z");
+}
+
+TEST_CASE("a failed run leaves no process and no shared memory behind") {
+    test::NoLeaks no_leaks;
+    struct Flow {
+        Activity<int(int)> t{"t"};
+        Activity<int(int)> slow{"slow"};
+        Result<int> operator()() {
+            slow(0);  // still running when the run fails
+            return t(1);
+        }
+    };
+    flowy::LocalWorkflow<Flow> w;
+    w.workers(2);
+    w.conf_activity("t", [](int) -> int { throw std::runtime_error("fails at once"); });
+    w.conf_activity("slow", [](int x) {
+        sleep(30);
+        return x;
+    });
+    auto t0 = std::chrono::steady_clock::now();
+    CHECK_THROWS_WITH_AS(w.run(), "fails at once", flowy::TaskError);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));  // the slow task was stopped
+}
