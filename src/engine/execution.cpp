@@ -6,9 +6,51 @@
 #include <thread>
 #include <unordered_map>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define FLOWY_ASAN 1
+#endif
+
 namespace flowy::detail {
 
 namespace ctx = boost::context;
+
+namespace {
+// AddressSanitizer must be told when the stack changes under it (Boost.Context's
+// fcontext build does not), or it reports false errors on the body's stack.
+inline void start_switch(void** fake, const void* bottom, std::size_t size) {
+#ifdef FLOWY_ASAN
+    __sanitizer_start_switch_fiber(fake, bottom, size);
+#else
+    (void)fake, (void)bottom, (void)size;
+#endif
+}
+inline void finish_switch(void* fake, const void** bottom, std::size_t* size) {
+#ifdef FLOWY_ASAN
+    __sanitizer_finish_switch_fiber(fake, bottom, size);
+#else
+    (void)fake, (void)bottom, (void)size;
+#endif
+}
+
+/// Boost's guarded stack, remembering where it put the stack.
+class BodyStack {
+public:
+    BodyStack(std::size_t size, const void** bottom, std::size_t* got) : inner_(size), bottom_(bottom), got_(got) {}
+    ctx::stack_context allocate() {
+        ctx::stack_context sc = inner_.allocate();
+        *bottom_ = static_cast<char*>(sc.sp) - sc.size;
+        *got_ = sc.size;
+        return sc;
+    }
+    void deallocate(ctx::stack_context& sc) noexcept { inner_.deallocate(sc); }
+
+private:
+    ctx::protected_fixedsize_stack inner_;
+    const void** bottom_;
+    std::size_t* got_;
+};
+}  // namespace
 
 namespace {
 thread_local Execution* current_execution = nullptr;
@@ -223,7 +265,10 @@ void Execution::fail(std::uint32_t first, std::shared_ptr<const ErrorInfo> error
 
 void Execution::resume_body() {
     in_body_ = true;
+    void* fake = nullptr;
+    start_switch(&fake, body_stack_bottom_, body_stack_size_);
     body_fiber_ = std::move(body_fiber_).resume();
+    finish_switch(fake, nullptr, nullptr);
     in_body_ = false;
 }
 
@@ -232,7 +277,9 @@ void Execution::await(Slot& s) {
         throw std::logic_error("flowy: a Result was read outside the workflow body before its task finished");
     if (s.owner != this) throw std::logic_error("flowy: a Result of another run was read");
     waiting_ = &s;
+    start_switch(&fake_stack_, scheduler_stack_bottom_, scheduler_stack_size_);
     scheduler_ = std::move(scheduler_).resume();
+    finish_switch(fake_stack_, &scheduler_stack_bottom_, &scheduler_stack_size_);
     waiting_ = nullptr;
 }
 
@@ -257,8 +304,9 @@ SlotPtr Execution::run(const Body& body) {
         ~Restore() { current_execution = self->outer_; }
     } restore{this};
 
-    body_fiber_ = ctx::fiber(std::allocator_arg, ctx::protected_fixedsize_stack(body_stack_size),
+    body_fiber_ = ctx::fiber(std::allocator_arg, BodyStack(body_stack_size, &body_stack_bottom_, &body_stack_size_),
                              [this, &body](ctx::fiber&& scheduler) {
+                                 finish_switch(nullptr, &scheduler_stack_bottom_, &scheduler_stack_size_);
                                  scheduler_ = std::move(scheduler);
                                  try {
                                      result_ = body();
@@ -270,6 +318,7 @@ SlotPtr Execution::run(const Body& body) {
                                      body_error_ = std::current_exception();
                                  }
                                  body_done_ = true;
+                                 start_switch(nullptr, scheduler_stack_bottom_, scheduler_stack_size_);
                                  return std::move(scheduler_);
                              });
     resume_body();

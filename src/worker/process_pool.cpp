@@ -136,8 +136,8 @@ public:
                 if (w.broken) kill_worker(w);
             }
             if (out.size() > before) return;
-            if (++idle < worker::spin_rounds / 4) {
-                worker::cpu_relax();
+            if (idle < worker::spin_rounds) {
+                worker::backoff(idle++);
                 continue;
             }
             idle = 0;

@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include <sched.h>
+
 namespace flowy::detail::worker {
 
 /// Shared by the scheduler and all workers of one pool.
@@ -56,12 +58,19 @@ T get(const char*& p) {
     return v;
 }
 
-/// Spins (with a CPU pause) this many rounds before going to sleep.
-inline constexpr int spin_rounds = 2000;
-inline void cpu_relax() {
+/// Waiting for the other side: a few rounds of CPU pause (a reply that is microseconds
+/// away costs no system call), then rounds of sched_yield (a process that shares our
+/// core gets it), then sleep on a futex or epoll.
+inline constexpr int spin_rounds = 200;
+inline constexpr int pause_rounds = 32;
+inline void backoff(int round) {
+    if (round < pause_rounds) {
 #if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
+        __builtin_ia32_pause();
 #endif
+    } else {
+        sched_yield();
+    }
 }
 
 /// The loop of a forked worker: never returns (ends with _exit).

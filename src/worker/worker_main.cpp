@@ -64,7 +64,7 @@ private:
     void wait_readable() {
         for (int i = 0; i < spin_rounds; ++i) {
             if (req_.readable()) return;
-            cpu_relax();
+            backoff(i);
         }
         auto& c = w_->requests;
         for (;;) {
@@ -82,7 +82,7 @@ private:
     void wait_writable() {
         for (int i = 0; i < spin_rounds; ++i) {
             if (rep_.writable()) return;
-            cpu_relax();
+            backoff(i);
         }
         auto& c = w_->replies;
         for (;;) {

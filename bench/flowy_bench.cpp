@@ -1,0 +1,129 @@
+// flowy's side of the benchmarks: one workload per invocation, one JSON line out.
+//   flowy_bench WORKLOAD N [--executor processes|threads|synchronous] [--workers 2]
+// Workloads: fanout (N independent tasks, then one taking all results), chain (N
+// dependent tasks), batches (N batches of 20 parallel tasks, each joined), startup
+// (engine start, one task, shutdown; N runs), payload (N bytes in and out).
+#include <flowy/flowy.hpp>
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+#include <string>
+#include <vector>
+
+namespace {
+
+int empty(int x) { return x; }
+long join(std::vector<int> xs) { return std::accumulate(xs.begin(), xs.end(), 0L); }
+std::string echo(std::string s) { return s; }
+
+struct FanOut {
+    flowy::Activity<int(int)> t{"t"};
+    flowy::Activity<long(std::vector<int>)> join{"join"};
+    flowy::Result<long> operator()(int n) {
+        std::vector<flowy::Result<int>> rs;
+        rs.reserve(static_cast<std::size_t>(n));
+        for (int i = 0; i < n; ++i) rs.push_back(t(i));
+        return join(rs);
+    }
+};
+
+struct Chain {
+    flowy::Activity<int(int)> t{"t"};
+    flowy::Result<int> operator()(int n) {
+        flowy::Result<int> acc = t(0);
+        for (int i = 1; i < n; ++i) acc = t(acc);
+        return acc;
+    }
+};
+
+struct Batches {
+    flowy::Activity<int(int)> t{"t"};
+    flowy::Activity<long(std::vector<int>)> join{"join"};
+    long operator()(int batches) {
+        long total = 0;
+        for (int b = 0; b < batches; ++b) {
+            std::vector<flowy::Result<int>> rs;
+            for (int i = 0; i < 20; ++i) rs.push_back(t(i));
+            total += join(rs).get();
+        }
+        return total;
+    }
+};
+
+struct Startup {
+    flowy::Activity<int(int)> t{"t"};
+    flowy::Result<int> operator()(int x) { return t(x); }
+};
+
+struct Payload {
+    flowy::Activity<std::string(std::string)> echo{"echo"};
+    std::size_t operator()(std::size_t n) { return echo(std::string(n, 'x')).get().size(); }
+};
+
+template <class W>
+void configure(flowy::LocalWorkflow<W>& w, flowy::Executor e, int workers) {
+    w.executor(e).workers(workers);
+    if constexpr (requires(W x) { x.t; }) w.conf_activity("t", empty);
+    if constexpr (requires(W x) { x.join; }) w.conf_activity("join", join);
+    if constexpr (requires(W x) { x.echo; }) w.conf_activity("echo", echo);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 3) {
+        std::fprintf(stderr, "usage: flowy_bench fanout|chain|batches|startup|payload N [--executor E] [--workers K]\n");
+        return 2;
+    }
+    std::string workload = argv[1];
+    long n = std::stol(argv[2]);
+    flowy::Executor e = flowy::Executor::processes;
+    int workers = 2;
+    for (int i = 3; i + 1 < argc; i += 2) {
+        std::string k = argv[i], v = argv[i + 1];
+        if (k == "--workers") workers = std::stoi(v);
+        if (k == "--executor")
+            e = v == "threads" ? flowy::Executor::threads
+                : v == "synchronous" ? flowy::Executor::synchronous : flowy::Executor::processes;
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    long tasks = n;
+    if (workload == "fanout") {
+        flowy::LocalWorkflow<FanOut> w;
+        configure(w, e, workers);
+        if (w.run(static_cast<int>(n)) != n * (n - 1) / 2) return 1;
+        tasks = n + 1;
+    } else if (workload == "chain") {
+        flowy::LocalWorkflow<Chain> w;
+        configure(w, e, workers);
+        if (w.run(static_cast<int>(n)) != 0) return 1;
+    } else if (workload == "batches") {
+        flowy::LocalWorkflow<Batches> w;
+        configure(w, e, workers);
+        if (w.run(static_cast<int>(n)) != n * 190) return 1;
+        tasks = n * 21;
+    } else if (workload == "startup") {
+        for (long i = 0; i < n; ++i) {
+            flowy::LocalWorkflow<Startup> w;
+            configure(w, e, workers);
+            if (w.run(7) != 7) return 1;
+        }
+    } else if (workload == "payload") {
+        flowy::LocalWorkflow<Payload> w;
+        configure(w, e, workers);
+        if (w.run(static_cast<std::size_t>(n)) != static_cast<std::size_t>(n)) return 1;
+        tasks = 1;
+    } else {
+        std::fprintf(stderr, "flowy_bench: unknown workload '%s'\n", workload.c_str());
+        return 2;
+    }
+    double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    std::printf("{\"wall_s\": %.6f, \"tasks\": %ld, \"per_task_us\": %.3f, \"peak_rss_kib\": %ld}\n", wall, tasks,
+                wall * 1e6 / double(tasks), ru.ru_maxrss);
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""The peers' side of the benchmarks: the same workloads as flowy_bench, one per
+invocation, one JSON line out.
+    peer.py SYSTEM WORKLOAD N      SYSTEM: ppe (ProcessPoolExecutor), pool (multiprocessing.Pool), dask
+"""
+import json
+import multiprocessing as mp
+import resource
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+WORKERS = 2
+
+
+def empty(x):
+    return x
+
+
+def join(xs):
+    return sum(xs)
+
+
+def echo(s):
+    return s
+
+
+def run_ppe(workload, n):
+    ctx = mp.get_context("fork")
+    if workload == "startup":
+        for _ in range(n):
+            with ProcessPoolExecutor(WORKERS, mp_context=ctx) as ex:
+                assert ex.submit(empty, 7).result() == 7
+        return n
+    with ProcessPoolExecutor(WORKERS, mp_context=ctx) as ex:
+        if workload == "fanout":
+            fs = [ex.submit(empty, i) for i in range(n)]
+            assert ex.submit(join, [f.result() for f in fs]).result() == n * (n - 1) // 2
+            return n + 1
+        if workload == "chain":
+            acc = ex.submit(empty, 0).result()
+            for _ in range(1, n):
+                acc = ex.submit(empty, acc).result()
+            return n
+        if workload == "batches":
+            total = 0
+            for _ in range(n):
+                fs = [ex.submit(empty, i) for i in range(20)]
+                total += ex.submit(join, [f.result() for f in fs]).result()
+            assert total == n * 190
+            return n * 21
+        if workload == "payload":
+            assert len(ex.submit(echo, "x" * n).result()) == n
+            return 1
+    raise SystemExit(f"unknown workload {workload}")
+
+
+def run_pool(workload, n):
+    ctx = mp.get_context("fork")
+    if workload == "startup":
+        for _ in range(n):
+            with ctx.Pool(WORKERS) as p:
+                assert p.apply_async(empty, (7,)).get() == 7
+        return n
+    with ctx.Pool(WORKERS) as p:
+        if workload == "fanout":
+            rs = [p.apply_async(empty, (i,)) for i in range(n)]
+            assert p.apply_async(join, ([r.get() for r in rs],)).get() == n * (n - 1) // 2
+            return n + 1
+        if workload == "chain":
+            acc = p.apply_async(empty, (0,)).get()
+            for _ in range(1, n):
+                acc = p.apply_async(empty, (acc,)).get()
+            return n
+        if workload == "batches":
+            total = 0
+            for _ in range(n):
+                rs = [p.apply_async(empty, (i,)) for i in range(20)]
+                total += p.apply_async(join, ([r.get() for r in rs],)).get()
+            assert total == n * 190
+            return n * 21
+        if workload == "payload":
+            assert len(p.apply_async(echo, ("x" * n,)).get()) == n
+            return 1
+    raise SystemExit(f"unknown workload {workload}")
+
+
+def run_dask(workload, n):
+    import dask
+    from dask import delayed
+
+    def compute(x):
+        return dask.compute(x, scheduler="processes", num_workers=WORKERS)[0]
+
+    if workload == "startup":
+        for _ in range(n):
+            assert compute(delayed(empty)(7)) == 7
+        return n
+    if workload == "fanout":
+        assert compute(delayed(join)([delayed(empty)(i) for i in range(n)])) == n * (n - 1) // 2
+        return n + 1
+    if workload == "chain":
+        acc = delayed(empty)(0)
+        for _ in range(1, n):
+            acc = delayed(empty)(acc)
+        assert compute(acc) == 0
+        return n
+    if workload == "batches":
+        total = 0
+        for _ in range(n):
+            total += compute(delayed(join)([delayed(empty)(i) for i in range(20)]))
+        assert total == n * 190
+        return n * 21
+    if workload == "payload":
+        assert len(compute(delayed(echo)("x" * n))) == n
+        return 1
+    raise SystemExit(f"unknown workload {workload}")
+
+
+def main():
+    system, workload, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    sys.setrecursionlimit(max(10000, 4 * n))
+    t0 = time.perf_counter()
+    tasks = {"ppe": run_ppe, "pool": run_pool, "dask": run_dask}[system](workload, n)
+    wall = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"wall_s": wall, "tasks": tasks, "per_task_us": wall * 1e6 / tasks, "peak_rss_kib": rss}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Runs flowy and its peers on the same workloads, interleaved (flowy, peer, flowy,
+peer, ...), after a warm-up, and prints medians and ratios.
+
+    tools/dev bench [--reps 5] [--only W1,W2] [--systems flowy,ppe,pool,dask]
+
+Writes JSON lines (one per measurement) and a Markdown summary to bench/results/.
+The header records nproc, CPU model and kernel: never mix figures from two machines.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+# (id, workload, N, what the per-task figure means)
+WORKLOADS = [
+    ("W1", "fanout", 1000), ("W1", "fanout", 10000), ("W1", "fanout", 100000),
+    ("W2", "chain", 100), ("W2", "chain", 1000), ("W2", "chain", 10000),
+    ("W3", "batches", 50),
+    ("W4", "startup", 20),
+    ("W5", "payload", 1024), ("W5", "payload", 1 << 20), ("W5", "payload", 64 << 20),
+]
+PEERS = {"ppe": "ProcessPoolExecutor", "pool": "multiprocessing.Pool", "dask": "dask processes"}
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+            "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M")}
+
+
+def run_one(system, build, workload, n):
+    if system == "flowy":
+        cmd = [os.path.join(build, "bench", "flowy_bench"), workload, str(n)]
+    else:
+        cmd = [PY, os.path.join(HERE, "peer.py"), system, workload, str(n)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {out.stderr.strip()[-500:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--only", default="", help="comma-separated workload ids (W1..W5) or name:N")
+    ap.add_argument("--systems", default="flowy,ppe,pool,dask")
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    args = ap.parse_args()
+
+    systems = args.systems.split(",")
+    if "dask" in systems and subprocess.run([PY, "-c", "import dask"], capture_output=True).returncode != 0:
+        print("bench: dask is not installed (apt-get install python3-dask): skipping that leg", file=sys.stderr)
+        systems.remove("dask")
+    wanted = [w for w in WORKLOADS
+              if not args.only or w[0] in args.only.split(",") or f"{w[1]}:{w[2]}" in args.only.split(",")]
+
+    info = machine()
+    os.makedirs(args.out, exist_ok=True)
+    jsonl = open(os.path.join(args.out, "latest.jsonl"), "w")
+    head = f"nproc={info['nproc']} cpu={info['cpu']} kernel={info['kernel']} date={info['date']}"
+    print(head)
+    jsonl.write(json.dumps({"machine": info}) + "\n")
+
+    rows = []
+    for wid, workload, n in wanted:
+        samples = {s: [] for s in systems}
+        for s in systems:  # warm-up, not recorded
+            run_one(s, args.build, workload, n)
+        for rep in range(args.reps):
+            for s in systems:  # interleaved
+                r = run_one(s, args.build, workload, n)
+                samples[s].append(r)
+                jsonl.write(json.dumps({"system": s, "workload": wid, "name": workload, "n": n, "rep": rep,
+                                        "wall_s": r["wall_s"], "per_task_us": r["per_task_us"],
+                                        "peak_rss_kib": r["peak_rss_kib"]}) + "\n")
+                jsonl.flush()
+        med = {s: statistics.median(x["per_task_us"] for x in samples[s]) for s in systems}
+        wall = {s: statistics.median(x["wall_s"] for x in samples[s]) for s in systems}
+        rss = {s: statistics.median(x["peak_rss_kib"] for x in samples[s]) for s in systems}
+        rows.append((wid, workload, n, med, wall, rss))
+        line = f"{wid} {workload:8} N={n:<9}" + "".join(
+            f" {s}={med[s]:10.2f}µs" + (f" (x{med[s] / med['flowy']:.1f})" if s != "flowy" and "flowy" in med else "")
+            for s in systems)
+        print(line, flush=True)
+
+    md = [f"# Benchmarks, {info['date']}", "", f"Machine: {info['nproc']} cores, {info['cpu']}, "
+          f"kernel {info['kernel']}. Medians of {args.reps} interleaved repetitions after a warm-up; "
+          "per-task µs (for W4: per start-up; W5: per round trip); ratio = peer / flowy.", "",
+          "| workload | N | " + " | ".join(f"{s} µs/task" for s in systems) + " | " +
+          " | ".join(f"{PEERS[s]} / flowy" for s in systems if s != "flowy") + " | flowy peak RSS |",
+          "|---|---:|" + "---:|" * (2 * len(systems) - (1 if "flowy" in systems else 0)) + "---:|"]
+    for wid, workload, n, med, wall, rss in rows:
+        ratios = [f"{med[s] / med['flowy']:.1f}x" for s in systems if s != "flowy" and "flowy" in med]
+        md.append(f"| {wid} {workload} | {n} | " + " | ".join(f"{med[s]:.2f}" for s in systems) + " | " +
+                  " | ".join(ratios) + f" | {rss.get('flowy', 0) / 1024:.1f} MiB |")
+    with open(os.path.join(args.out, "latest.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    print(f"\nwrote {args.out}/latest.jsonl and latest.md")
+
+
+if __name__ == "__main__":
+    main()
