@@ -98,6 +98,7 @@ public:
     template <class... Fw>
     explicit DeferredArgs(Fw&&... a) : args_(std::forward<Fw>(a)...) {}
     void encode(std::string& out) const override { encode_all(out, std::index_sequence_for<As...>{}); }
+    const std::tuple<As...>& values() const { return args_; }
 
 private:
     template <std::size_t... I>
@@ -138,15 +139,21 @@ public:
     using result_type = R;
 
     /// A dependency named `name`, bound to a function by `conf_activity(name, f)`.
-    explicit Activity(std::string name) : dep_{std::move(name), detail::SignatureOf<R(Args...)>::value} {
-        detail::declare(dep_);
-    }
+    explicit Activity(std::string name) : Activity(std::move(name), false) {}
     /// An activity that runs `f` inline when called (direct mode, no engine).
     template <class F>
         requires(std::is_invocable_r_v<R, F&, Args...> && !std::is_convertible_v<F, std::string> &&
                  !std::is_same_v<std::remove_cvref_t<F>, Activity>)
     Activity(F f)  // NOLINT: implicit, so `Activity<int(int)> square = square_activity;` works
         : dep_{std::string(), detail::SignatureOf<R(Args...)>::value}, direct_(std::move(f)) {}
+
+protected:
+    Activity(std::string name, bool workflow)
+        : dep_{std::move(name), detail::SignatureOf<R(Args...)>::value, workflow} {
+        detail::declare(dep_);
+    }
+
+public:
 
     /// The dependency name (empty in direct mode).
     const std::string& name() const noexcept { return dep_.name; }

@@ -14,5 +14,7 @@
 #include <flowy/activity.hpp>
 #include <flowy/error.hpp>
 #include <flowy/local_workflow.hpp>
+#include <flowy/operations.hpp>
 #include <flowy/options.hpp>
 #include <flowy/result.hpp>
+#include <flowy/workflow.hpp>

@@ -73,7 +73,74 @@ struct InvokerOf<R(A...)> {
     }
 };
 
+template <class W>
+concept workflow_class = requires { &W::operator(); };
+
+template <class W, class Sig>
+struct WorkflowOf;
+template <class W, class Ret, class... P>
+struct WorkflowOf<W, Ret(P...)> {
+    using value_type = result_value_t<Ret>;
+    static_assert(serialisable_v<value_type> && (serialisable_v<std::decay_t<P>> && ...),
+                  "flowy: a workflow's parameter and result types must be serialisable with cereal");
+
+    struct Inst final : Instance {
+        W w;
+        SlotPtr invoke(std::string_view args) override {
+            ViewSource src(args);
+            std::istream is(&src);
+            std::tuple<std::decay_t<P>...> values{decode<std::decay_t<P>>(is)...};
+            return call(values, std::index_sequence_for<P...>{});
+        }
+        template <class Tuple, std::size_t... I>
+        SlotPtr call(Tuple& values, std::index_sequence<I...>) {
+            if constexpr (std::is_void_v<Ret>) {
+                std::invoke(w, pass<P>(std::get<I>(values))...);
+                return finished_void_slot();
+            } else if constexpr (is_result_v<Ret>) {
+                Ret r = std::invoke(w, pass<P>(std::get<I>(values))...);
+                return slot_of(r);
+            } else {
+                return finished_slot(std::invoke(w, pass<P>(std::get<I>(values))...));
+            }
+        }
+    };
+
+    static const WorkflowType& type() {
+        static const WorkflowType t{type_name(typeid(W)), SignatureOf<value_type(P...)>::value,
+                                    SignatureOf<void(P...)>::value,
+                                    []() -> std::unique_ptr<Instance> { return std::make_unique<Inst>(); },
+                                    &encode_result};
+        return t;
+    }
+
+    static void encode_result(Slot& s, std::string& out) {
+        if constexpr (!std::is_void_v<value_type>) {
+            if (!s.bytes.empty())
+                out += s.bytes;
+            else
+                encode(out, value_of<value_type>(s));
+        }
+    }
+
+    template <class... A>
+    static std::string encode_args(const A&... a) {
+        static_assert(sizeof...(A) == sizeof...(P), "flowy: run() takes as many arguments as the workflow's operator()");
+        static_assert((accepts<std::decay_t<P>, std::remove_cvref_t<A>>() && ...),
+                      "flowy: run() arguments do not match the workflow's operator()");
+        std::string out;
+        (encode_arg<std::decay_t<P>>(out, a), ...);
+        return out;
+    }
+};
+
+template <class W>
+using workflow_of = WorkflowOf<W, typename callable_traits<W>::signature>;
+
 }  // namespace detail
+
+template <class W>
+class LocalWorkflow;
 
 /// Configuration and the local engine for a workflow class `W`.
 ///
@@ -99,6 +166,16 @@ public:
                      detail::InvokerOf<Sig>::make(Fn(std::move(f))), opts);
         return *this;
     }
+    /// Binds dependency `name` (a `Workflow<R(Args...)>` member) to a configured child workflow.
+    /// The configuration is copied: configure the child before binding it.
+    template <class C>
+    LocalWorkflow& conf_workflow(std::string name, const LocalWorkflow<C>& child) {
+        auto c = std::make_shared<detail::ChildWorkflow>();
+        c->type = &detail::workflow_of<C>::type();
+        c->config = std::make_shared<detail::Config>(child.config_);
+        config_.bind_workflow(std::move(name), std::move(c));
+        return *this;
+    }
     /// How many workers run tasks (default: the number of cores).
     LocalWorkflow& workers(int n) {
         config_.set_workers(n);
@@ -120,28 +197,17 @@ public:
     template <class... A>
     auto run(A&&... args) {
         static_assert(std::is_default_constructible_v<W>, "flowy: the workflow class must be default-constructible");
-        static_assert(std::is_invocable_v<W&, A&&...>,
-                      "flowy: run() arguments do not match the workflow's operator()");
-        using Ret = std::invoke_result_t<W&, A&&...>;
-        using T = detail::result_value_t<Ret>;
-        std::unique_ptr<W> wf;
-        detail::SlotPtr result = detail::run_local(
-            config_, detail::type_name(typeid(W)), [&] { wf = std::make_unique<W>(); },
-            [&]() -> detail::SlotPtr {
-                if constexpr (std::is_void_v<Ret>) {
-                    std::invoke(*wf, std::forward<A>(args)...);
-                    return detail::finished_void_slot();
-                } else if constexpr (detail::is_result_v<Ret>) {
-                    Ret r = std::invoke(*wf, std::forward<A>(args)...);
-                    return detail::slot_of(r);
-                } else {
-                    return detail::finished_slot(std::invoke(*wf, std::forward<A>(args)...));
-                }
-            });
+        static_assert(detail::workflow_class<W>,
+                      "flowy: the workflow class needs exactly one operator() (not a template or an overload set)");
+        using Flow = detail::workflow_of<W>;
+        using T = typename Flow::value_type;
+        detail::SlotPtr result = detail::run_local(config_, Flow::type(), Flow::encode_args(args...));
         if constexpr (!std::is_void_v<T>) return T(detail::value_of<T>(*result));
     }
 
 private:
+    template <class C>
+    friend class LocalWorkflow;
     detail::Config config_;
 };
 

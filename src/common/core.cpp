@@ -99,23 +99,29 @@ bool valid_name(const std::string& n) {
 }
 }  // namespace
 
-void Config::bind(std::string name, Signature sig, Invoker inv, ActivityOptions opts) {
+bool Config::bind(std::string name, Signature sig, Invoker inv, ActivityOptions opts) {
     if (!valid_name(name)) {
         errors.push_back("invalid dependency name '" + name +
                          "': use a letter or '_' followed by letters, digits, '_', '.', ':' or '-' (at most 200)");
-        return;
+        return false;
     }
     for (const Binding& b : bindings)
         if (b.name == name) {
             errors.push_back("dependency '" + name + "' is configured twice (" + b.signature.name() + " and " +
                              sig.name() + ")");
-            return;
+            return false;
         }
     if (opts.timeout && opts.timeout->count() <= 0)
         errors.push_back("dependency '" + name + "': the timeout must be positive");
     if (opts.retries < 0) errors.push_back("dependency '" + name + "': retries must not be negative");
     if (opts.retry_delay.count() < 0) errors.push_back("dependency '" + name + "': retry_delay must not be negative");
-    bindings.push_back(Binding{std::move(name), sig, std::move(inv), opts});
+    bindings.push_back(Binding{std::move(name), sig, std::move(inv), opts, nullptr});
+    return true;
+}
+
+void Config::bind_workflow(std::string name, std::shared_ptr<const ChildWorkflow> child) {
+    if (bind(std::move(name), child->type->signature, Invoker(), ActivityOptions{}))
+        bindings.back().child = std::move(child);
 }
 
 void Config::set_workers(int n) {

@@ -2,6 +2,7 @@
 
 #include <boost/context/protected_fixedsize_stack.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <thread>
 #include <unordered_map>
@@ -16,8 +17,15 @@ namespace flowy::detail {
 namespace ctx = boost::context;
 
 namespace {
+
+thread_local Execution* current_execution = nullptr;
+constexpr std::size_t body_stack_size = std::size_t(8) << 20;  // reserved, touched on demand
+constexpr double cheap_task_us = 100;                           // below this, queue several per worker
+constexpr std::uint32_t cheap_depth = 16;
+constexpr int max_nesting = 16;
+
 // AddressSanitizer must be told when the stack changes under it (Boost.Context's
-// fcontext build does not), or it reports false errors on the body's stack.
+// fcontext build does not), or it reports false errors on a body's stack.
 inline void start_switch(void** fake, const void* bottom, std::size_t size) {
 #ifdef FLOWY_ASAN
     __sanitizer_start_switch_fiber(fake, bottom, size);
@@ -50,25 +58,32 @@ private:
     const void** bottom_;
     std::size_t* got_;
 };
-}  // namespace
 
-namespace {
-thread_local Execution* current_execution = nullptr;
-constexpr std::size_t body_stack_size = std::size_t(8) << 20;  // reserved, touched on demand
-constexpr double cheap_task_us = 100;                           // below this, queue several per worker
-constexpr std::uint32_t cheap_depth = 16;
+/// The error an exception caught from a body stands for.
+std::shared_ptr<ErrorInfo> error_of(std::exception_ptr ep) {
+    auto e = std::make_shared<ErrorInfo>();
+    try {
+        std::rethrow_exception(ep);
+    } catch (const TaskTimedout& x) {
+        *e = ErrorInfo{ErrorInfo::Kind::timed_out, x.what(), x.type(), x.task()};
+    } catch (const WorkerCrashed& x) {
+        *e = ErrorInfo{ErrorInfo::Kind::crashed, x.what(), x.type(), x.task()};
+    } catch (const TaskError& x) {
+        *e = ErrorInfo{ErrorInfo::Kind::exception, x.what(), x.type(), x.task()};
+    } catch (...) {
+        *e = current_error({});
+    }
+    return e;
+}
+
 }  // namespace
 
 void leave_engine_in_child() { current_execution = nullptr; }
 
 Execution* Execution::current() { return current_execution; }
 
-Execution::Execution(const Config& config, std::string workflow, Registry registry, int workers)
-    : config_(config),
-      workflow_(std::move(workflow)),
-      registry_(std::move(registry)),
-      calls_(config.bindings.size(), 0),
-      cost_us_(config.bindings.size(), -1.0) {
+Execution::Execution(const Config& config, const Plan& root, Registry registry, int workers)
+    : config_(config), root_(root), registry_(std::move(registry)), cost_us_(registry_.size(), -1.0) {
     switch (config.executor) {
     case Executor::synchronous: executor_ = make_synchronous_executor(registry_); break;
     case Executor::threads: executor_ = make_thread_executor(registry_, workers); break;
@@ -80,15 +95,20 @@ Execution::~Execution() { abandon(); }
 
 void Execution::abandon() noexcept {
     if (executor_) executor_->stop(true);
-    body_fiber_ = ctx::fiber();  // unwinds a body that is still suspended
-    auto ended = std::make_shared<ErrorInfo>();
+    for (FinishQueue* q : queues_) q->detach();
+    queues_.clear();
+    watchers_.clear();
+    for (Frame& f : frames_) {
+        f.fiber = ctx::fiber();  // unwinds a body that is still suspended
+        f.instance.reset();
+    }
     for (Task& t : tasks_) {
         Slot& s = *t.slot;
         if (s.state == Slot::State::pending) {
             s.state = Slot::State::failed;
             auto e = std::make_shared<ErrorInfo>();
-            e->message = "the run ended before task " + task_id(t) + " finished";
             e->task = task_id(t);
+            e->message = "the run ended before task " + e->task + " finished";
             s.error = std::move(e);
             s.finish_seq = ++seq_;
         }
@@ -98,28 +118,40 @@ void Execution::abandon() noexcept {
     executor_.reset();
 }
 
+const Binding& Execution::binding(const Task& t) const {
+    return frames_[t.frame].plan->config->bindings[t.dep];
+}
+
 std::string Execution::task_id(const Task& t) const {
-    return config_.bindings[t.dep].name + "-" + std::to_string(t.call) + "-" + std::to_string(t.attempt);
+    return frames_[t.frame].prefix + binding(t).name + "-" + std::to_string(t.call) + "-" + std::to_string(t.attempt);
 }
 
-std::uint32_t Execution::binding_of(const Dependency& d) const {
-    auto& b = config_.bindings;
-    if (d.index >= 0 && static_cast<std::size_t>(d.index) < b.size() && b[d.index].name == d.name)
-        return static_cast<std::uint32_t>(d.index);
-    for (std::size_t i = 0; i < b.size(); ++i)
-        if (b[i].name == d.name) {
-            if (!(b[i].signature == d.signature))
-                throw ConfigError("dependency '" + d.name + "' is declared as " + d.signature.name() +
-                                  " but configured with " + b[i].signature.name());
-            d.index = static_cast<int>(i);
-            return static_cast<std::uint32_t>(i);
-        }
-    throw ConfigError("dependency '" + d.name + "' (" + d.signature.name() +
-                      ") is called but not configured: use conf_activity(\"" + d.name + "\", f)");
+std::uint32_t Execution::activity_of(const Task& t) const { return frames_[t.frame].plan->base + t.dep; }
+
+std::uint32_t Execution::binding_of(const Frame& f, const Dependency& d) const {
+    const auto& b = f.plan->config->bindings;
+    std::size_t i = 0;
+    if (d.index >= 0 && static_cast<std::size_t>(d.index) < b.size() && b[d.index].name == d.name) {
+        i = static_cast<std::size_t>(d.index);
+    } else {
+        while (i < b.size() && b[i].name != d.name) ++i;
+        if (i == b.size())
+            throw ConfigError("dependency '" + d.name + "' (" + d.signature.name() + ") of " + f.plan->type->name +
+                              " is called but not configured: use conf_" + (d.workflow ? "workflow" : "activity") +
+                              "(\"" + d.name + "\", ...)");
+    }
+    if (!(b[i].signature == d.signature))
+        throw ConfigError("dependency '" + d.name + "' is declared as " + d.signature.name() + " but configured with " +
+                          b[i].signature.name());
+    if (d.workflow != bool(b[i].child))
+        throw ConfigError("dependency '" + d.name + "' is declared as " + (d.workflow ? "a workflow" : "an activity") +
+                          " but configured with conf_" + (b[i].child ? "workflow" : "activity"));
+    d.index = static_cast<int>(i);
+    return static_cast<std::uint32_t>(i);
 }
 
-std::uint32_t Execution::depth_for(std::uint32_t dep) const {
-    double c = cost_us_[dep];
+std::uint32_t Execution::depth_for(std::uint32_t activity) const {
+    double c = cost_us_[activity];
     return (c >= 0 && c < cheap_task_us) ? cheap_depth : 1;
 }
 
@@ -131,23 +163,235 @@ void Execution::warn(const std::string& message) const {
     }
 }
 
+// ---- frames ----
+
+Execution::Frame& Execution::start_frame(const Plan& plan, std::string prefix, std::uint32_t parent_task,
+                                         std::string args) {
+    Frame& f = frames_.emplace_back();
+    f.index = static_cast<std::uint32_t>(frames_.size() - 1);
+    f.plan = &plan;
+    f.prefix = std::move(prefix);
+    f.parent_task = parent_task;
+    f.calls.assign(plan.config->bindings.size(), 0);
+    f.args = std::move(args);
+    live_frames_.push_back(f.index);
+    start_incarnation(f);
+    return f;
+}
+
+void Execution::start_incarnation(Frame& f) {
+    f.instance.reset();
+    f.result.reset();
+    f.restart.reset();
+    f.state = FrameState::returned;
+    try {
+        // the workflow's constructor (the root's first instance was made while checking the configuration)
+        f.instance = first_instance_ ? std::move(first_instance_) : f.plan->type->make();
+    } catch (...) {
+        f.error = std::current_exception();
+        return;
+    }
+    f.fiber = ctx::fiber(std::allocator_arg, BodyStack(body_stack_size, &f.stack_bottom, &f.stack_size),
+                         [this, &f](ctx::fiber&& scheduler) {
+                             finish_switch(nullptr, &main_stack_bottom_, &main_stack_size_);
+                             f.scheduler = std::move(scheduler);
+                             try {
+                                 f.result = f.instance->invoke(f.args);
+                                 if (!f.result) throw std::logic_error("flowy: the workflow returned an empty Result");
+                             } catch (const ctx::detail::forced_unwind&) {
+                                 throw;
+                             } catch (...) {
+                                 f.error = std::current_exception();
+                             }
+                             f.state = FrameState::returned;
+                             start_switch(nullptr, main_stack_bottom_, main_stack_size_);
+                             return std::move(f.scheduler);
+                         });
+    f.state = FrameState::running;  // ready to be entered by the loop
+}
+
+bool Execution::can_resume(const Frame& f) const {
+    if (f.state == FrameState::running) return true;
+    if (f.state != FrameState::suspended) return false;
+    return (f.waiting && f.waiting->state != Slot::State::pending) || (f.waiting_queue && f.waiting_queue->has_ready());
+}
+
+void Execution::resume(Frame& f) {
+    current_frame_ = &f;
+    void* fake = nullptr;
+    start_switch(&fake, f.stack_bottom, f.stack_size);
+    f.fiber = std::move(f.fiber).resume();
+    finish_switch(fake, nullptr, nullptr);
+    current_frame_ = nullptr;
+}
+
+void Execution::suspend(Frame& f) {
+    f.state = FrameState::suspended;
+    void* fake = nullptr;
+    start_switch(&fake, main_stack_bottom_, main_stack_size_);
+    f.scheduler = std::move(f.scheduler).resume();
+    finish_switch(fake, &main_stack_bottom_, &main_stack_size_);
+    f.state = FrameState::running;
+}
+
+void Execution::await(Slot& s) {
+    Frame* f = current_frame_;
+    if (!f) throw std::logic_error("flowy: a Result was read outside the workflow body before its task finished");
+    if (s.owner != this) throw std::logic_error("flowy: a Result of another run was read");
+    f->waiting = &s;
+    suspend(*f);
+    f->waiting = nullptr;
+}
+
+void Execution::await(FinishQueue& q) {
+    Frame* f = current_frame_;
+    if (!f) throw std::logic_error("flowy: results were awaited outside the workflow body");
+    f->waiting_queue = &q;
+    suspend(*f);
+    f->waiting_queue = nullptr;
+}
+
+void Execution::frame_failed(Frame& f, std::shared_ptr<const ErrorInfo> e) {
+    f.state = FrameState::done;
+    if (f.parent_task != UINT32_MAX) {
+        fail(f.parent_task, std::move(e));
+    } else if (!f.error) {
+        f.result = failed_slot(std::move(e));
+    }
+}
+
+void Execution::settle(Frame& f) {
+    if (f.state == FrameState::returned) {
+        f.fiber = ctx::fiber();
+        if (f.error) {
+            if (f.parent_task == UINT32_MAX) {
+                f.state = FrameState::done;  // the root keeps the exception itself
+            } else {
+                frame_failed(f, error_of(f.error));
+            }
+            return;
+        }
+        if (f.result->restart) {
+            f.restart = f.result->restart;
+            f.state = FrameState::restarting;
+        } else {
+            f.result->observed = true;
+            if (f.result->state == Slot::State::failed) {
+                frame_failed(f, f.result->error);
+                return;
+            }
+            if (f.result->state == Slot::State::pending) {
+                if (f.result->owner != this) {
+                    f.error = std::make_exception_ptr(
+                        std::logic_error("flowy: the workflow returned a Result of another run"));
+                    if (f.parent_task != UINT32_MAX) frame_failed(f, error_of(f.error));
+                    else f.state = FrameState::done;
+                }
+                return;
+            }
+            bool quiet = f.parent_task == UINT32_MAX ? outstanding_ == 0 : f.outstanding == 0;
+            if (!quiet) return;
+            f.state = FrameState::done;
+            if (f.parent_task != UINT32_MAX) {
+                std::string bytes;
+                try {
+                    f.plan->type->encode_result(*f.result, bytes);
+                } catch (...) {
+                    fail(f.parent_task, std::make_shared<ErrorInfo>(current_error(task_id(tasks_[f.parent_task]))));
+                    return;
+                }
+                finish(f.parent_task, std::move(bytes));
+            }
+            return;
+        }
+    }
+    if (f.state == FrameState::restarting) {
+        const Slot* failed = nullptr;
+        for (const SlotPtr& in : f.restart->inputs) {
+            in->observed = true;
+            if (in->state == Slot::State::pending) {
+                if (in->owner != this) {
+                    frame_failed(f, std::make_shared<ErrorInfo>(
+                                        ErrorInfo{ErrorInfo::Kind::exception,
+                                                  "flowy::restart: an argument is a Result of another run",
+                                                  "std::logic_error", {}}));
+                }
+                return;
+            }
+            if (in->state == Slot::State::failed && (!failed || finished_before(*in, *failed))) failed = in.get();
+        }
+        if (failed) {
+            frame_failed(f, failed->error);
+            return;
+        }
+        if (!(f.restart->values == f.plan->type->parameters)) {
+            frame_failed(f, std::make_shared<ErrorInfo>(ErrorInfo{
+                                ErrorInfo::Kind::exception,
+                                "flowy::restart: the arguments " + f.restart->values.name() +
+                                    " do not match the parameters of " + f.plan->type->name + ", " +
+                                    f.plan->type->parameters.name(),
+                                "std::invalid_argument", {}}));
+            return;
+        }
+        std::string args;
+        try {
+            f.restart->args->encode(args);
+        } catch (...) {
+            frame_failed(f, std::make_shared<ErrorInfo>(current_error({})));
+            return;
+        }
+        f.args = std::move(args);
+        ++f.incarnation;
+        start_incarnation(f);
+    }
+}
+
+void Execution::settle_frames() {
+    // A child that ends resolves a task of its parent, which may let the parent end too.
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (std::size_t i = 0; i < live_frames_.size();) {
+            Frame& f = frames_[live_frames_[i]];
+            FrameState before = f.state;
+            int incarnation = f.incarnation;
+            if (f.state == FrameState::returned || f.state == FrameState::restarting) settle(f);
+            changed |= f.state != before || f.incarnation != incarnation;
+            if (f.state == FrameState::done && f.parent_task != UINT32_MAX) {
+                f.instance.reset();
+                live_frames_[i] = live_frames_.back();
+                live_frames_.pop_back();
+                continue;
+            }
+            ++i;
+        }
+    }
+}
+
+// ---- tasks ----
+
 SlotPtr Execution::schedule(const Dependency& d, std::vector<SlotPtr>& inputs, std::string&& args,
                             std::unique_ptr<TaskArgs> deferred) {
-    std::uint32_t dep = binding_of(d);
+    Frame* f = current_frame_;
+    if (!f)
+        throw std::logic_error("flowy: activity '" + d.name +
+                               "' called outside a workflow body (from a constructor?): call it from operator()");
+    std::uint32_t dep = binding_of(*f, d);
     auto index = static_cast<std::uint32_t>(tasks_.size());
     Task& t = tasks_.emplace_back();
+    t.frame = f->index;
     t.dep = dep;
-    t.call = calls_[dep]++;
+    t.call = f->calls[dep]++;
     t.slot = std::make_shared<Slot>();
     t.slot->owner = this;
     t.slot->task = index;
     ++outstanding_;
+    ++f->outstanding;
     const Slot* failed = nullptr;
     for (const SlotPtr& in : inputs) {
         Slot& s = *in;
         s.observed = true;
         if (s.state == Slot::State::failed) {
-            if (!failed || s.finish_seq < failed->finish_seq) failed = &s;
+            if (!failed || finished_before(s, *failed)) failed = &s;
         } else if (s.state == Slot::State::pending) {
             if (s.owner != this)
                 throw std::logic_error("flowy: a Result of another run was passed to '" + d.name + "'");
@@ -170,25 +414,36 @@ SlotPtr Execution::schedule(const Dependency& d, std::vector<SlotPtr>& inputs, s
     return t.slot;
 }
 
+void Execution::start(std::uint32_t index) {
+    Task& t = tasks_[index];
+    if (t.deferred) {
+        try {
+            t.deferred->encode(t.args);
+        } catch (...) {
+            t.deferred.reset();
+            fail(index, std::make_shared<ErrorInfo>(current_error(task_id(t))));
+            return;
+        }
+        t.deferred.reset();
+    }
+    t.state = TaskState::running;
+    if (const Plan* child = frames_[t.frame].plan->children[t.dep].get()) {
+        // A child workflow: a new frame, entered by the loop (never from inside a body).
+        start_frame(*child, task_id(t) + "/", index, std::move(t.args));
+        return;
+    }
+    std::uint32_t activity = activity_of(t);
+    executor_->submit(Request{index, activity, &t.args, depth_for(activity)});
+}
+
 void Execution::dispatch() {
     while (!ready_.empty()) {
         std::uint32_t index = ready_.front();
         Task& t = tasks_[index];
-        std::uint32_t depth = depth_for(t.dep);
-        if (!executor_->accepts(depth)) return;
+        bool child = frames_[t.frame].plan->children[t.dep] != nullptr;
+        if (!child && !executor_->accepts(depth_for(activity_of(t)))) return;
         ready_.pop_front();
-        if (t.deferred) {
-            try {
-                t.deferred->encode(t.args);
-            } catch (...) {
-                t.deferred.reset();
-                fail(index, std::make_shared<ErrorInfo>(current_error(task_id(t))));
-                continue;
-            }
-            t.deferred.reset();
-        }
-        t.state = TaskState::running;
-        executor_->submit(Request{index, t.dep, &t.args, depth});
+        start(index);
     }
 }
 
@@ -200,7 +455,7 @@ void Execution::on_completion(Completion& c) {
         ready_.push_front(c.task);
         return;
     case Completion::Outcome::finished: {
-        double& cost = cost_us_[t.dep];
+        double& cost = cost_us_[activity_of(t)];
         cost = cost < 0 ? double(c.duration_us) : 0.8 * cost + 0.2 * double(c.duration_us);
         finish(c.task, std::move(c.bytes));
         return;
@@ -218,15 +473,22 @@ void Execution::on_completion(Completion& c) {
     }
 }
 
-void Execution::finish(std::uint32_t index, std::string bytes) {
-    Task& t = tasks_[index];
+void Execution::done(Task& t) {
     t.state = TaskState::done;
     --outstanding_;
+    --frames_[t.frame].outstanding;
+    t.args = std::string();
+    t.deferred.reset();
+}
+
+void Execution::finish(std::uint32_t index, std::string bytes) {
+    Task& t = tasks_[index];
+    done(t);
     Slot& s = *t.slot;
     s.state = Slot::State::finished;
     s.finish_seq = ++seq_;
     s.bytes = std::move(bytes);
-    t.args = std::string();
+    resolved(t);
     for (std::uint32_t d : t.dependents) {
         Task& dt = tasks_[d];
         if (dt.state != TaskState::waiting) continue;
@@ -246,14 +508,12 @@ void Execution::fail(std::uint32_t first, std::shared_ptr<const ErrorInfo> error
         work.pop_back();
         Task& t = tasks_[index];
         if (t.state == TaskState::done) continue;
-        t.state = TaskState::done;
-        --outstanding_;
+        done(t);
         Slot& s = *t.slot;
         s.state = Slot::State::failed;
         s.finish_seq = ++seq_;
         s.error = error;
-        t.args = std::string();
-        t.deferred.reset();
+        resolved(t);
         for (std::uint32_t d : t.dependents)
             if (tasks_[d].state == TaskState::waiting) {
                 s.observed = true;  // consumed by a dependent, which carries the error on
@@ -263,24 +523,18 @@ void Execution::fail(std::uint32_t first, std::shared_ptr<const ErrorInfo> error
     }
 }
 
-void Execution::resume_body() {
-    in_body_ = true;
-    void* fake = nullptr;
-    start_switch(&fake, body_stack_bottom_, body_stack_size_);
-    body_fiber_ = std::move(body_fiber_).resume();
-    finish_switch(fake, nullptr, nullptr);
-    in_body_ = false;
+void Execution::resolved(Task& t) {
+    if (watchers_.empty()) return;
+    auto [from, to] = watchers_.equal_range(t.slot->task);
+    for (auto it = from; it != to; ++it) it->second->arrived(t.slot);
+    watchers_.erase(from, to);
 }
 
-void Execution::await(Slot& s) {
-    if (!in_body_)
-        throw std::logic_error("flowy: a Result was read outside the workflow body before its task finished");
-    if (s.owner != this) throw std::logic_error("flowy: a Result of another run was read");
-    waiting_ = &s;
-    start_switch(&fake_stack_, scheduler_stack_bottom_, scheduler_stack_size_);
-    scheduler_ = std::move(scheduler_).resume();
-    finish_switch(fake_stack_, &scheduler_stack_bottom_, &scheduler_stack_size_);
-    waiting_ = nullptr;
+void Execution::watch(Slot& s, FinishQueue* q) { watchers_.emplace(s.task, q); }
+
+void Execution::unwatch(FinishQueue* q) {
+    std::erase_if(watchers_, [q](const auto& kv) { return kv.second == q; });
+    queues_.erase(q);
 }
 
 void Execution::report_ignored_failures() const {
@@ -296,7 +550,10 @@ void Execution::report_ignored_failures() const {
     }
 }
 
-SlotPtr Execution::run(const Body& body) {
+// ---- the loop ----
+
+SlotPtr Execution::run(std::string args, std::unique_ptr<Instance> first) {
+    first_instance_ = std::move(first);
     outer_ = current_execution;
     current_execution = this;
     struct Restore {
@@ -304,59 +561,46 @@ SlotPtr Execution::run(const Body& body) {
         ~Restore() { current_execution = self->outer_; }
     } restore{this};
 
-    body_fiber_ = ctx::fiber(std::allocator_arg, BodyStack(body_stack_size, &body_stack_bottom_, &body_stack_size_),
-                             [this, &body](ctx::fiber&& scheduler) {
-                                 finish_switch(nullptr, &scheduler_stack_bottom_, &scheduler_stack_size_);
-                                 scheduler_ = std::move(scheduler);
-                                 try {
-                                     result_ = body();
-                                     if (!result_)
-                                         throw std::logic_error("flowy: the workflow returned an empty Result");
-                                 } catch (const ctx::detail::forced_unwind&) {
-                                     throw;
-                                 } catch (...) {
-                                     body_error_ = std::current_exception();
-                                 }
-                                 body_done_ = true;
-                                 start_switch(nullptr, scheduler_stack_bottom_, scheduler_stack_size_);
-                                 return std::move(scheduler_);
-                             });
-    resume_body();
-
-    std::vector<Completion> done;
+    Frame& root = start_frame(root_, {}, UINT32_MAX, std::move(args));
+    std::vector<Completion> completions;
+    std::vector<std::uint32_t> runnable;
     for (;;) {
         for (auto& w : executor_->warnings) warn(w);
         executor_->warnings.clear();
-        if (body_done_) {
-            if (body_error_) break;
-            if (result_->state == Slot::State::failed) break;
-            if (result_->state == Slot::State::finished && outstanding_ == 0) break;
-        } else if (waiting_ && waiting_->state != Slot::State::pending) {
-            resume_body();
+        settle_frames();
+        if (root.state == FrameState::done) break;
+        runnable.clear();
+        for (std::uint32_t i : live_frames_)
+            if (can_resume(frames_[i])) runnable.push_back(i);
+        if (!runnable.empty()) {
+            for (std::uint32_t i : runnable) resume(frames_[i]);
             continue;
         }
         dispatch();
+        if (!ready_.empty() && executor_->in_flight() == 0) continue;  // child frames were started
         if (executor_->in_flight() == 0) {
-            // Nothing runs and nothing can start: the body waits for a result no task will produce.
-            body_error_ = std::make_exception_ptr(
+            bool any = false;
+            for (std::uint32_t i : live_frames_) any |= can_resume(frames_[i]);
+            if (any) continue;
+            // Nothing runs and nothing can start: a body waits for a result no task will produce.
+            root.error = std::make_exception_ptr(
                 std::logic_error("flowy: the workflow waits for a result that no task of this run produces"));
             break;
         }
-        done.clear();
-        executor_->wait(done);
-        for (Completion& c : done) on_completion(c);
+        completions.clear();
+        executor_->wait(completions);
+        for (Completion& c : completions) on_completion(c);
     }
 
-    bool ok = !body_error_ && result_->state == Slot::State::finished;
-    if (ok) {
+    if (!root.error && root.result && root.result->state == Slot::State::finished) {
         executor_->stop(false);
         report_ignored_failures();
-        return result_;
+        return root.result;
     }
     abandon();
-    if (body_error_) {
+    if (root.error) {
         try {
-            std::rethrow_exception(body_error_);
+            std::rethrow_exception(root.error);
         } catch (const TaskError&) {
             throw;
         } catch (const ConfigError&) {
@@ -366,10 +610,58 @@ SlotPtr Execution::run(const Body& body) {
             throw TaskError(e.message, {}, e.type);
         }
     }
-    throw_error(*result_->error);
+    throw_error(*root.result->error);
 }
 
 // ---- the entry points of the typed layer ----
+
+bool finished_before(const Slot& a, const Slot& b) {
+    bool a_task = a.task != UINT32_MAX, b_task = b.task != UINT32_MAX;
+    if (a_task != b_task) return !a_task;
+    return a.finish_seq < b.finish_seq;
+}
+
+namespace {
+// std heap functions build a max-heap: "later" puts the earliest on top.
+bool later(const SlotPtr& a, const SlotPtr& b) { return finished_before(*b, *a); }
+}  // namespace
+
+FinishQueue::FinishQueue() : exec_(Execution::current()) {
+    if (exec_) exec_->register_queue(this);
+}
+
+FinishQueue::~FinishQueue() {
+    if (exec_) exec_->unwatch(this);
+}
+
+void FinishQueue::add(const SlotPtr& s) {
+    if (!s) throw std::logic_error("flowy: an empty Result given to first/finish_order/parallel_reduce");
+    ++size_;
+    if (s->state != Slot::State::pending) {
+        arrived(s);
+        return;
+    }
+    if (!exec_ || s->owner != exec_) throw std::logic_error("flowy: a Result of another run was awaited");
+    exec_->watch(*s, this);
+}
+
+void FinishQueue::arrived(const SlotPtr& s) {
+    ready_.push_back(s);
+    std::push_heap(ready_.begin(), ready_.end(), later);
+}
+
+SlotPtr FinishQueue::take() {
+    if (size_ == 0) throw std::logic_error("flowy: no result left to take");
+    if (ready_.empty()) {
+        if (!exec_) throw std::logic_error("flowy: results awaited outside a workflow run");
+        exec_->await(*this);
+    }
+    std::pop_heap(ready_.begin(), ready_.end(), later);
+    SlotPtr s = std::move(ready_.back());
+    ready_.pop_back();
+    --size_;
+    return s;
+}
 
 void await(Slot& s) {
     Execution* ex = Execution::current();
@@ -397,23 +689,32 @@ SlotPtr Call::submit(std::unique_ptr<TaskArgs> deferred) {
     return exec_->schedule(dep_, inputs_, std::move(bytes_), std::move(deferred));
 }
 
-SlotPtr run_local(const Config& config, const std::string& workflow, const std::function<void()>& construct,
-                  const Body& body) {
-    if (!config.errors.empty()) {
-        std::string m = "flowy: bad configuration of " + workflow + ": " + config.errors.front();
-        for (std::size_t i = 1; i < config.errors.size(); ++i) m += "; " + config.errors[i];
-        throw ConfigError(m);
-    }
-    int workers = config.workers;
-    if (config.workers_set && workers < 1)
-        throw ConfigError("flowy: workers(" + std::to_string(workers) + "): a run needs at least one worker");
-    if (!config.workers_set) workers = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+// ---- a run ----
+
+namespace {
+
+std::string config_problems(const Config& c) {
+    std::string m = c.errors.front();
+    for (std::size_t i = 1; i < c.errors.size(); ++i) m += "; " + c.errors[i];
+    return m;
+}
+
+/// Checks what `type` declares against `config`, recursively for its child
+/// workflows, and lays their activities out in `registry`. The root's instance
+/// (constructed once, here) is returned through `root_instance`.
+std::unique_ptr<Plan> make_plan(const WorkflowType& type, const Config& config, Registry& registry, int depth,
+                                const std::string& where, std::unique_ptr<Instance>* root_instance) {
+    if (depth > max_nesting)
+        throw ConfigError("flowy: child workflows nest deeper than " + std::to_string(max_nesting) + " levels at " +
+                          where + " (does a workflow contain itself?)");
+    if (!config.errors.empty()) throw ConfigError("flowy: bad configuration of " + where + ": " + config_problems(config));
 
     std::vector<const Dependency*> declared;
+    std::unique_ptr<Instance> instance;
     {
         DeclarationScope scope;
         try {
-            construct();
+            instance = type.make();
         } catch (const TaskError&) {
             throw;
         } catch (const ConfigError&) {
@@ -424,12 +725,11 @@ SlotPtr run_local(const Config& config, const std::string& workflow, const std::
         }
         declared = std::move(scope.declared);
     }
-
     std::unordered_map<std::string, const Dependency*> seen;
     for (const Dependency* d : declared) {
         auto [it, fresh] = seen.emplace(d->name, d);
-        if (!fresh && !(it->second->signature == d->signature))
-            throw ConfigError("flowy: " + workflow + " declares dependency '" + d->name + "' twice, as " +
+        if (!fresh && !(it->second->signature == d->signature && it->second->workflow == d->workflow))
+            throw ConfigError("flowy: " + where + " declares dependency '" + d->name + "' twice, as " +
                               it->second->signature.name() + " and as " + d->signature.name());
         const Binding* b = nullptr;
         for (std::size_t i = 0; i < config.bindings.size(); ++i)
@@ -437,20 +737,49 @@ SlotPtr run_local(const Config& config, const std::string& workflow, const std::
                 b = &config.bindings[i];
                 d->index = static_cast<int>(i);
             }
+        const char* conf = d->workflow ? "conf_workflow" : "conf_activity";
         if (!b)
-            throw ConfigError("flowy: dependency '" + d->name + "' (" + d->signature.name() + ") of " + workflow +
-                              " is not configured: call conf_activity(\"" + d->name +
-                              "\", f) with a function of that signature");
+            throw ConfigError("flowy: dependency '" + d->name + "' (" + d->signature.name() + ") of " + where +
+                              " is not configured: call " + conf + "(\"" + d->name + "\", ...) with " +
+                              (d->workflow ? "a workflow" : "a function") + " of that signature");
         if (!(b->signature == d->signature))
-            throw ConfigError("flowy: dependency '" + d->name + "' of " + workflow + " is declared as " +
+            throw ConfigError("flowy: dependency '" + d->name + "' of " + where + " is declared as " +
                               d->signature.name() + " but configured with " + b->signature.name());
+        if (d->workflow != bool(b->child))
+            throw ConfigError("flowy: dependency '" + d->name + "' of " + where + " is declared as " +
+                              (d->workflow ? "a child workflow" : "an activity") + " but configured with " +
+                              (b->child ? "conf_workflow" : "conf_activity"));
     }
+    if (root_instance) *root_instance = std::move(instance);
+
+    auto plan = std::make_unique<Plan>();
+    plan->type = &type;
+    plan->config = &config;
+    plan->base = static_cast<std::uint32_t>(registry.size());
+    for (const Binding& b : config.bindings) registry.push_back(b.child ? nullptr : &b.invoke);
+    plan->children.resize(config.bindings.size());
+    for (std::size_t i = 0; i < config.bindings.size(); ++i) {
+        const Binding& b = config.bindings[i];
+        if (b.child)
+            plan->children[i] = make_plan(*b.child->type, *b.child->config, registry, depth + 1,
+                                          "child workflow '" + b.name + "' (" + b.child->type->name + ")", nullptr);
+    }
+    return plan;
+}
+
+}  // namespace
+
+SlotPtr run_local(const Config& config, const WorkflowType& type, std::string args) {
+    int workers = config.workers;
+    if (config.workers_set && workers < 1)
+        throw ConfigError("flowy: workers(" + std::to_string(workers) + "): a run needs at least one worker");
+    if (!config.workers_set) workers = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 
     Registry registry;
-    registry.reserve(config.bindings.size());
-    for (const Binding& b : config.bindings) registry.push_back(&b.invoke);
-    Execution ex(config, workflow, std::move(registry), workers);
-    return ex.run(body);
+    std::unique_ptr<Instance> first;
+    std::unique_ptr<Plan> plan = make_plan(type, config, registry, 0, type.name, &first);
+    Execution ex(config, *plan, std::move(registry), workers);
+    return ex.run(std::move(args), std::move(first));
 }
 
 }  // namespace flowy::detail

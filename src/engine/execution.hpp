@@ -1,7 +1,11 @@
 #pragma once
-// One execution of a workflow: the body on a fiber, the task graph it builds, and
-// the scheduler loop that feeds an executor. Single-threaded: the body, the graph
-// and every slot are touched by the scheduler's thread only.
+// One execution of a workflow: its bodies on fibers, the task graph they build, and
+// the scheduler loop that feeds an executor. Single-threaded: bodies, graph and
+// slots are touched by the scheduler's thread only.
+//
+// A frame is one running body: the root workflow, a child workflow called from a
+// body, or the next incarnation after restart(). Frames share the task graph and
+// the executor; each has its own fiber, configuration and task-id prefix.
 
 #include "engine/executor.hpp"
 
@@ -11,31 +15,47 @@
 #include <exception>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace flowy::detail {
 
+/// A workflow's configuration resolved for one run: where its activities sit in the
+/// registry, and the plans of the child workflows it binds.
+struct Plan {
+    const WorkflowType* type = nullptr;
+    const Config* config = nullptr;
+    std::uint32_t base = 0;                      // registry index of bindings[0]
+    std::vector<std::unique_ptr<Plan>> children;  // per binding: set for child workflows
+};
+
 class Execution {
 public:
-    Execution(const Config& config, std::string workflow, Registry registry, int workers);
+    Execution(const Config& config, const Plan& root, Registry registry, int workers);
     ~Execution();
     Execution(const Execution&) = delete;
     Execution& operator=(const Execution&) = delete;
 
-    /// Runs the body to its end and returns the finished result slot; throws on failure.
-    SlotPtr run(const Body& body);
+    /// Runs the root workflow with encoded `args` to its end; returns the finished result slot; throws on failure.
+    SlotPtr run(std::string args, std::unique_ptr<Instance> first);
 
-    // Called from the body (through Call and await).
+    // Called from bodies (through Call, await and FinishQueue).
     SlotPtr schedule(const Dependency& d, std::vector<SlotPtr>& inputs, std::string&& args,
                      std::unique_ptr<TaskArgs> deferred);
     void await(Slot& s);
+    void await(FinishQueue& q);
+    void watch(Slot& s, FinishQueue* q);
+    void unwatch(FinishQueue* q);
+    void register_queue(FinishQueue* q) { queues_.insert(q); }
 
     static Execution* current();
 
 private:
     enum class TaskState : std::uint8_t { waiting, ready, running, done };
     struct Task {
-        std::uint32_t dep = 0;
+        std::uint32_t frame = 0;
+        std::uint32_t dep = 0;  // binding index in the frame's configuration
         std::uint32_t call = 0;
         std::uint32_t attempt = 0;
         TaskState state = TaskState::waiting;
@@ -46,43 +66,75 @@ private:
         std::vector<std::uint32_t> dependents;
     };
 
-    std::uint32_t binding_of(const Dependency& d) const;
+    enum class FrameState : std::uint8_t { running, suspended, restarting, returned, done };
+    struct Frame {
+        std::uint32_t index = 0;
+        const Plan* plan = nullptr;
+        std::string prefix;                       // of its task ids: "" or "<parent task id>/"
+        std::uint32_t parent_task = UINT32_MAX;   // the task a child frame resolves
+        std::vector<std::uint32_t> calls;         // next call index, per binding
+        std::size_t outstanding = 0;              // its tasks not done
+        FrameState state = FrameState::running;
+        std::unique_ptr<Instance> instance;
+        std::string args;                         // encoded arguments of the current incarnation
+        boost::context::fiber fiber;
+        boost::context::fiber scheduler;
+        Slot* waiting = nullptr;
+        FinishQueue* waiting_queue = nullptr;
+        SlotPtr result;
+        std::exception_ptr error;
+        std::shared_ptr<const RestartRequest> restart;
+        int incarnation = 0;
+        const void* stack_bottom = nullptr;       // for AddressSanitizer's fiber annotations
+        std::size_t stack_size = 0;
+    };
+
+    const Binding& binding(const Task& t) const;
+    std::uint32_t binding_of(const Frame& f, const Dependency& d) const;
     std::string task_id(const Task& t) const;
-    std::uint32_t depth_for(std::uint32_t dep) const;
-    void resume_body();
+    std::uint32_t depth_for(std::uint32_t activity) const;
+    std::uint32_t activity_of(const Task& t) const;
+
+    Frame& start_frame(const Plan& plan, std::string prefix, std::uint32_t parent_task, std::string args);
+    void start_incarnation(Frame& f);
+    void resume(Frame& f);
+    void suspend(Frame& f);
+    bool can_resume(const Frame& f) const;
+    void settle_frames();
+    void settle(Frame& f);
+    void frame_failed(Frame& f, std::shared_ptr<const ErrorInfo> e);
+
     void dispatch();
+    void start(std::uint32_t index);
     void on_completion(Completion& c);
     void finish(std::uint32_t index, std::string bytes);
     void fail(std::uint32_t index, std::shared_ptr<const ErrorInfo> error);
+    void done(Task& t);
+    void resolved(Task& t);
     void warn(const std::string& message) const;
     void report_ignored_failures() const;
     void abandon() noexcept;
 
     const Config& config_;
-    std::string workflow_;
+    const Plan& root_;
     Registry registry_;
     std::unique_ptr<TaskExecutor> executor_;
     std::deque<Task> tasks_;
+    std::deque<Frame> frames_;
+    std::vector<std::uint32_t> live_frames_;  // frames not done
+    Frame* current_frame_ = nullptr;
     std::deque<std::uint32_t> ready_;
-    std::vector<std::uint32_t> calls_;     // next call index, per binding
-    std::vector<double> cost_us_;          // moving average of run time, per binding (<0: unknown)
+    std::vector<double> cost_us_;  // moving average of run time, per registry entry (<0: unknown)
     std::uint64_t seq_ = 0;
-    std::size_t outstanding_ = 0;          // tasks not done
+    std::size_t outstanding_ = 0;  // tasks not done
 
-    boost::context::fiber body_fiber_;
-    boost::context::fiber scheduler_;
-    // Stack bounds for AddressSanitizer's fiber annotations (unused otherwise).
-    const void* body_stack_bottom_ = nullptr;
-    std::size_t body_stack_size_ = 0;
-    const void* scheduler_stack_bottom_ = nullptr;
-    std::size_t scheduler_stack_size_ = 0;
+    std::unordered_multimap<std::uint32_t, FinishQueue*> watchers_;  // task -> queues waiting for it
+    std::unordered_set<FinishQueue*> queues_;
     void* fake_stack_ = nullptr;
-    bool in_body_ = false;
-    bool body_done_ = false;
-    Slot* waiting_ = nullptr;
-    SlotPtr result_;
-    std::exception_ptr body_error_;
+    const void* main_stack_bottom_ = nullptr;
+    std::size_t main_stack_size_ = 0;
     Execution* outer_ = nullptr;
+    std::unique_ptr<Instance> first_instance_;
 };
 
 }  // namespace flowy::detail

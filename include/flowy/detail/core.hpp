@@ -16,6 +16,8 @@
 namespace flowy::detail {
 
 class Execution;
+class TaskArgs;
+struct Config;
 
 /// Readable name of a type (demangled).
 std::string type_name(const std::type_info& t);
@@ -52,6 +54,7 @@ public:
     Execution* owner = nullptr;        ///< the execution that resolves this slot
     std::string bytes;                 ///< encoded value (engine results)
     std::shared_ptr<const ErrorInfo> error;
+    std::shared_ptr<const struct RestartRequest> restart;  ///< set on the result of restart(...)
 
     void* value = nullptr;             ///< decoded value, owned
     void (*destroy)(void*) = nullptr;
@@ -87,6 +90,37 @@ SlotPtr failed_slot(std::shared_ptr<const ErrorInfo> e);
 /// The error of the failed slot among `inputs` that failed first, or null.
 const Slot* first_failed(const std::vector<const Slot*>& inputs);
 
+/// Whether `a` counts as finished before `b`: plain values (finished before the run)
+/// first, then in the order the engine saw them finish.
+bool finished_before(const Slot& a, const Slot& b);
+
+/// Results handed out in the order they finish: the ones already finished first
+/// (earliest first), then each as it finishes. Taking from it suspends the body
+/// until one has finished. Serves first(), finish_order() and parallel_reduce().
+class FinishQueue {
+public:
+    FinishQueue();
+    ~FinishQueue();
+    FinishQueue(const FinishQueue&) = delete;
+    FinishQueue& operator=(const FinishQueue&) = delete;
+
+    void add(const SlotPtr& s);
+    /// The earliest finished result not taken yet; suspends until there is one.
+    SlotPtr take();
+    /// How many were added and not taken yet.
+    std::size_t size() const { return size_; }
+
+    // Used by the engine.
+    void arrived(const SlotPtr& s);
+    bool has_ready() const { return !ready_.empty(); }
+    void detach() { exec_ = nullptr; }
+
+private:
+    Execution* exec_;
+    std::vector<SlotPtr> ready_;  // a min-heap by finished_before
+    std::size_t size_ = 0;
+};
+
 /// The signature of an activity, normalised (cv-ref removed from parameters).
 struct Signature {
     const std::type_info* type;
@@ -103,11 +137,43 @@ struct SignatureOf<R(A...)> {
     static constexpr Signature value{&typeid(type), &name};
 };
 
-/// A dependency a workflow declares (an Activity member with a name).
+/// A dependency a workflow declares (an Activity or Workflow member with a name).
 struct Dependency {
     std::string name;
     Signature signature;
+    bool workflow = false;   ///< a child workflow (Workflow<>), not an activity
     mutable int index = -1;  ///< set when the run binds it to its configuration
+};
+
+/// What restart(args...) asks for: the arguments of the next incarnation.
+struct RestartRequest {
+    Signature values;                  ///< void(argument value types...)
+    std::vector<SlotPtr> inputs;       ///< the results among the arguments
+    std::shared_ptr<const TaskArgs> args;
+};
+
+/// One running instance of a workflow class: owns the object and calls its body.
+class Instance {
+public:
+    virtual ~Instance() = default;
+    /// Calls the body with arguments encoded as its parameter types; returns its result's slot.
+    virtual SlotPtr invoke(std::string_view args) = 0;
+};
+
+/// A workflow class, type-erased: how to make an instance and what it takes and gives.
+struct WorkflowType {
+    std::string name;                  ///< the class name, demangled
+    Signature signature;               ///< R(Params...) with R the value type of its results
+    Signature parameters;              ///< void(Params...)
+    std::unique_ptr<Instance> (*make)();
+    /// Appends the encoded value of a finished result of this workflow.
+    void (*encode_result)(Slot& result, std::string& out);
+};
+
+/// A child workflow bound with conf_workflow: its class and its own configuration.
+struct ChildWorkflow {
+    const WorkflowType* type;
+    std::shared_ptr<const Config> config;
 };
 
 /// Records `d` in the workflow under construction (no-op outside LocalWorkflow::run).
@@ -116,12 +182,13 @@ void declare(const Dependency& d);
 /// Runs one task: decodes the arguments from `args`, calls the function, appends the encoded result to `out`.
 using Invoker = std::function<void(std::string_view args, std::string& out)>;
 
-/// What conf_activity bound to a name.
+/// What conf_activity (or conf_workflow) bound to a name.
 struct Binding {
     std::string name;
     Signature signature;
-    Invoker invoke;
+    Invoker invoke;                         ///< empty for a child workflow
     ActivityOptions options;
+    std::shared_ptr<const ChildWorkflow> child;  ///< set for a child workflow
 };
 
 /// The untyped configuration of a LocalWorkflow.
@@ -133,7 +200,8 @@ struct Config {
     bool workers_set = false;
     std::function<void(std::string_view)> log;  ///< warnings; null: standard error
 
-    void bind(std::string name, Signature sig, Invoker inv, ActivityOptions opts);
+    bool bind(std::string name, Signature sig, Invoker inv, ActivityOptions opts);
+    void bind_workflow(std::string name, std::shared_ptr<const ChildWorkflow> child);
     void set_workers(int n);
 };
 
@@ -174,13 +242,10 @@ private:
     bool ready_ = true;
 };
 
-/// The body of one run: calls the workflow and returns the slot of its result.
-using Body = std::function<SlotPtr()>;
-
-/// Constructs the workflow (collecting its declared dependencies), checks the
-/// configuration against them, then runs `body` on the local engine. Returns the
-/// finished slot of the result; throws TaskError or ConfigError.
-SlotPtr run_local(const Config& config, const std::string& workflow, const std::function<void()>& construct,
-                  const Body& body);
+/// Checks the configuration of `type` (and of its children, recursively) against the
+/// dependencies each declares, then runs it on the local engine with `args` (encoded
+/// as its parameters). Returns the finished slot of the result; throws TaskError or
+/// ConfigError.
+SlotPtr run_local(const Config& config, const WorkflowType& type, std::string args);
 
 }  // namespace flowy::detail
