@@ -154,28 +154,32 @@ TEST_CASE("row 11: first gives the result that finished first, failed ones inclu
 
 namespace {
 int reverse_finish(int i) {
-    // call i finishes after call i+1: the finish order is 3, 2, 1, 0
+    // Call i may finish once the body has seen call i+1 finish: the finish order is 3, 2, 1, 0.
     Shared& s = Shared::get();
     auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (s.counter[2].load() != 3 - i && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    while (s.counter[2].load() < 3 - i)
+        if (std::chrono::steady_clock::now() > deadline) return -1;  // shows in the order checked below
+        else std::this_thread::yield();
     return i;
 }
-int after_finish(int i) {
-    ++Shared::get().counter[2];
-    return i;
+void seen_by_body(int v) {
+    auto& released = Shared::get().counter[2];
+    released = std::max(released.load(), 4 - v);
 }
 struct TakeTwo {
     Activity<int(int)> t{"t"};
-    Activity<int(int)> mark{"mark"};
     std::vector<int> operator()() {
         std::vector<Result<int>> rs;
         for (int i = 0; i < 4; ++i) rs.push_back(t(i));
         std::vector<int> seen;
         for (Result<int> r : flowy::finish_order(rs) | std::views::take(2)) {
             seen.push_back(r.get());
-            mark(0).get();  // lets the next one finish
+            seen_by_body(seen.back());
         }
-        for (Result<int> r : flowy::finish_order(rs)) seen.push_back(r.get());  // all four, in order
+        for (Result<int> r : flowy::finish_order(rs)) {  // all four, in order
+            seen.push_back(r.get());
+            seen_by_body(seen.back());
+        }
         return seen;
     }
 };
@@ -188,13 +192,7 @@ TEST_CASE("row 12: finish_order gives the earliest finished, in finish order, re
         Shared::reset();
         auto w = on<TakeTwo>(e, 4);
         w.conf_activity("t", reverse_finish);
-        w.conf_activity("mark", after_finish);
-        auto seen = w.run();
-        // 3 finishes first, then 2 (after one mark); the rest follow once marked
-        REQUIRE(seen.size() == 6);
-        CHECK(seen[0] == 3);
-        CHECK(seen[1] == 2);
-        CHECK(std::vector<int>(seen.begin() + 2, seen.end()) == std::vector<int>{3, 2, 1, 0});
+        CHECK(w.run() == std::vector<int>{3, 2, 3, 2, 1, 0});
     }
     SUBCASE("synchronous and direct mode: dispatch order is finish order") {
         struct Flow {
