@@ -8,7 +8,8 @@
 //
 // The original Flowy returned at 0.5; flowy lets the other tasks finish before run()
 // returns (a task run for its effect is never cut off, and an ignored failure is still
-// reported), so the run lasts 2.0 units while the value is known at 0.5.
+// reported), so the run lasts 2.0 units while the value is known at 0.5. On the
+// synchronous executor tasks run one at a time in call order: there x1 finishes first.
 #include "common.hpp"
 
 struct WaitFirst {
