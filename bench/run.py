@@ -28,6 +28,10 @@ WORKLOADS = [
     ("W4", "startup", 20),
     ("W5", "payload", 1024), ("W5", "payload", 1 << 20), ("W5", "payload", 64 << 20),
 ]
+# W6: the map/reduce samples, their ideal duration in time units (see samples/*.cpp).
+MAP_REDUCE = [("naive_map_reduce", 10.5), ("finish_order_map_reduce", 8.5), ("parallel_map_reduce", 8.0)]
+UNIT_MS = 20
+
 PEERS = {"ppe": "ProcessPoolExecutor", "pool": "multiprocessing.Pool", "dask": "dask processes"}
 
 
@@ -55,11 +59,29 @@ def run_one(system, build, workload, n):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def run_map_reduce(build, reps):
+    """W6: each sample's duration against its ideal; no peer (the ideal is the reference)."""
+    rows = []
+    for name, ideal in MAP_REDUCE:
+        exe = os.path.join(build, "samples", name)
+        subprocess.run([exe, "--unit-ms", str(UNIT_MS)], capture_output=True, check=True)  # warm-up
+        units = []
+        for _ in range(reps):
+            out = subprocess.run([exe, "--unit-ms", str(UNIT_MS)], capture_output=True, text=True, check=True)
+            lines = out.stdout.strip().splitlines()
+            assert lines[-1] == "91", f"{name} printed {lines[-1]}"
+            units.append(float(lines[0].split()[1]))
+        med = statistics.median(units)
+        rows.append((name, ideal, med, 100 * (med - ideal) / ideal))
+        print(f"W6 {name:24} ideal {ideal:4.1f} units, median {med:.3f} ({rows[-1][3]:+.1f}%)", flush=True)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="build")
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--only", default="", help="comma-separated workload ids (W1..W5) or name:N")
+    ap.add_argument("--only", default="", help="comma-separated workload ids (W1..W6) or name:N")
     ap.add_argument("--systems", default="flowy,ppe,pool,dask")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     args = ap.parse_args()
@@ -110,6 +132,14 @@ def main():
         ratios = [f"{med[s] / med['flowy']:.1f}x" for s in systems if s != "flowy" and "flowy" in med]
         md.append(f"| {wid} {workload} | {n} | " + " | ".join(f"{med[s]:.2f}" for s in systems) + " | " +
                   " | ".join(ratios) + f" | {rss.get('flowy', 0) / 1024:.1f} MiB |")
+    if not args.only or "W6" in args.only.split(","):
+        mr = run_map_reduce(args.build, args.reps)
+        md += ["", f"W6, the map/reduce samples with a {UNIT_MS} ms time unit (median of {args.reps} runs):", "",
+               "| sample | ideal (units) | measured (units) | over ideal |", "|---|---:|---:|---:|"]
+        md += [f"| {n} | {i:.1f} | {m:.3f} | {p:+.1f}% |" for n, i, m, p in mr]
+        for n, i, m, p in mr:
+            jsonl.write(json.dumps({"system": "flowy", "workload": "W6", "name": n, "ideal_units": i,
+                                    "median_units": m, "unit_ms": UNIT_MS}) + "\n")
     with open(os.path.join(args.out, "latest.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     print(f"\nwrote {args.out}/latest.jsonl and latest.md")

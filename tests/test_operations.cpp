@@ -442,3 +442,16 @@ TEST_CASE("direct mode: a child workflow is a callable") {
     p.plus = plus;
     CHECK(p(3).get() == 1 + 5 + 14);
 }
+
+TEST_CASE("direct mode: run_direct follows restart; a restart result is not a value") {
+    Countdown w;
+    w.dec = dec;
+    w.plus = plus;
+    CHECK(flowy::run_direct(w, 10, 0) == 55);
+    CHECK_THROWS_WITH_AS(w(3, 0).get(), doctest::Contains("run_direct"), std::logic_error);
+    RestartFails f;
+    f.bad = boom;
+    CHECK_THROWS_WITH_AS(flowy::run_direct(f, 3, 0), "boom", flowy::TaskError);
+    RestartWrongTypes t;
+    CHECK_THROWS_WITH_AS(flowy::run_direct(t, 1), doctest::Contains("do not match"), flowy::TaskError);
+}

@@ -137,10 +137,61 @@ struct WorkflowOf<W, Ret(P...)> {
 template <class W>
 using workflow_of = WorkflowOf<W, typename callable_traits<W>::signature>;
 
+/// Calls `w` with arguments encoded as its parameters (direct mode's restart).
+template <class W, class Ret, class... P>
+SlotPtr invoke_encoded(W& w, std::string_view args, Ret (*)(P...)) {
+    ViewSource src(args);
+    std::istream is(&src);
+    std::tuple<std::decay_t<P>...> values{decode<std::decay_t<P>>(is)...};
+    return std::apply(
+        [&](auto&... v) -> SlotPtr {
+            if constexpr (std::is_void_v<Ret>) {
+                std::invoke(w, pass<P>(v)...);
+                return finished_void_slot();
+            } else if constexpr (is_result_v<Ret>) {
+                Ret r = std::invoke(w, pass<P>(v)...);
+                return slot_of(r);
+            } else {
+                return finished_slot(std::invoke(w, pass<P>(v)...));
+            }
+        },
+        values);
+}
+
 }  // namespace detail
 
 template <class W>
 class LocalWorkflow;
+
+/// Runs a workflow object directly, with no engine (its activities built from
+/// callables), following restart() to the last incarnation; returns its value or
+/// throws TaskError, like LocalWorkflow::run.
+///
+///     Countdown w;
+///     w.add = [](int a, int b) { return a + b; };
+///     assert(flowy::run_direct(w, 10, 0) == 55);
+template <class W, class... A>
+auto run_direct(W& w, A&&... args) {
+    using Sig = typename detail::callable_traits<W>::signature;
+    using Flow = detail::workflow_of<W>;
+    using T = typename Flow::value_type;
+    detail::SlotPtr s = detail::invoke_encoded(w, Flow::encode_args(args...), static_cast<Sig*>(nullptr));
+    while (s && s->restart) {
+        const detail::RestartRequest& req = *s->restart;
+        for (const auto& in : req.inputs) detail::settle(in);
+        if (!(req.values == Flow::type().parameters))
+            throw TaskError("flowy::restart: the arguments " + req.values.name() + " do not match the parameters of " +
+                                Flow::type().name + ", " + Flow::type().parameters.name(),
+                            {}, "std::invalid_argument");
+        std::string encoded;
+        req.args->encode(encoded);
+        s = detail::invoke_encoded(w, encoded, static_cast<Sig*>(nullptr));
+    }
+    if constexpr (std::is_void_v<T>)
+        detail::settle(s);
+    else
+        return T(detail::value_of<T>(detail::settle(s)));
+}
 
 /// Configuration and the local engine for a workflow class `W`.
 ///

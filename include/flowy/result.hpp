@@ -49,6 +49,10 @@ const T& value_of(Slot& s) {
 inline Slot& settle(const SlotPtr& p) {
     if (!p) throw std::logic_error("flowy: read of an empty Result (default-constructed, never assigned)");
     Slot& s = *p;
+    if (s.restart)
+        throw std::logic_error(
+            "flowy: the Result of restart() is not a value: return it from the workflow body (in direct mode, "
+            "run the workflow with flowy::run_direct)");
     if (s.state == Slot::State::pending) await(s);
     s.observed = true;
     if (s.state == Slot::State::failed) throw_error(*s.error);
