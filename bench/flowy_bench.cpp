@@ -10,7 +10,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <numeric>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -59,6 +61,28 @@ struct Startup {
     flowy::Result<int> operator()(int x) { return t(x); }
 };
 
+struct Timeout {
+    flowy::Activity<int(int)> hang{"hang"};
+    std::vector<double> operator()(int n) {  // lateness of each timeout, in ms
+        std::vector<double> late;
+        for (int i = 0; i < n; ++i) {
+            auto t0 = std::chrono::steady_clock::now();
+            try {
+                hang(i).get();
+            } catch (const flowy::TaskTimedout&) {
+                late.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() -
+                               20.0);
+            }
+        }
+        return late;
+    }
+};
+
+int hang(int x) {
+    std::this_thread::sleep_for(std::chrono::seconds(10));
+    return x;
+}
+
 struct Payload {
     flowy::Activity<std::string(std::string)> echo{"echo"};
     std::size_t operator()(std::size_t n) { return echo(std::string(n, 'x')).get().size(); }
@@ -76,7 +100,8 @@ void configure(flowy::LocalWorkflow<W>& w, flowy::Executor e, int workers) {
 
 int main(int argc, char** argv) {
     if (argc < 3) {
-        std::fprintf(stderr, "usage: flowy_bench fanout|chain|batches|startup|payload N [--executor E] [--workers K]\n");
+        std::fprintf(stderr,
+                     "usage: flowy_bench fanout|chain|batches|startup|payload|timeout N [--executor E] [--workers K]\n");
         return 2;
     }
     std::string workload = argv[1];
@@ -112,6 +137,18 @@ int main(int argc, char** argv) {
             configure(w, e, workers);
             if (w.run(7) != 7) return 1;
         }
+    } else if (workload == "timeout") {
+        // each of N tasks hangs; its 20 ms timeout stops it: how late does the error arrive?
+        flowy::LocalWorkflow<Timeout> w;
+        w.executor(e).workers(workers).log([](std::string_view) {});
+        w.conf_activity("hang", hang, {.timeout = std::chrono::milliseconds(20)});
+        auto late = w.run(static_cast<int>(n));
+        std::sort(late.begin(), late.end());
+        double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        std::printf("{\"wall_s\": %.6f, \"tasks\": %ld, \"per_task_us\": %.3f, \"late_median_ms\": %.3f, "
+                    "\"late_max_ms\": %.3f}\n",
+                    wall, n, wall * 1e6 / double(n), late[late.size() / 2], late.back());
+        return 0;
     } else if (workload == "payload") {
         flowy::LocalWorkflow<Payload> w;
         configure(w, e, workers);

@@ -25,8 +25,6 @@ flowy::LocalWorkflow<W> on(flowy::Executor e, int workers = 2) {
     return w;
 }
 
-bool concurrent(flowy::Executor e) { return e != flowy::Executor::synchronous; }
-
 int slow_then_mark(int x) {
     test::wait_for_flag(50ms);
     Shared::get().counter[0] = 1;  // finished

@@ -34,6 +34,12 @@ public:
     using TaskError::TaskError;
 };
 
+/// The run was stopped by SIGINT or SIGTERM: its workers were stopped, nothing is left behind.
+class Cancelled : public TaskError {
+public:
+    using TaskError::TaskError;
+};
+
 /// The configuration does not fit the workflow; raised before any task runs.
 class ConfigError : public std::logic_error {
 public:

@@ -12,8 +12,10 @@ struct ActivityOptions {
     std::optional<std::chrono::nanoseconds> timeout{};
     /// Extra attempts after a timeout or a worker crash.
     int retries = 0;
-    /// Pause before each extra attempt.
+    /// Pause before each extra attempt (nothing else waits for it).
     std::chrono::nanoseconds retry_delay{0};
+    /// Also retry when the activity itself throws (by default only timeouts and crashes are).
+    bool retry_on_error = false;
 };
 
 /// Where tasks run.

@@ -34,6 +34,9 @@ struct result_value<Result<T>> {
 template <class T>
 using result_value_t = typename result_value<std::remove_cvref_t<T>>::type;
 
+/// From this size on, a decoded result drops its encoded bytes.
+inline constexpr std::size_t big_value = std::size_t(1) << 20;
+
 /// The value of a finished, successful slot, decoded from its bytes on first use.
 template <class T>
 const T& value_of(Slot& s) {
@@ -41,6 +44,8 @@ const T& value_of(Slot& s) {
         T v = decode<T>(s.bytes);
         s.value = new T(std::move(v));
         s.destroy = [](void* p) { delete static_cast<T*>(p); };
+        // Keep one copy of a big value, not two: it is encoded again if passed on.
+        if (s.bytes.size() >= big_value) s.bytes = std::string();
     }
     return *static_cast<const T*>(s.value);
 }

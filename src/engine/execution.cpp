@@ -3,6 +3,7 @@
 #include <boost/context/protected_fixedsize_stack.hpp>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <thread>
 #include <unordered_map>
@@ -78,6 +79,51 @@ std::shared_ptr<ErrorInfo> error_of(std::exception_ptr ep) {
 
 }  // namespace
 
+// ---- SIGINT / SIGTERM ----
+
+namespace {
+volatile std::sig_atomic_t cancel_requested = 0;
+struct sigaction saved_int, saved_term;
+
+extern "C" void on_stop_signal(int sig) {
+    if (cancel_requested) {
+        // The second one forces: die of it (the workers die with us, the shared memory is anonymous).
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    cancel_requested = sig;
+}
+
+/// Installs the handlers for the outermost run on this process, and restores what was there.
+class StopSignals {
+public:
+    StopSignals() {
+        if (installed_++) return;
+        cancel_requested = 0;
+        struct sigaction sa {};
+        sa.sa_handler = on_stop_signal;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = 0;  // no SA_RESTART: a blocking wait returns with EINTR
+        sigaction(SIGINT, &sa, &saved_int);
+        sigaction(SIGTERM, &sa, &saved_term);
+    }
+    ~StopSignals() {
+        if (--installed_) return;
+        sigaction(SIGINT, &saved_int, nullptr);
+        sigaction(SIGTERM, &saved_term, nullptr);
+        cancel_requested = 0;
+    }
+    StopSignals(const StopSignals&) = delete;
+    StopSignals& operator=(const StopSignals&) = delete;
+
+private:
+    static inline int installed_ = 0;
+};
+}  // namespace
+
+int cancel_signal() noexcept { return cancel_requested; }
+
 void leave_engine_in_child() { current_execution = nullptr; }
 
 Execution* Execution::current() { return current_execution; }
@@ -150,8 +196,9 @@ std::uint32_t Execution::binding_of(const Frame& f, const Dependency& d) const {
     return static_cast<std::uint32_t>(i);
 }
 
-std::uint32_t Execution::depth_for(std::uint32_t activity) const {
-    double c = cost_us_[activity];
+std::uint32_t Execution::depth_for(const Task& t) const {
+    if (binding(t).options.timeout) return 1;  // its clock starts when it is sent: only to an idle worker
+    double c = cost_us_[activity_of(t)];
     return (c >= 0 && c < cheap_task_us) ? cheap_depth : 1;
 }
 
@@ -432,8 +479,9 @@ void Execution::start(std::uint32_t index) {
         start_frame(*child, task_id(t) + "/", index, std::move(t.args));
         return;
     }
-    std::uint32_t activity = activity_of(t);
-    executor_->submit(Request{index, activity, &t.args, depth_for(activity)});
+    const ActivityOptions& o = binding(t).options;
+    executor_->submit(Request{index, activity_of(t), &t.args, depth_for(t),
+                              o.timeout ? *o.timeout : std::chrono::nanoseconds(0)});
 }
 
 void Execution::dispatch() {
@@ -441,7 +489,7 @@ void Execution::dispatch() {
         std::uint32_t index = ready_.front();
         Task& t = tasks_[index];
         bool child = frames_[t.frame].plan->children[t.dep] != nullptr;
-        if (!child && !executor_->accepts(depth_for(activity_of(t)))) return;
+        if (!child && !executor_->accepts(depth_for(t))) return;
         ready_.pop_front();
         start(index);
     }
@@ -466,11 +514,35 @@ void Execution::on_completion(Completion& c) {
         if (e->kind == ErrorInfo::Kind::crashed) {
             e->message += " while running " + e->task;
             warn(e->message + "; a new worker took its place");
+        } else if (e->kind == ErrorInfo::Kind::timed_out) {
+            e->message = "task " + e->task + " " + e->message;
         }
+        if (retry(t, c.task, *e)) return;
+        const ActivityOptions& o = binding(t).options;
+        if (t.attempt > 0 && (e->kind != ErrorInfo::Kind::exception || o.retry_on_error))
+            e->message += " (attempt " + std::to_string(t.attempt + 1) + " of " + std::to_string(o.retries + 1) + ")";
         fail(c.task, std::move(e));
         return;
     }
     }
+}
+
+bool Execution::retry(Task& t, std::uint32_t index, const ErrorInfo& e) {
+    const ActivityOptions& o = binding(t).options;
+    bool retryable = e.kind != ErrorInfo::Kind::exception || o.retry_on_error;
+    if (!retryable || t.attempt >= static_cast<std::uint32_t>(o.retries)) return false;
+    ++t.attempt;
+    auto delay_ms = std::chrono::duration_cast<std::chrono::milliseconds>(o.retry_delay).count();
+    warn(e.message + "; retrying as " + task_id(t) +
+         (delay_ms > 0 ? " in " + std::to_string(delay_ms) + " ms" : std::string()));
+    t.state = TaskState::ready;
+    if (o.retry_delay.count() > 0) {
+        delayed_.emplace_back(Clock::now() + o.retry_delay, index);
+        std::push_heap(delayed_.begin(), delayed_.end(), std::greater<>());
+    } else {
+        ready_.push_back(index);
+    }
+    return true;
 }
 
 void Execution::done(Task& t) {
@@ -561,10 +633,16 @@ SlotPtr Execution::run(std::string args, std::unique_ptr<Instance> first) {
         ~Restore() { current_execution = self->outer_; }
     } restore{this};
 
+    StopSignals stop_signals;
     Frame& root = start_frame(root_, {}, UINT32_MAX, std::move(args));
     std::vector<Completion> completions;
     std::vector<std::uint32_t> runnable;
     for (;;) {
+        if (int sig = cancel_signal()) {
+            root.error = std::make_exception_ptr(
+                Cancelled(std::string("flowy: the run was cancelled by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM")));
+            break;
+        }
         for (auto& w : executor_->warnings) warn(w);
         executor_->warnings.clear();
         settle_frames();
@@ -576,9 +654,19 @@ SlotPtr Execution::run(std::string args, std::unique_ptr<Instance> first) {
             for (std::uint32_t i : runnable) resume(frames_[i]);
             continue;
         }
+        Clock::time_point next_retry = Clock::time_point::max();
+        while (!delayed_.empty()) {
+            if (delayed_.front().first > Clock::now()) {
+                next_retry = delayed_.front().first;
+                break;
+            }
+            std::pop_heap(delayed_.begin(), delayed_.end(), std::greater<>());
+            ready_.push_back(delayed_.back().second);
+            delayed_.pop_back();
+        }
         dispatch();
         if (!ready_.empty() && executor_->in_flight() == 0) continue;  // child frames were started
-        if (executor_->in_flight() == 0) {
+        if (executor_->in_flight() == 0 && delayed_.empty()) {
             bool any = false;
             for (std::uint32_t i : live_frames_) any |= can_resume(frames_[i]);
             if (any) continue;
@@ -588,7 +676,7 @@ SlotPtr Execution::run(std::string args, std::unique_ptr<Instance> first) {
             break;
         }
         completions.clear();
-        executor_->wait(completions);
+        executor_->wait(completions, next_retry);
         for (Completion& c : completions) on_completion(c);
     }
 
@@ -601,6 +689,8 @@ SlotPtr Execution::run(std::string args, std::unique_ptr<Instance> first) {
     if (root.error) {
         try {
             std::rethrow_exception(root.error);
+        } catch (const Cancelled&) {
+            throw;
         } catch (const TaskError&) {
             throw;
         } catch (const ConfigError&) {

@@ -92,7 +92,8 @@ private:
     const Binding& binding(const Task& t) const;
     std::uint32_t binding_of(const Frame& f, const Dependency& d) const;
     std::string task_id(const Task& t) const;
-    std::uint32_t depth_for(std::uint32_t activity) const;
+    std::uint32_t depth_for(const Task& t) const;
+    bool retry(Task& t, std::uint32_t index, const ErrorInfo& e);
     std::uint32_t activity_of(const Task& t) const;
 
     Frame& start_frame(const Plan& plan, std::string prefix, std::uint32_t parent_task, std::string args);
@@ -125,6 +126,7 @@ private:
     Frame* current_frame_ = nullptr;
     std::deque<std::uint32_t> ready_;
     std::vector<double> cost_us_;  // moving average of run time, per registry entry (<0: unknown)
+    std::vector<std::pair<Clock::time_point, std::uint32_t>> delayed_;  // retries waiting for their delay (heap)
     std::uint64_t seq_ = 0;
     std::size_t outstanding_ = 0;  // tasks not done
 

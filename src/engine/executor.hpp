@@ -20,7 +20,12 @@ struct Request {
     const std::string* args = nullptr;
     /// How many tasks the executor may queue on one worker for this one (1: only to an idle worker).
     std::uint32_t depth = 1;
+    /// Stop the task after this long (0: never). Only the processes executor can stop a
+    /// running task; the others report a task that returned late as timed out.
+    std::chrono::nanoseconds timeout{0};
 };
+
+using Clock = std::chrono::steady_clock;
 
 /// What became of a request.
 struct Completion {
@@ -46,8 +51,9 @@ public:
     /// Whether a request with this depth can be submitted now.
     virtual bool accepts(std::uint32_t depth) const = 0;
     virtual void submit(const Request& r) = 0;
-    /// Blocks until at least one completion is available and appends them all to `out`.
-    virtual void wait(std::vector<Completion>& out) = 0;
+    /// Blocks until at least one completion is available, or `deadline` passes, and
+    /// appends what completed to `out`.
+    virtual void wait(std::vector<Completion>& out, Clock::time_point deadline) = 0;
     /// Number of requests submitted and not yet completed.
     virtual std::size_t in_flight() const = 0;
     /// Stops every worker. With `abort`, running tasks are abandoned (their workers killed
@@ -57,11 +63,22 @@ public:
     std::vector<std::string> warnings;
 };
 
+/// Set (to the signal number) when SIGINT or SIGTERM asks the run to stop; executors
+/// return from wait() when they see it.
+int cancel_signal() noexcept;
+
 std::unique_ptr<TaskExecutor> make_synchronous_executor(const Registry& registry);
 std::unique_ptr<TaskExecutor> make_thread_executor(const Registry& registry, int threads);
 std::unique_ptr<TaskExecutor> make_process_executor(const Registry& registry, int workers);
 
 /// Runs one request on the calling thread: never throws; activity exceptions become a failed completion.
 Completion run_request(const Registry& registry, std::uint32_t task, std::uint32_t activity, std::string_view args);
+
+/// A timed-out failure: "timed out after N ms".
+ErrorInfo timed_out(std::chrono::nanoseconds timeout);
+
+/// For executors that cannot stop a running task: a task that returned after its
+/// timeout is a timeout (its result is dropped).
+void apply_timeout_late(Completion& c, std::chrono::nanoseconds timeout);
 
 }  // namespace flowy::detail

@@ -3,6 +3,7 @@
 #include "engine/executor.hpp"
 
 #include <chrono>
+#include <cstdio>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -31,6 +32,27 @@ Completion run_request(const Registry& registry, std::uint32_t task, std::uint32
     return c;
 }
 
+ErrorInfo timed_out(std::chrono::nanoseconds timeout) {
+    ErrorInfo e;
+    e.kind = ErrorInfo::Kind::timed_out;
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(timeout).count();
+    char buf[64];
+    if (us % 1000 == 0)
+        std::snprintf(buf, sizeof buf, "timed out after %lld ms", static_cast<long long>(us / 1000));
+    else
+        std::snprintf(buf, sizeof buf, "timed out after %.3f ms", double(us) / 1000.0);
+    e.message = buf;
+    return e;
+}
+
+void apply_timeout_late(Completion& c, std::chrono::nanoseconds timeout) {
+    if (timeout.count() <= 0 || c.outcome == Completion::Outcome::requeue) return;
+    if (std::chrono::microseconds(c.duration_us) <= timeout) return;
+    c.outcome = Completion::Outcome::failed;
+    c.bytes.clear();
+    c.error = timed_out(timeout);
+}
+
 namespace {
 
 /// One task at a time, run on the scheduler's thread when it waits.
@@ -42,11 +64,15 @@ public:
         request_ = r;
         pending_ = true;
     }
-    void wait(std::vector<Completion>& out) override {
-        if (!pending_) return;
+    void wait(std::vector<Completion>& out, Clock::time_point deadline) override {
+        if (!pending_) {
+            if (deadline != Clock::time_point::max()) std::this_thread::sleep_until(deadline);
+            return;
+        }
         pending_ = false;
         out.push_back(run_request(registry_, request_.task, request_.activity, *request_.args));
         out.back().worker = 0;
+        apply_timeout_late(out.back(), request_.timeout);
     }
     std::size_t in_flight() const override { return pending_ ? 1 : 0; }
     void stop(bool) noexcept override { pending_ = false; }
@@ -77,9 +103,12 @@ public:
         ++in_flight_;
         work_.notify_one();
     }
-    void wait(std::vector<Completion>& out) override {
+    void wait(std::vector<Completion>& out, Clock::time_point deadline) override {
         std::unique_lock<std::mutex> l(m_);
-        done_cv_.wait(l, [&] { return !done_.empty() || in_flight_ == 0; });
+        auto ready = [&] { return !done_.empty(); };
+        // In slices: a signal asking to stop may land on any thread and wakes no one here.
+        while (!ready() && in_flight_ > 0 && Clock::now() < deadline && !cancel_signal())
+            done_cv_.wait_until(l, std::min(deadline, Clock::now() + std::chrono::milliseconds(50)));
         in_flight_ -= done_.size();
         for (auto& c : done_) out.push_back(std::move(c));
         done_.clear();
@@ -107,6 +136,7 @@ private:
             l.unlock();
             Completion c = run_request(registry_, r.task, r.activity, *r.args);
             c.worker = index;
+            apply_timeout_late(c, r.timeout);
             l.lock();
             done_.push_back(std::move(c));
             done_cv_.notify_one();

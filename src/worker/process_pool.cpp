@@ -77,6 +77,12 @@ struct Worker {
     std::size_t body_got = 0;
     bool reading_body = false;
     bool broken = false;  // sent garbage: killed, handled as a crash
+    // The timeout of the task it runs (a task with a timeout only goes to an idle worker).
+    bool has_deadline = false;
+    Clock::time_point deadline;
+    std::chrono::nanoseconds timeout{0};
+    std::uint32_t deadline_task = 0;
+    bool timed_out = false;  // killed for it: its death is the task's timeout
 };
 
 class ProcessExecutor final : public TaskExecutor {
@@ -117,6 +123,12 @@ public:
         worker::put<std::uint32_t>(p, r.task);
         worker::put<std::uint32_t>(p, r.activity);
         o.body = r.args;
+        if (r.timeout.count() > 0) {
+            best->has_deadline = true;
+            best->deadline = Clock::now() + r.timeout;
+            best->timeout = r.timeout;
+            best->deadline_task = r.task;
+        }
         best->in_flight.push_back(r.task);
         best->outgoing.push_back(o);
         ++in_flight_;
@@ -125,23 +137,36 @@ public:
 
     std::size_t in_flight() const override { return in_flight_; }
 
-    void wait(std::vector<Completion>& out) override {
+    void wait(std::vector<Completion>& out, Clock::time_point deadline) override {
         std::size_t before = out.size();
         int idle = 0;
         for (;;) {
+            Clock::time_point now = Clock::now();
+            Clock::time_point next = deadline;
             for (Worker& w : workers_) {
                 if (w.pid <= 0) continue;
                 pump(w);
                 drain(w, out);
                 if (w.broken) kill_worker(w);
+                if (w.has_deadline) {
+                    if (now >= w.deadline) {
+                        // Past its timeout: stop the worker and all it started; its death reports it.
+                        ::kill(-w.pid, SIGKILL);
+                        ::kill(w.pid, SIGKILL);
+                        w.has_deadline = false;
+                        w.timed_out = true;
+                    } else {
+                        next = std::min(next, w.deadline);
+                    }
+                }
             }
-            if (out.size() > before) return;
+            if (out.size() > before || now >= deadline || cancel_signal()) return;
             if (idle < worker::spin_rounds) {
                 worker::backoff(idle++);
                 continue;
             }
             idle = 0;
-            sleep_until_event(out);
+            sleep_until_event(out, next);
             if (out.size() > before) return;
         }
     }
@@ -336,6 +361,7 @@ private:
         }
         w.in_flight.pop_front();
         --in_flight_;
+        if (w.has_deadline && w.deadline_task == task) w.has_deadline = false;
         out.push_back(std::move(c));
         w.body = std::string();
         return true;
@@ -350,7 +376,7 @@ private:
         broken_pids_.push_back(w.pid);
     }
 
-    void sleep_until_event(std::vector<Completion>& out) {
+    void sleep_until_event(std::vector<Completion>& out, Clock::time_point until) {
         pool_->scheduler_sleeping.store(1, std::memory_order_seq_cst);
         bool ready = false;
         for (Worker& w : workers_) {
@@ -361,8 +387,13 @@ private:
             }
             if (w.replies.readable()) ready = true;
         }
+        int timeout_ms = 1000;
+        if (until != Clock::time_point::max()) {
+            auto left = std::chrono::duration_cast<std::chrono::microseconds>(until - Clock::now()).count();
+            timeout_ms = static_cast<int>(std::clamp<long long>((left + 999) / 1000, 0, 1000));
+        }
         epoll_event events[16];
-        int n = ready ? 0 : epoll_wait(epoll_fd_, events, 16, 1000);
+        int n = ready ? 0 : epoll_wait(epoll_fd_, events, 16, timeout_ms);
         pool_->scheduler_sleeping.store(0, std::memory_order_seq_cst);
         for (int i = 0; i < n; ++i) {
             std::uint32_t tag = events[i].data.u32;
@@ -401,7 +432,12 @@ private:
             Completion c;
             c.task = task;
             c.worker = w.index;
-            if (!started && current == std::uint64_t(task) + 1) {
+            if (w.timed_out && !started && task == w.deadline_task) {
+                // its timeout counts from dispatch, so a task still being read also timed out
+                started = true;
+                c.outcome = Completion::Outcome::failed;
+                c.error = timed_out(w.timeout);
+            } else if (!started && current == std::uint64_t(task) + 1) {
                 started = true;
                 c.outcome = Completion::Outcome::failed;
                 c.error.kind = ErrorInfo::Kind::crashed;

@@ -73,6 +73,10 @@ inline void backoff(int round) {
     }
 }
 
+/// In a worker process, its shared region (null elsewhere). For tests that play a
+/// misbehaving worker.
+WorkerShared* this_worker() noexcept;
+
 /// The loop of a forked worker: never returns (ends with _exit).
 [[noreturn]] void worker_main(const Registry* registry, WorkerShared* shared, PoolShared* pool, int wake_fd,
                               int parent);

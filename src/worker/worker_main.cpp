@@ -104,9 +104,14 @@ private:
     ipc::Ring req_, rep_;
 };
 
+WorkerShared* current = nullptr;
+
 }  // namespace
 
+WorkerShared* this_worker() noexcept { return current; }
+
 void worker_main(const Registry* registry, WorkerShared* shared, PoolShared* pool, int wake_fd, int parent) {
+    current = shared;
     Io io(shared, pool, wake_fd, parent);
     std::string message;
     std::string reply;

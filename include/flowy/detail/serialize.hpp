@@ -6,6 +6,7 @@
 #include <cereal/archives/portable_binary.hpp>
 #include <cereal/types/array.hpp>
 #include <cereal/types/chrono.hpp>
+#include <cereal/types/common.hpp>
 #include <cereal/types/complex.hpp>
 #include <cereal/types/deque.hpp>
 #include <cereal/types/list.hpp>
@@ -22,10 +23,27 @@
 #include <cereal/types/vector.hpp>
 
 #include <cstddef>
+#include <vector>
 #include <streambuf>
 #include <string>
 #include <string_view>
 #include <type_traits>
+
+namespace cereal {
+// Raw bytes travel as one binary block (cereal would write them one enum at a time).
+template <class Archive, class A>
+void CEREAL_SAVE_FUNCTION_NAME(Archive& ar, const std::vector<std::byte, A>& v) {
+    ar(make_size_tag(static_cast<size_type>(v.size())));
+    ar(binary_data(v.data(), v.size()));
+}
+template <class Archive, class A>
+void CEREAL_LOAD_FUNCTION_NAME(Archive& ar, std::vector<std::byte, A>& v) {
+    size_type n;
+    ar(make_size_tag(n));
+    v.resize(static_cast<std::size_t>(n));
+    ar(binary_data(v.data(), static_cast<std::size_t>(n)));
+}
+}  // namespace cereal
 
 namespace flowy::detail {
 

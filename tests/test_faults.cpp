@@ -1,0 +1,474 @@
+// Faults and limits (SEMANTICS.md rows 16, 17, 20, 21): timeouts, retries, crashes of
+// every kind and in a storm, signals to the scheduler, 64 MiB payloads, bad inputs.
+// Each process test checks that nothing is left behind.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include "support.hpp"
+#include "worker/protocol.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <cstddef>
+#include <map>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+using flowy::Activity;
+using flowy::Result;
+using test::Shared;
+
+namespace {
+
+template <class W>
+flowy::LocalWorkflow<W> on(flowy::Executor e, int workers = 2) {
+    flowy::LocalWorkflow<W> w;
+    w.executor(e).workers(workers).log([](std::string_view) {});
+    return w;
+}
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+int hang(int x) {
+    ++Shared::get().calls;
+    sleep(30);
+    return x;
+}
+int quick(int x) { return x + 1; }
+
+struct OneTask {
+    Activity<int(int)> t{"t"};
+    Activity<int(int)> other{"other"};
+    std::vector<std::string> operator()() {
+        auto r = t(1);
+        auto o = other(1);
+        std::vector<std::string> seen;
+        try {
+            seen.push_back(std::to_string(r.get()));
+        } catch (const flowy::TaskTimedout& e) {
+            seen.push_back(std::string("timed out: ") + e.what());
+            seen.push_back(e.task());
+        }
+        seen.push_back(std::to_string(o.get() + other(2).get()));  // the pool goes on
+        return seen;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("row 16: a task past its timeout is stopped with its worker, which is replaced") {
+    test::NoLeaks no_leaks;
+    Shared::reset();
+    auto w = on<OneTask>(flowy::Executor::processes);
+    w.conf_activity("t", hang, {.timeout = 100ms});
+    w.conf_activity("other", quick);
+    auto t0 = Clock::now();
+    auto seen = w.run();
+    CHECK(seconds_since(t0) < 5);
+    REQUIRE(seen.size() == 3);
+    CHECK(seen[0] == "timed out: task t-0-0 timed out after 100 ms");
+    CHECK(seen[1] == "t-0-0");
+    CHECK(seen[2] == "5");
+}
+
+TEST_CASE("row 16: retries = 2 makes three attempts, each with its own id, then TaskTimedout") {
+    test::NoLeaks no_leaks;
+    Shared::reset();
+    test::Log log;
+    auto w = on<OneTask>(flowy::Executor::processes);
+    w.log(log.sink());
+    w.conf_activity("t", hang, {.timeout = 50ms, .retries = 2});
+    w.conf_activity("other", quick);
+    auto seen = w.run();
+    CHECK(Shared::get().calls == 3);
+    CHECK(seen[0] == "timed out: task t-0-2 timed out after 50 ms (attempt 3 of 3)");
+    CHECK(seen[1] == "t-0-2");
+    CHECK(log.text.find("retrying as t-0-1") != std::string::npos);
+    CHECK(log.text.find("retrying as t-0-2") != std::string::npos);
+}
+
+namespace {
+int slow_late(int x) {
+    std::this_thread::sleep_for(150ms);
+    return x;
+}
+}  // namespace
+
+TEST_CASE("threads and synchronous: a task that returns after its timeout is TaskTimedout") {
+    for (auto e : {flowy::Executor::threads, flowy::Executor::synchronous}) {
+        CAPTURE(test::name(e));
+        auto w = on<OneTask>(e);
+        w.conf_activity("t", slow_late, {.timeout = 20ms});
+        w.conf_activity("other", quick);
+        auto seen = w.run();
+        CHECK(seen[0] == "timed out: task t-0-0 timed out after 20 ms");
+    }
+}
+
+namespace {
+int flaky(int x) {
+    // attempt 0 crashes, attempt 1 hangs past its timeout, attempt 2 works
+    int attempt = Shared::get().calls++;
+    if (attempt == 0) raise(SIGKILL);
+    if (attempt == 1) sleep(30);
+    return x * 100;
+}
+int throws_once(int x) {
+    if (Shared::get().calls++ == 0) throw std::runtime_error("first time");
+    return x;
+}
+struct Single {
+    Activity<int(int)> t{"t"};
+    Result<int> operator()(int x) { return t(x); }
+};
+}  // namespace
+
+TEST_CASE("retries cover crashes and timeouts, not the activity's own exceptions unless asked") {
+    test::NoLeaks no_leaks;
+    Shared::reset();
+    auto w = on<Single>(flowy::Executor::processes);
+    w.conf_activity("t", flaky, {.timeout = 200ms, .retries = 2});
+    CHECK(w.run(3) == 300);
+    CHECK(Shared::get().calls == 3);
+
+    for (auto e : test::all_executors) {
+        CAPTURE(test::name(e));
+        Shared::reset();
+        auto plain = on<Single>(e);
+        plain.conf_activity("t", throws_once, {.retries = 3});
+        CHECK_THROWS_WITH_AS(plain.run(1), "first time", flowy::TaskError);
+        CHECK(Shared::get().calls == 1);
+
+        Shared::reset();
+        auto asked = on<Single>(e);
+        asked.conf_activity("t", throws_once, {.retries = 3, .retry_on_error = true});
+        CHECK(asked.run(7) == 7);
+        CHECK(Shared::get().calls == 2);
+    }
+}
+
+namespace {
+int fails_then_marks(int x) {
+    Shared& s = Shared::get();
+    if (s.calls++ == 0) raise(SIGKILL);
+    s.counter[1] = s.counter[0].load();  // how many chain steps had finished before the retry ran
+    return x;
+}
+int chain_step(int x) {
+    ++Shared::get().counter[0];
+    return x + 1;
+}
+struct DelayAndChain {
+    Activity<int(int)> t{"t"};
+    Activity<int(int)> step{"step"};
+    int operator()() {
+        auto r = t(1);
+        Result<int> acc = 0;
+        for (int i = 0; i < 5; ++i) acc = step(acc);
+        return r.get() + acc.get();
+    }
+};
+}  // namespace
+
+TEST_CASE("retry_delay waits without blocking anything else") {
+    test::NoLeaks no_leaks;
+    Shared::reset();
+    auto w = on<DelayAndChain>(flowy::Executor::processes);
+    w.conf_activity("t", fails_then_marks, {.retries = 1, .retry_delay = 500ms});
+    w.conf_activity("step", chain_step);
+    auto t0 = Clock::now();
+    CHECK(w.run() == 6);
+    CHECK(seconds_since(t0) >= 0.5);
+    CHECK(Shared::get().counter[1] == 5);  // the whole chain ran during the delay
+}
+
+namespace {
+[[noreturn]] void throw_it() { throw std::runtime_error("escapes"); }
+void terminate_in_noexcept() noexcept { throw_it(); }  // std::terminate: abort
+int die(int how) {
+    switch (how) {
+    case 1: raise(SIGSEGV); break;
+    case 2: std::abort();
+    case 3: _exit(3);
+    case 4: raise(SIGKILL); break;
+    case 5: terminate_in_noexcept(); break;
+    default: break;
+    }
+    return how;
+}
+}  // namespace
+
+TEST_CASE("row 17: SIGSEGV, abort, _exit(3), SIGKILL and an exception escaping a noexcept each fail one task") {
+    struct Case {
+        int how;
+        const char* says;
+    } cases[] = {{1, "SIGSEGV"}, {2, "SIGABRT"}, {3, "exited with code 3"}, {4, "SIGKILL"}, {5, "SIGABRT"}};
+    for (auto c : cases) {
+        CAPTURE(c.says);
+        test::NoLeaks no_leaks;
+        auto w = on<Single>(flowy::Executor::processes);
+        w.conf_activity("t", die);
+        try {
+            w.run(c.how);
+            FAIL("no crash reported");
+        } catch (const flowy::WorkerCrashed& e) {
+            CHECK(std::string(e.what()).find(c.says) != std::string::npos);
+            CHECK(e.task() == "t-0-0");
+        }
+    }
+}
+
+namespace {
+int every_third_crashes(int i) {
+    if (i % 3 == 2) raise(SIGKILL);
+    return i;
+}
+struct Storm {
+    Activity<int(int)> t{"t"};
+    std::vector<int> operator()(int n) {
+        std::vector<Result<int>> rs;
+        for (int i = 0; i < n; ++i) rs.push_back(t(i));
+        std::vector<int> out;  // the value, or -1 for a crash
+        for (auto& r : rs) {
+            try {
+                out.push_back(r.get());
+            } catch (const flowy::WorkerCrashed&) {
+                out.push_back(-1);
+            }
+        }
+        return out;
+    }
+};
+}  // namespace
+
+TEST_CASE("a storm: 1,000 tasks of which every third kills its worker end with exactly the right results") {
+    test::NoLeaks no_leaks;
+    auto w = on<Storm>(flowy::Executor::processes);
+    w.conf_activity("t", every_third_crashes);
+    auto out = w.run(1000);
+    REQUIRE(out.size() == 1000);
+    int wrong = 0;
+    for (int i = 0; i < 1000; ++i) wrong += out[static_cast<std::size_t>(i)] != (i % 3 == 2 ? -1 : i);
+    CHECK(wrong == 0);
+}
+
+// ---- signals to the scheduler: each case runs a workflow in a forked child ----
+
+namespace {
+int record_and_hang(int x) {
+    Shared& s = Shared::get();
+    s.counter[x] = getpid();
+    ++s.calls;
+    // Sleeps counter[7] seconds, signals or not (sleep() would return early on one).
+    auto until = Clock::now() + std::chrono::seconds(s.counter[7].load());
+    while (Clock::now() < until) std::this_thread::sleep_for(10ms);
+    return x;
+}
+struct TwoHangs {
+    Activity<int(int)> t{"t"};
+    int operator()() {
+        auto a = t(0);
+        auto b = t(1);
+        return a.get() + b.get();
+    }
+};
+
+/// Forks a child that runs TwoHangs on `e` (tasks lasting `hang_s`); returns its pid once they run.
+pid_t start_hanging_run(flowy::Executor e, int hang_s = 30) {
+    Shared::reset();
+    Shared::get().counter[7] = hang_s;
+    std::fflush(nullptr);  // or the child would print our buffered output again
+    pid_t child = fork();
+    if (child == 0) {
+        int code = 1;
+        try {
+            auto w = on<TwoHangs>(e);
+            w.conf_activity("t", record_and_hang);
+            w.run();
+        } catch (const flowy::Cancelled&) {
+            code = 42;
+        } catch (...) {
+            code = 2;
+        }
+        _exit(code);
+    }
+    int expected = e == flowy::Executor::synchronous ? 1 : 2;
+    auto deadline = Clock::now() + 10s;
+    while (Shared::get().calls < expected && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    REQUIRE(Shared::get().calls == expected);
+    return child;
+}
+
+bool gone(pid_t pid) {
+    if (pid <= 0) return true;
+    if (kill(pid, 0) != 0) return true;
+    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+    std::string p, comm, state;
+    return !(f >> p >> comm >> state) || state == "Z";
+}
+
+int wait_exit(pid_t child, double limit_s, int* status) {
+    auto deadline = Clock::now() + std::chrono::duration<double>(limit_s);
+    while (Clock::now() < deadline) {
+        pid_t r = waitpid(child, status, WNOHANG);
+        if (r == child) return 0;
+        std::this_thread::sleep_for(1ms);
+    }
+    kill(child, SIGKILL);
+    waitpid(child, status, 0);
+    return -1;
+}
+}  // namespace
+
+TEST_CASE("row 21: SIGINT or SIGTERM stops the run cleanly: run() throws Cancelled, workers are gone") {
+    for (int sig : {SIGINT, SIGTERM}) {
+        for (auto e : {flowy::Executor::processes, flowy::Executor::threads}) {
+            CAPTURE(sig);
+            CAPTURE(test::name(e));
+            test::NoLeaks no_leaks;
+            // threads cannot be stopped: there the run is cancelled once the tasks return (in 1 s)
+            pid_t child = start_hanging_run(e, e == flowy::Executor::threads ? 1 : 30);
+            pid_t w0 = Shared::get().counter[0], w1 = Shared::get().counter[1];
+            kill(child, sig);
+            int status = 0;
+            REQUIRE(wait_exit(child, 5, &status) == 0);
+            if (e == flowy::Executor::processes) {
+                CHECK(WIFEXITED(status));
+                CHECK(WEXITSTATUS(status) == 42);
+                CHECK(gone(w0));
+                CHECK(gone(w1));
+            } else {
+                CHECK(WIFEXITED(status));
+                CHECK(WEXITSTATUS(status) == 42);
+            }
+        }
+    }
+}
+
+TEST_CASE("row 21: a second SIGINT forces the scheduler out") {
+    test::NoLeaks no_leaks;
+    pid_t child = start_hanging_run(flowy::Executor::synchronous);  // the first cannot stop a running task
+    kill(child, SIGINT);
+    std::this_thread::sleep_for(50ms);  // two distinct signals, not one merged pending one
+    kill(child, SIGINT);
+    int status = 0;
+    REQUIRE(wait_exit(child, 5, &status) == 0);
+    CHECK(WIFSIGNALED(status));
+    CHECK(WTERMSIG(status) == SIGINT);
+}
+
+TEST_CASE("a scheduler killed with SIGKILL takes its workers with it within a second") {
+    test::NoLeaks no_leaks;
+    pid_t child = start_hanging_run(flowy::Executor::processes);
+    pid_t w0 = Shared::get().counter[0], w1 = Shared::get().counter[1];
+    kill(child, SIGKILL);
+    int status = 0;
+    waitpid(child, &status, 0);
+    auto deadline = Clock::now() + 1s;
+    while (!(gone(w0) && gone(w1)) && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    CHECK(gone(w0));
+    CHECK(gone(w1));
+}
+
+// ---- payloads ----
+
+namespace {
+std::vector<std::byte> flip(std::vector<std::byte> v) {
+    for (auto& b : v) b = ~b;
+    return v;
+}
+std::string reverse(std::string s) { return std::string(s.rbegin(), s.rend()); }
+std::map<std::string, std::vector<std::vector<int>>> nest(std::map<std::string, std::vector<std::vector<int>>> m) {
+    m["added"] = {{1, 2, 3}};
+    return m;
+}
+struct Payloads {
+    Activity<std::vector<std::byte>(std::vector<std::byte>)> flip{"flip"};
+    Activity<std::string(std::string)> reverse{"reverse"};
+    Activity<std::map<std::string, std::vector<std::vector<int>>>(std::map<std::string, std::vector<std::vector<int>>>)>
+        nest{"nest"};
+    bool operator()(std::size_t n) {
+        std::vector<std::byte> bytes(n);
+        for (std::size_t i = 0; i < n; ++i) bytes[i] = std::byte(i * 7 + 3);
+        std::string text(n, '\0');
+        for (std::size_t i = 0; i < n; ++i) text[i] = char('a' + i % 26);
+        std::map<std::string, std::vector<std::vector<int>>> tree;
+        tree["big"] = std::vector<std::vector<int>>(n / 4096, std::vector<int>(1024, 5));
+        auto f = flip(bytes);
+        auto r = reverse(text);
+        auto t = nest(tree);
+        auto back = flip(f);  // a big result passed on as an argument
+        bool ok = back.get() == bytes;
+        for (std::size_t i = 0; i < n && ok; i += 4099) ok = f.get()[i] == ~bytes[i];
+        ok = ok && r.get() == std::string(text.rbegin(), text.rend());
+        tree["added"] = {{1, 2, 3}};
+        return ok && t.get() == tree;
+    }
+};
+}  // namespace
+
+TEST_CASE("row 20: 64 MiB arguments and results arrive intact") {
+    for (auto e : test::all_executors) {
+        CAPTURE(test::name(e));
+        test::NoLeaks no_leaks;
+        auto w = on<Payloads>(e);
+        w.conf_activity("flip", flip);
+        w.conf_activity("reverse", reverse);
+        w.conf_activity("nest", nest);
+        CHECK(w.run(std::size_t(64) << 20));
+    }
+}
+
+// ---- bad inputs ----
+
+namespace {
+struct Unsavable {
+    int x = 0;
+    template <class A>
+    void save(A&) const {
+        throw std::runtime_error("cannot save this one");
+    }
+    template <class A>
+    void load(A& a) {
+        a(x);
+    }
+};
+Unsavable make_unsavable(int x) { return Unsavable{x}; }
+struct ReturnsUnsavable {
+    Activity<Unsavable(int)> t{"t"};
+    std::string operator()() {
+        try {
+            t(1).get();
+            return "no throw";
+        } catch (const flowy::TaskError& e) {
+            return e.what();
+        }
+    }
+};
+int garbage(int x) {
+    if (auto* w = flowy::detail::worker::this_worker()) {
+        char junk[8 + flowy::detail::worker::reply_head];
+        std::memset(junk, 0xff, sizeof junk);  // a length no reply has
+        flowy::detail::worker::reply_ring(w).write_some(junk, sizeof junk);
+    }
+    sleep(30);  // the scheduler kills us first
+    return x;
+}
+}  // namespace
+
+TEST_CASE("bad inputs: a result that cannot be serialised, a worker writing garbage") {
+    for (auto e : test::all_executors) {
+        CAPTURE(test::name(e));
+        test::NoLeaks no_leaks;
+        auto w = on<ReturnsUnsavable>(e);
+        w.conf_activity("t", make_unsavable);
+        CHECK(w.run() == "cannot save this one");
+    }
+    test::NoLeaks no_leaks;
+    auto w = on<Single>(flowy::Executor::processes);
+    w.conf_activity("t", garbage);
+    auto t0 = Clock::now();
+    CHECK_THROWS_WITH_AS(w.run(1), doctest::Contains("sent a malformed reply"), flowy::WorkerCrashed);
+    CHECK(seconds_since(t0) < 10);
+}
