@@ -17,4 +17,5 @@
 #include <flowy/operations.hpp>
 #include <flowy/options.hpp>
 #include <flowy/result.hpp>
+#include <flowy/trace.hpp>
 #include <flowy/workflow.hpp>

@@ -52,6 +52,7 @@ template <class Sig>
 struct InvokerOf;
 template <class R, class... A>
 struct InvokerOf<R(A...)> {
+    static std::string describe(std::string_view bytes) { return detail::describe<std::decay_t<R>>(bytes); }
     template <class F>
     static Invoker make(F f) {
         static_assert(serialisable_v<std::decay_t<R>> && (serialisable_v<std::decay_t<A>> && ...),
@@ -110,7 +111,7 @@ struct WorkflowOf<W, Ret(P...)> {
         static const WorkflowType t{type_name(typeid(W)), SignatureOf<value_type(P...)>::value,
                                     SignatureOf<void(P...)>::value,
                                     []() -> std::unique_ptr<Instance> { return std::make_unique<Inst>(); },
-                                    &encode_result};
+                                    &encode_result, &detail::describe<value_type>};
         return t;
     }
 
@@ -214,7 +215,7 @@ public:
                       "generic lambda or an overload set): wrap it in std::function<R(Args...)>");
         using Sig = typename detail::callable_traits<Fn>::signature;
         config_.bind(std::move(name), detail::SignatureOf<Sig>::value,
-                     detail::InvokerOf<Sig>::make(Fn(std::move(f))), opts);
+                     detail::InvokerOf<Sig>::make(Fn(std::move(f))), opts, &detail::InvokerOf<Sig>::describe);
         return *this;
     }
     /// Binds dependency `name` (a `Workflow<R(Args...)>` member) to a configured child workflow.
@@ -237,6 +238,17 @@ public:
         config_.executor = e;
         return *this;
     }
+    /// Records every event of each run to the trace file at `path` (JSON Lines; see
+    /// docs/trace-format.md). Without it, the environment variable FLOWY_TRACE names one.
+    LocalWorkflow& trace(std::string path) {
+        config_.trace_path = std::move(path);
+        return *this;
+    }
+    /// Whether to draw a live status line on standard error (default: when it is a terminal).
+    LocalWorkflow& progress(bool on) {
+        config_.progress = on ? 1 : 0;
+        return *this;
+    }
     /// Where warnings go (an ignored failure, a replaced worker); default: standard error.
     LocalWorkflow& log(std::function<void(std::string_view)> sink) {
         config_.log = std::move(sink);
@@ -253,6 +265,20 @@ public:
         using Flow = detail::workflow_of<W>;
         using T = typename Flow::value_type;
         detail::SlotPtr result = detail::run_local(config_, Flow::type(), Flow::encode_args(args...));
+        if constexpr (!std::is_void_v<T>) return T(detail::value_of<T>(*result));
+    }
+
+    /// Runs the workflow again from the trace at `path`, with the arguments recorded
+    /// there: tasks that succeeded are not run again (their recorded values are used),
+    /// the rest run, and the new events are appended to the same trace. Returns like run().
+    /// A body that makes other calls than the trace recorded stops with a TaskError
+    /// naming the first diverging call.
+    auto resume(const std::string& path) {
+        static_assert(detail::workflow_class<W>,
+                      "flowy: the workflow class needs exactly one operator() (not a template or an overload set)");
+        using Flow = detail::workflow_of<W>;
+        using T = typename Flow::value_type;
+        detail::SlotPtr result = detail::resume_local(config_, Flow::type(), {}, path);
         if constexpr (!std::is_void_v<T>) return T(detail::value_of<T>(*result));
     }
 

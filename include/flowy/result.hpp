@@ -59,6 +59,7 @@ inline Slot& settle(const SlotPtr& p) {
             "flowy: the Result of restart() is not a value: return it from the workflow body (in direct mode, "
             "run the workflow with flowy::run_direct)");
     if (s.state == Slot::State::pending) await(s);
+    if (s.owner) note_read(s);
     s.observed = true;
     if (s.state == Slot::State::failed) throw_error(*s.error);
     return s;

@@ -99,7 +99,7 @@ bool valid_name(const std::string& n) {
 }
 }  // namespace
 
-bool Config::bind(std::string name, Signature sig, Invoker inv, ActivityOptions opts) {
+bool Config::bind(std::string name, Signature sig, Invoker inv, ActivityOptions opts, Describe describe) {
     if (!valid_name(name)) {
         errors.push_back("invalid dependency name '" + name +
                          "': use a letter or '_' followed by letters, digits, '_', '.', ':' or '-' (at most 200)");
@@ -115,12 +115,12 @@ bool Config::bind(std::string name, Signature sig, Invoker inv, ActivityOptions 
         errors.push_back("dependency '" + name + "': the timeout must be positive");
     if (opts.retries < 0) errors.push_back("dependency '" + name + "': retries must not be negative");
     if (opts.retry_delay.count() < 0) errors.push_back("dependency '" + name + "': retry_delay must not be negative");
-    bindings.push_back(Binding{std::move(name), sig, std::move(inv), opts, nullptr});
+    bindings.push_back(Binding{std::move(name), sig, std::move(inv), opts, nullptr, describe});
     return true;
 }
 
 void Config::bind_workflow(std::string name, std::shared_ptr<const ChildWorkflow> child) {
-    if (bind(std::move(name), child->type->signature, Invoker(), ActivityOptions{}))
+    if (bind(std::move(name), child->type->signature, Invoker(), ActivityOptions{}, child->type->describe))
         bindings.back().child = std::move(child);
 }
 

@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <ctime>
+
+#include <unistd.h>
 #include <thread>
 #include <unordered_map>
 
@@ -128,8 +132,15 @@ void leave_engine_in_child() { current_execution = nullptr; }
 
 Execution* Execution::current() { return current_execution; }
 
-Execution::Execution(const Config& config, const Plan& root, Registry registry, int workers)
-    : config_(config), root_(root), registry_(std::move(registry)), cost_us_(registry_.size(), -1.0) {
+Execution::Execution(const Config& config, const Plan& root, Registry registry, int workers, const History* history)
+    : config_(config), root_(root), registry_(std::move(registry)), cost_us_(registry_.size(), -1.0),
+      history_(history), workers_(workers) {
+    std::string path = config.trace_path;
+    if (path.empty())
+        if (const char* env = std::getenv("FLOWY_TRACE")) path = env;
+    if (!path.empty())
+        trace_ = std::make_unique<trace::Writer>(path, history != nullptr, [this](const std::string& m) { warn(m); });
+    show_progress_ = config.progress == 1 || (config.progress < 0 && isatty(2));
     switch (config.executor) {
     case Executor::synchronous: executor_ = make_synchronous_executor(registry_); break;
     case Executor::threads: executor_ = make_thread_executor(registry_, workers); break;
@@ -171,6 +182,28 @@ const Binding& Execution::binding(const Task& t) const {
 std::string Execution::task_id(const Task& t) const {
     return frames_[t.frame].prefix + binding(t).name + "-" + std::to_string(t.call) + "-" + std::to_string(t.attempt);
 }
+
+std::string Execution::first_id(const Task& t) const {
+    return frames_[t.frame].prefix + binding(t).name + "-" + std::to_string(t.call) + "-0";
+}
+
+namespace {
+std::string args_hash(std::string_view bytes) {
+    std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
+    for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ULL;
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return buf;
+}
+const char* executor_name(Executor e) {
+    switch (e) {
+    case Executor::processes: return "processes";
+    case Executor::threads: return "threads";
+    case Executor::synchronous: return "synchronous";
+    }
+    return "?";
+}
+}  // namespace
 
 std::uint32_t Execution::activity_of(const Task& t) const { return frames_[t.frame].plan->base + t.dep; }
 
@@ -222,11 +255,14 @@ Execution::Frame& Execution::start_frame(const Plan& plan, std::string prefix, s
     f.calls.assign(plan.config->bindings.size(), 0);
     f.args = std::move(args);
     live_frames_.push_back(f.index);
+    if (trace_ && parent_task != UINT32_MAX) trace_->begin("child_started").field("id", task_id(tasks_[parent_task])).end();
     start_incarnation(f);
     return f;
 }
 
 void Execution::start_incarnation(Frame& f) {
+    if (trace_ && f.incarnation > 0)
+        trace_->begin("restarted").field("frame", f.prefix).field("incarnation", std::int64_t(f.incarnation)).end();
     f.instance.reset();
     f.result.reset();
     f.restart.reset();
@@ -301,6 +337,10 @@ void Execution::await(FinishQueue& q) {
 void Execution::frame_failed(Frame& f, std::shared_ptr<const ErrorInfo> e) {
     f.state = FrameState::done;
     if (f.parent_task != UINT32_MAX) {
+        if (trace_) {
+            trace_->begin("child_finished").field("id", task_id(tasks_[f.parent_task])).field_bool("ok", false).end();
+            trace_failure(tasks_[f.parent_task], *e, "task_failed");
+        }
         fail(f.parent_task, std::move(e));
     } else if (!f.error) {
         f.result = failed_slot(std::move(e));
@@ -346,6 +386,15 @@ void Execution::settle(Frame& f) {
                 } catch (...) {
                     fail(f.parent_task, std::make_shared<ErrorInfo>(current_error(task_id(tasks_[f.parent_task]))));
                     return;
+                }
+                if (trace_) {
+                    const Task& pt = tasks_[f.parent_task];
+                    trace_->begin("child_finished").field("id", task_id(pt)).field_bool("ok", true).end();
+                    trace_->begin("task_finished")
+                        .field("id", task_id(pt))
+                        .field_bytes("value", bytes)
+                        .field("short", binding(pt).describe ? binding(pt).describe(bytes) : std::string())
+                        .end();
                 }
                 finish(f.parent_task, std::move(bytes));
             }
@@ -423,6 +472,19 @@ SlotPtr Execution::schedule(const Dependency& d, std::vector<SlotPtr>& inputs, s
         throw std::logic_error("flowy: activity '" + d.name +
                                "' called outside a workflow body (from a constructor?): call it from operator()");
     std::uint32_t dep = binding_of(*f, d);
+    std::uint32_t call = f->calls[dep];
+    if (history_) {
+        // Resume replays the body: it must make the calls the trace recorded, in order.
+        auto rec = history_->calls.find(f->prefix);
+        std::string id = f->prefix + f->plan->config->bindings[dep].name + "-" + std::to_string(call) + "-0";
+        if (rec != history_->calls.end() && f->scheduled < rec->second.size() && rec->second[f->scheduled] != id)
+            throw TaskError("flowy: resume: call " + std::to_string(f->scheduled + 1) +
+                                (f->prefix.empty() ? std::string() : " of " + f->prefix) + " is " + id +
+                                ", but the trace recorded " + rec->second[f->scheduled] +
+                                " there: the workflow no longer makes the calls it made",
+                            id, "flowy::resume");
+    }
+    ++f->scheduled;
     auto index = static_cast<std::uint32_t>(tasks_.size());
     Task& t = tasks_.emplace_back();
     t.frame = f->index;
@@ -446,8 +508,23 @@ SlotPtr Execution::schedule(const Dependency& d, std::vector<SlotPtr>& inputs, s
             ++t.pending;
         }
     }
+    if (trace_) {
+        std::vector<std::string> args, reads;
+        for (const SlotPtr& in : inputs)
+            if (in->owner == this && in->task != UINT32_MAX) args.push_back(task_id(tasks_[in->task]));
+        for (std::uint32_t r : f->reads) reads.push_back(task_id(tasks_[r]));
+        trace_->begin("task_scheduled")
+            .field("id", task_id(t))
+            .field("activity", binding(t).name)
+            .field("call", std::int64_t(t.call))
+            .field("frame", f->prefix)
+            .field_list("args", args)
+            .field_list("reads", reads)
+            .end();
+    }
+    f->reads.clear();
     if (failed) {
-        fail(index, failed->error);
+        fail(index, failed->error, true);
         return t.slot;
     }
     if (t.pending == 0) {
@@ -479,9 +556,42 @@ void Execution::start(std::uint32_t index) {
         start_frame(*child, task_id(t) + "/", index, std::move(t.args));
         return;
     }
+    if (history_) {
+        auto done = history_->finished.find(first_id(t));
+        if (done != history_->finished.end()) {
+            if (done->second.args_hash == args_hash(t.args)) {
+                // Succeeded in the traced run: its recorded value stands, it does not run again.
+                if (trace_)
+                    trace_->begin("task_finished")
+                        .field("id", task_id(t))
+                        .field_bool("cached", true)
+                        .field_bytes("value", done->second.value)
+                        .field("short", binding(t).describe ? binding(t).describe(done->second.value) : std::string())
+                        .end();
+                ++finished_count_;
+                finish(index, done->second.value);
+                return;
+            }
+            if (!diverged_)
+                diverged_ = std::make_exception_ptr(
+                    TaskError("flowy: resume: " + first_id(t) +
+                                  " is called with other arguments than the trace recorded: the workflow no "
+                                  "longer makes the calls it made",
+                              first_id(t), "flowy::resume"));
+        }
+    }
     const ActivityOptions& o = binding(t).options;
-    executor_->submit(Request{index, activity_of(t), &t.args, depth_for(t),
-                              o.timeout ? *o.timeout : std::chrono::nanoseconds(0)});
+    int worker = executor_->submit(Request{index, activity_of(t), &t.args, depth_for(t),
+                                           o.timeout ? *o.timeout : std::chrono::nanoseconds(0)});
+    if (trace_) {
+        t.dispatched_us = trace::now_us();
+        trace_->begin("task_dispatched")
+            .field("id", task_id(t))
+            .field("worker", std::int64_t(worker))
+            .field("pid", std::int64_t(executor_->worker_pid(worker)))
+            .field("args_hash", args_hash(t.args))
+            .end();
+    }
 }
 
 void Execution::dispatch() {
@@ -505,6 +615,15 @@ void Execution::on_completion(Completion& c) {
     case Completion::Outcome::finished: {
         double& cost = cost_us_[activity_of(t)];
         cost = cost < 0 ? double(c.duration_us) : 0.8 * cost + 0.2 * double(c.duration_us);
+        if (trace_)
+            trace_->begin("task_finished")
+                .field("id", task_id(t))
+                .field("worker", std::int64_t(c.worker))
+                .field("duration_us", std::int64_t(c.duration_us))
+                .field_bytes("value", c.bytes)
+                .field("short", binding(t).describe ? binding(t).describe(c.bytes) : std::string())
+                .end();
+        ++finished_count_;
         finish(c.task, std::move(c.bytes));
         return;
     }
@@ -517,7 +636,12 @@ void Execution::on_completion(Completion& c) {
         } else if (e->kind == ErrorInfo::Kind::timed_out) {
             e->message = "task " + e->task + " " + e->message;
         }
+        if (trace_)
+            trace_failure(t, *e, e->kind == ErrorInfo::Kind::crashed     ? "worker_crashed"
+                                 : e->kind == ErrorInfo::Kind::timed_out ? "task_timed_out"
+                                                                         : "task_failed");
         if (retry(t, c.task, *e)) return;
+        ++failed_count_;
         const ActivityOptions& o = binding(t).options;
         if (t.attempt > 0 && (e->kind != ErrorInfo::Kind::exception || o.retry_on_error))
             e->message += " (attempt " + std::to_string(t.attempt + 1) + " of " + std::to_string(o.retries + 1) + ")";
@@ -531,8 +655,11 @@ bool Execution::retry(Task& t, std::uint32_t index, const ErrorInfo& e) {
     const ActivityOptions& o = binding(t).options;
     bool retryable = e.kind != ErrorInfo::Kind::exception || o.retry_on_error;
     if (!retryable || t.attempt >= static_cast<std::uint32_t>(o.retries)) return false;
+    std::string before = task_id(t);
     ++t.attempt;
     auto delay_ms = std::chrono::duration_cast<std::chrono::milliseconds>(o.retry_delay).count();
+    if (trace_)
+        trace_->begin("task_retried").field("id", before).field("next", task_id(t)).field("delay_ms", delay_ms).end();
     warn(e.message + "; retrying as " + task_id(t) +
          (delay_ms > 0 ? " in " + std::to_string(delay_ms) + " ms" : std::string()));
     t.state = TaskState::ready;
@@ -543,6 +670,15 @@ bool Execution::retry(Task& t, std::uint32_t index, const ErrorInfo& e) {
         ready_.push_back(index);
     }
     return true;
+}
+
+void Execution::trace_failure(const Task& t, const ErrorInfo& e, const char* event) {
+    trace_->begin(event)
+        .field("id", task_id(t))
+        .field("message", e.message)
+        .field("type", e.type)
+        .field("origin", e.task)
+        .end();
 }
 
 void Execution::done(Task& t) {
@@ -572,7 +708,7 @@ void Execution::finish(std::uint32_t index, std::string bytes) {
     t.dependents = {};
 }
 
-void Execution::fail(std::uint32_t first, std::shared_ptr<const ErrorInfo> error) {
+void Execution::fail(std::uint32_t first, std::shared_ptr<const ErrorInfo> error, bool skipped) {
     // A failure reaches every task waiting on it, transitively: none of them runs.
     std::vector<std::uint32_t> work{first};
     while (!work.empty()) {
@@ -580,6 +716,12 @@ void Execution::fail(std::uint32_t first, std::shared_ptr<const ErrorInfo> error
         work.pop_back();
         Task& t = tasks_[index];
         if (t.state == TaskState::done) continue;
+        if (trace_ && (skipped || index != first))
+            trace_->begin("task_skipped")
+                .field("id", task_id(t))
+                .field("input", error->task)
+                .field("message", error->message)
+                .end();
         done(t);
         Slot& s = *t.slot;
         s.state = Slot::State::failed;
@@ -609,11 +751,12 @@ void Execution::unwatch(FinishQueue* q) {
     queues_.erase(q);
 }
 
-void Execution::report_ignored_failures() const {
+void Execution::report_ignored_failures() {
     for (const Task& t : tasks_) {
         const Slot& s = *t.slot;
         if (s.state != Slot::State::failed || s.observed) continue;
         std::string id = task_id(t);
+        if (trace_) trace_->begin("ignored_failure").field("id", id).field("message", s.error->message).end();
         if (s.error->task == id)
             warn("task " + id + " failed and its result was never read (failure ignored): " + s.error->message);
         else
@@ -634,10 +777,34 @@ SlotPtr Execution::run(std::string args, std::unique_ptr<Instance> first) {
     } restore{this};
 
     StopSignals stop_signals;
+    started_us_ = trace::now_us();
+    if (trace_) {
+        char host[256] = "?";
+        gethostname(host, sizeof host - 1);
+        std::time_t now = std::time(nullptr);
+        char when[32];
+        std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+        trace_->begin("run_started")
+            .field("version", std::int64_t(trace::format_version))
+            .field("workflow", root_.type->name)
+            .field("executor", executor_name(config_.executor))
+            .field("workers", std::int64_t(workers_))
+            .field("host", host)
+            .field("pid", std::int64_t(getpid()))
+            .field("time", when)
+            .field_bool("resumed", history_ != nullptr)
+            .field_bytes("input", args)
+            .end();
+    }
     Frame& root = start_frame(root_, {}, UINT32_MAX, std::move(args));
     std::vector<Completion> completions;
     std::vector<std::uint32_t> runnable;
     for (;;) {
+        if (show_progress_) progress(false);
+        if (diverged_) {
+            root.error = diverged_;
+            break;
+        }
         if (int sig = cancel_signal()) {
             root.error = std::make_exception_ptr(
                 Cancelled(std::string("flowy: the run was cancelled by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM")));
@@ -680,12 +847,15 @@ SlotPtr Execution::run(std::string args, std::unique_ptr<Instance> first) {
         for (Completion& c : completions) on_completion(c);
     }
 
+    if (show_progress_) progress(true);
     if (!root.error && root.result && root.result->state == Slot::State::finished) {
         executor_->stop(false);
         report_ignored_failures();
+        trace_run_end(root);
         return root.result;
     }
     abandon();
+    trace_run_end(root);
     if (root.error) {
         try {
             std::rethrow_exception(root.error);
@@ -701,6 +871,56 @@ SlotPtr Execution::run(std::string args, std::unique_ptr<Instance> first) {
         }
     }
     throw_error(*root.result->error);
+}
+
+void Execution::trace_run_end(const Frame& root) {
+    if (!trace_) return;
+    if (!root.error && root.result && root.result->state == Slot::State::finished) {
+        std::string bytes;
+        try {
+            root_.type->encode_result(*root.result, bytes);
+        } catch (...) {
+        }
+        const Slot& r = *root.result;
+        trace_->begin("run_finished")
+            .field_bytes("value", bytes)
+            .field("short", root_.type->describe(bytes))
+            .field("from", r.owner == this && r.task != UINT32_MAX ? task_id(tasks_[r.task]) : std::string())
+            .end();
+        return;
+    }
+    ErrorInfo e;
+    bool cancelled = false;
+    if (root.error) {
+        e = *error_of(root.error);
+        try {
+            std::rethrow_exception(root.error);
+        } catch (const Cancelled&) {
+            cancelled = true;
+        } catch (...) {
+        }
+    } else if (root.result && root.result->error) {
+        e = *root.result->error;
+    }
+    trace_->begin("run_failed")
+        .field("message", e.message)
+        .field("type", e.type)
+        .field("origin", e.task)
+        .field_bool("cancelled", cancelled)
+        .end();
+}
+
+void Execution::progress(bool final) {
+    std::int64_t now = trace::now_us();
+    if (!final && now - progress_drawn_us_ < 100000) return;  // at most ten times a second
+    progress_drawn_us_ = now;
+    if (final) {
+        std::fputs("\r\x1b[K", stderr);
+        return;
+    }
+    std::fprintf(stderr, "\r\x1b[Kflowy: %zu done, %zu running, %zu failed, %.1f s", finished_count_,
+                 executor_->in_flight(), failed_count_, double(now - started_us_) / 1e6);
+    std::fflush(stderr);
 }
 
 // ---- the entry points of the typed layer ----
@@ -751,6 +971,17 @@ SlotPtr FinishQueue::take() {
     ready_.pop_back();
     --size_;
     return s;
+}
+
+void Execution::noted_read(Slot& s) {
+    if (trace_ && current_frame_ && s.task != UINT32_MAX) {
+        auto& r = current_frame_->reads;
+        if (r.empty() || r.back() != s.task) r.push_back(s.task);
+    }
+}
+
+void note_read(Slot& s) {
+    if (s.owner && s.owner == Execution::current()) s.owner->noted_read(s);
 }
 
 void await(Slot& s) {
@@ -868,8 +1099,23 @@ SlotPtr run_local(const Config& config, const WorkflowType& type, std::string ar
     Registry registry;
     std::unique_ptr<Instance> first;
     std::unique_ptr<Plan> plan = make_plan(type, config, registry, 0, type.name, &first);
-    Execution ex(config, *plan, std::move(registry), workers);
+    Execution ex(config, *plan, std::move(registry), workers, nullptr);
     return ex.run(std::move(args), std::move(first));
+}
+
+SlotPtr resume_local(const Config& config, const WorkflowType& type, std::string, const std::string& path) {
+    History history = load_history(path);
+    int workers = config.workers;
+    if (config.workers_set && workers < 1)
+        throw ConfigError("flowy: workers(" + std::to_string(workers) + "): a run needs at least one worker");
+    if (!config.workers_set) workers = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    Registry registry;
+    std::unique_ptr<Instance> first;
+    std::unique_ptr<Plan> plan = make_plan(type, config, registry, 0, type.name, &first);
+    Config traced = config;
+    traced.trace_path = path;  // the new events go to the same trace
+    Execution ex(traced, *plan, std::move(registry), workers, &history);
+    return ex.run(history.input, std::move(first));
 }
 
 }  // namespace flowy::detail

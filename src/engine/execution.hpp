@@ -8,6 +8,7 @@
 // the executor; each has its own fiber, configuration and task-id prefix.
 
 #include "engine/executor.hpp"
+#include "trace/writer.hpp"
 
 #include <boost/context/fiber.hpp>
 
@@ -23,6 +24,21 @@ namespace flowy::detail {
 
 /// A workflow's configuration resolved for one run: where its activities sit in the
 /// registry, and the plans of the child workflows it binds.
+/// What a trace says about an earlier run, for resume: the values of tasks that
+/// succeeded, the argument hashes they ran with, and the calls in order per frame.
+struct History {
+    struct Done {
+        std::string value;
+        std::string args_hash;
+    };
+    std::unordered_map<std::string, Done> finished;                        // by first-attempt id
+    std::unordered_map<std::string, std::vector<std::string>> calls;       // per frame prefix, in order
+    std::string input;                                                     // the run's encoded arguments
+};
+
+/// Reads what resume needs from the trace at `path` (throws flowy::TraceError).
+History load_history(const std::string& path);
+
 struct Plan {
     const WorkflowType* type = nullptr;
     const Config* config = nullptr;
@@ -32,7 +48,7 @@ struct Plan {
 
 class Execution {
 public:
-    Execution(const Config& config, const Plan& root, Registry registry, int workers);
+    Execution(const Config& config, const Plan& root, Registry registry, int workers, const History* history = nullptr);
     ~Execution();
     Execution(const Execution&) = delete;
     Execution& operator=(const Execution&) = delete;
@@ -50,6 +66,7 @@ public:
     void register_queue(FinishQueue* q) { queues_.insert(q); }
 
     static Execution* current();
+    void noted_read(Slot& s);
 
 private:
     enum class TaskState : std::uint8_t { waiting, ready, running, done };
@@ -64,6 +81,7 @@ private:
         std::string args;
         std::unique_ptr<TaskArgs> deferred;
         std::vector<std::uint32_t> dependents;
+        std::int64_t dispatched_us = 0;
     };
 
     enum class FrameState : std::uint8_t { running, suspended, restarting, returned, done };
@@ -85,6 +103,8 @@ private:
         std::exception_ptr error;
         std::shared_ptr<const RestartRequest> restart;
         int incarnation = 0;
+        std::vector<std::uint32_t> reads;         // tasks whose results the body read since its last call
+        std::size_t scheduled = 0;                // calls made, for resume's comparison
         const void* stack_bottom = nullptr;       // for AddressSanitizer's fiber annotations
         std::size_t stack_size = 0;
     };
@@ -109,11 +129,15 @@ private:
     void start(std::uint32_t index);
     void on_completion(Completion& c);
     void finish(std::uint32_t index, std::string bytes);
-    void fail(std::uint32_t index, std::shared_ptr<const ErrorInfo> error);
+    void fail(std::uint32_t index, std::shared_ptr<const ErrorInfo> error, bool skipped = false);
     void done(Task& t);
     void resolved(Task& t);
     void warn(const std::string& message) const;
-    void report_ignored_failures() const;
+    void report_ignored_failures();
+    std::string first_id(const Task& t) const;
+    void trace_failure(const Task& t, const ErrorInfo& e, const char* event);
+    void trace_run_end(const Frame& root);
+    void progress(bool final);
     void abandon() noexcept;
 
     const Config& config_;
@@ -137,6 +161,13 @@ private:
     std::size_t main_stack_size_ = 0;
     Execution* outer_ = nullptr;
     std::unique_ptr<Instance> first_instance_;
+    std::unique_ptr<trace::Writer> trace_;
+    const History* history_ = nullptr;
+    std::exception_ptr diverged_;
+    int workers_ = 0;
+    std::size_t finished_count_ = 0, failed_count_ = 0;
+    bool show_progress_ = false;
+    std::int64_t started_us_ = 0, progress_drawn_us_ = 0;
 };
 
 }  // namespace flowy::detail

@@ -50,7 +50,10 @@ public:
     virtual ~TaskExecutor() = default;
     /// Whether a request with this depth can be submitted now.
     virtual bool accepts(std::uint32_t depth) const = 0;
-    virtual void submit(const Request& r) = 0;
+    /// Hands `r` to a worker; returns the worker's index.
+    virtual int submit(const Request& r) = 0;
+    /// The process id of a worker (this process for in-process executors).
+    virtual int worker_pid(int worker) const = 0;
     /// Blocks until at least one completion is available, or `deadline` passes, and
     /// appends what completed to `out`.
     virtual void wait(std::vector<Completion>& out, Clock::time_point deadline) = 0;

@@ -9,6 +9,8 @@
 #include <mutex>
 #include <thread>
 
+#include <unistd.h>
+
 namespace flowy::detail {
 
 Completion run_request(const Registry& registry, std::uint32_t task, std::uint32_t activity, std::string_view args) {
@@ -60,10 +62,12 @@ class SynchronousExecutor final : public TaskExecutor {
 public:
     explicit SynchronousExecutor(const Registry& r) : registry_(r) {}
     bool accepts(std::uint32_t) const override { return !pending_; }
-    void submit(const Request& r) override {
+    int submit(const Request& r) override {
         request_ = r;
         pending_ = true;
+        return 0;
     }
+    int worker_pid(int) const override { return getpid(); }
     void wait(std::vector<Completion>& out, Clock::time_point deadline) override {
         if (!pending_) {
             if (deadline != Clock::time_point::max()) std::this_thread::sleep_until(deadline);
@@ -95,14 +99,16 @@ public:
     bool accepts(std::uint32_t depth) const override {
         return in_flight_ < threads_.size() * (depth > 1 ? 2 : 1);
     }
-    void submit(const Request& r) override {
+    int submit(const Request& r) override {
         {
             std::lock_guard<std::mutex> l(m_);
             queue_.push_back(r);
         }
         ++in_flight_;
         work_.notify_one();
+        return -1;  // whichever thread takes it
     }
+    int worker_pid(int) const override { return getpid(); }
     void wait(std::vector<Completion>& out, Clock::time_point deadline) override {
         std::unique_lock<std::mutex> l(m_);
         auto ready = [&] { return !done_.empty(); };

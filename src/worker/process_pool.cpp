@@ -113,7 +113,12 @@ public:
         return false;
     }
 
-    void submit(const Request& r) override {
+    int worker_pid(int worker) const override {
+        return worker >= 0 && static_cast<std::size_t>(worker) < workers_.size() ? workers_[std::size_t(worker)].pid
+                                                                                  : -1;
+    }
+
+    int submit(const Request& r) override {
         Worker* best = nullptr;
         for (Worker& w : workers_)
             if (w.pid > 0 && (!best || w.in_flight.size() < best->in_flight.size())) best = &w;
@@ -133,6 +138,7 @@ public:
         best->outgoing.push_back(o);
         ++in_flight_;
         pump(*best);
+        return best->index;
     }
 
     std::size_t in_flight() const override { return in_flight_; }

@@ -19,6 +19,9 @@ class Execution;
 class TaskArgs;
 struct Config;
 
+/// A short readable form of an encoded value, for traces and pictures.
+using Describe = std::string (*)(std::string_view bytes);
+
 /// Readable name of a type (demangled).
 std::string type_name(const std::type_info& t);
 
@@ -72,6 +75,9 @@ std::uint64_t next_direct_seq();
 
 /// Suspends the workflow body until `s` is no longer pending.
 void await(Slot& s);
+
+/// Tells the engine the body read `s` (for the trace's control dependencies).
+void note_read(Slot& s);
 
 /// A slot that is already finished with `value` (ownership taken).
 template <class T>
@@ -168,6 +174,7 @@ struct WorkflowType {
     std::unique_ptr<Instance> (*make)();
     /// Appends the encoded value of a finished result of this workflow.
     void (*encode_result)(Slot& result, std::string& out);
+    Describe describe;
 };
 
 /// A child workflow bound with conf_workflow: its class and its own configuration.
@@ -189,6 +196,7 @@ struct Binding {
     Invoker invoke;                         ///< empty for a child workflow
     ActivityOptions options;
     std::shared_ptr<const ChildWorkflow> child;  ///< set for a child workflow
+    Describe describe = nullptr;
 };
 
 /// The untyped configuration of a LocalWorkflow.
@@ -199,8 +207,10 @@ struct Config {
     int workers = 0;                  ///< 0: the number of cores
     bool workers_set = false;
     std::function<void(std::string_view)> log;  ///< warnings; null: standard error
+    std::string trace_path;                     ///< record the run here (or $FLOWY_TRACE)
+    int progress = -1;                          ///< live status line: -1 if stderr is a terminal
 
-    bool bind(std::string name, Signature sig, Invoker inv, ActivityOptions opts);
+    bool bind(std::string name, Signature sig, Invoker inv, ActivityOptions opts, Describe describe = nullptr);
     void bind_workflow(std::string name, std::shared_ptr<const ChildWorkflow> child);
     void set_workers(int n);
 };
@@ -247,5 +257,8 @@ private:
 /// as its parameters). Returns the finished slot of the result; throws TaskError or
 /// ConfigError.
 SlotPtr run_local(const Config& config, const WorkflowType& type, std::string args);
+
+/// Like run_local, continuing the run recorded in the trace at `path`.
+SlotPtr resume_local(const Config& config, const WorkflowType& type, std::string args, const std::string& path);
 
 }  // namespace flowy::detail

@@ -118,4 +118,29 @@ T decode(std::string_view bytes) {
     return value;
 }
 
+/// A short readable form of an encoded T: numbers and strings as they are, containers by size.
+template <class T>
+std::string describe(std::string_view bytes) {
+    if constexpr (std::is_void_v<T>) {
+        return {};
+    } else {
+        try {
+            T v = decode<T>(bytes);
+            if constexpr (std::is_same_v<T, bool>) {
+                return v ? "true" : "false";
+            } else if constexpr (std::is_arithmetic_v<T>) {
+                return std::to_string(v);
+            } else if constexpr (std::is_same_v<T, std::string>) {
+                return v.size() <= 40 ? "\"" + v + "\"" : "\"" + v.substr(0, 37) + "...\"";
+            } else if constexpr (requires { v.size(); }) {
+                return "[" + std::to_string(v.size()) + " items]";
+            } else {
+                return "<" + std::to_string(bytes.size()) + " bytes>";
+            }
+        } catch (...) {
+            return "<" + std::to_string(bytes.size()) + " bytes>";
+        }
+    }
+}
+
 }  // namespace flowy::detail

@@ -1,0 +1,92 @@
+#pragma once
+/// \file flowy::Trace: a recorded run, read back; its picture, timeline and summary.
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace flowy {
+
+/// A trace file that cannot be read: `what()` names the file, the line and the reason.
+class TraceError : public std::runtime_error {
+public:
+    TraceError(const std::string& message, std::size_t line) : std::runtime_error(message), line_(line) {}
+    /// The line (from 1) where reading failed; 0 when it is about the whole file.
+    std::size_t line() const noexcept { return line_; }
+
+private:
+    std::size_t line_;
+};
+
+/// One task of a trace (all its attempts).
+struct TraceTask {
+    enum class State { scheduled, running, finished, failed, timed_out, crashed, skipped, never_finished };
+    std::string id;        ///< of its first attempt, `<frame><dependency>-<call>-0`
+    std::string last_id;   ///< of its last attempt
+    std::string frame;     ///< "" for the top workflow, "<child task id>/" inside a child
+    std::string activity;
+    std::int64_t call = 0;
+    int attempts = 0;      ///< dispatches (0 if it never ran)
+    int run = 0;           ///< the run (0, then each resume) in which it was scheduled
+    int incarnation = 0;   ///< restart() count of its frame when it was scheduled
+    int batch = -1;        ///< dispatch batch: tasks dispatched with no completion between them
+    bool cached = false;   ///< finished from the trace by a resume, not run again
+    bool child = false;    ///< a child workflow call
+    State state = State::scheduled;
+    std::vector<std::string> args;   ///< ids of the results passed as arguments
+    std::vector<std::string> reads;  ///< ids of results the body read before this call
+    std::int64_t scheduled_us = 0, dispatched_us = -1, ended_us = -1;
+    std::int64_t worker = -1, pid = -1;
+    std::string value;        ///< encoded result
+    std::string short_value;  ///< a short readable form of it
+    std::string message, error_type;
+    std::string because;      ///< for a skipped task: the failed input
+};
+
+/// One run recorded in a trace (a resumed run appends another).
+struct TraceRun {
+    enum class Outcome { running, finished, failed, cancelled };
+    std::string workflow, executor, host, time;
+    std::int64_t workers = 0, pid = 0;
+    bool resumed = false;
+    std::string input;  ///< encoded arguments
+    std::int64_t started_us = 0, ended_us = -1;
+    Outcome outcome = Outcome::running;
+    std::string short_value, message, error_type;
+    std::string from;  ///< the task whose result was the run's result, if one was
+};
+
+/// A trace read back from its JSON Lines file (see docs/trace-format.md).
+class Trace {
+public:
+    /// Reads the trace at `path`; throws TraceError naming the line and the reason.
+    /// A torn last line (a run killed while writing) is dropped with a warning.
+    static Trace load(const std::string& path);
+    /// The same from text; `name` is used in errors.
+    static Trace parse(std::string_view text, const std::string& name = "trace");
+
+    const std::vector<TraceRun>& runs() const { return runs_; }
+    const std::vector<TraceTask>& tasks() const { return tasks_; }
+    const std::vector<std::string>& warnings() const { return warnings_; }
+    /// Failures nobody read, by task id.
+    const std::vector<std::string>& ignored() const { return ignored_; }
+
+    /// The execution graph as DOT text (built with Graphviz cgraph).
+    std::string to_dot() const;
+    /// Lays the graph out and renders it in-process (Graphviz gvc): `.svg`, `.png` or `.dot` by extension.
+    void write_svg(const std::string& path) const;
+    /// The run as Chrome trace-event JSON (Perfetto, chrome://tracing): one row per worker.
+    std::string timeline() const;
+    /// Tasks by state, per-activity times, worker use, the slowest tasks and the critical path.
+    std::string summary(bool color = false) const;
+
+private:
+    std::vector<TraceRun> runs_;
+    std::vector<TraceTask> tasks_;
+    std::vector<std::string> warnings_;
+    std::vector<std::string> ignored_;
+};
+
+}  // namespace flowy

@@ -1,0 +1,202 @@
+// The other views of a trace: a Chrome trace-event timeline and a text summary.
+
+#include <flowy/trace.hpp>
+
+#include "trace/writer.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace flowy {
+namespace {
+
+const char* state_name(TraceTask::State s) {
+    switch (s) {
+    case TraceTask::State::finished: return "finished";
+    case TraceTask::State::failed: return "failed";
+    case TraceTask::State::timed_out: return "timed out";
+    case TraceTask::State::crashed: return "worker crashed";
+    case TraceTask::State::skipped: return "skipped";
+    case TraceTask::State::never_finished: return "never finished";
+    case TraceTask::State::scheduled:
+    case TraceTask::State::running: break;
+    }
+    return "never finished";
+}
+
+std::string fmt_ms(double us) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f ms", us / 1000.0);
+    return buf;
+}
+
+}  // namespace
+
+std::string Trace::timeline() const {
+    // One row (tid) per worker: its tasks never overlap, as Perfetto requires; the
+    // workflow's runs on a row of their own (tid 0).
+    std::string out = "{\"traceEvents\":[\n";
+    std::int64_t origin = runs_.empty() ? 0 : runs_.front().started_us;
+    bool first = true;
+    auto add = [&](const std::string& e) {
+        if (!first) out += ",\n";
+        first = false;
+        out += e;
+    };
+    auto str = [](std::string_view s) {
+        std::string o;
+        detail::trace::append_json_string(o, s);
+        return o;
+    };
+    add(R"({"ph":"M","pid":1,"tid":0,"name":"thread_name","args":{"name":"workflow"}})");
+    std::set<std::int64_t> workers;
+    for (const TraceTask& t : tasks_)
+        if (t.worker >= 0) workers.insert(t.worker);
+    for (std::int64_t w : workers)
+        add(R"({"ph":"M","pid":1,"tid":)" + std::to_string(w + 1) + R"(,"name":"thread_name","args":{"name":"worker )" +
+            std::to_string(w) + "\"}}");
+    for (std::size_t i = 0; i < runs_.size(); ++i) {
+        const TraceRun& r = runs_[i];
+        std::int64_t end = r.ended_us >= 0 ? r.ended_us : r.started_us;
+        add(R"({"ph":"X","pid":1,"tid":0,"name":)" + str(r.resumed ? "resumed run" : "run") +
+            ",\"ts\":" + std::to_string(r.started_us - origin) + ",\"dur\":" + std::to_string(end - r.started_us) +
+            ",\"args\":{\"workflow\":" + str(r.workflow) + ",\"outcome\":" +
+            str(r.outcome == TraceRun::Outcome::finished ? "finished" : r.outcome == TraceRun::Outcome::failed ? "failed"
+                : r.outcome == TraceRun::Outcome::cancelled ? "cancelled" : "never finished") + "}}");
+    }
+    for (const TraceTask& t : tasks_) {
+        if (t.dispatched_us < 0 || t.ended_us < 0 || t.cached) continue;
+        std::int64_t tid = t.worker >= 0 ? t.worker + 1 : 0;
+        add(R"({"ph":"X","pid":1,"tid":)" + std::to_string(tid) + ",\"name\":" + str(t.activity) +
+            ",\"ts\":" + std::to_string(t.dispatched_us - origin) + ",\"dur\":" +
+            std::to_string(std::max<std::int64_t>(0, t.ended_us - t.dispatched_us)) + ",\"args\":{\"id\":" +
+            str(t.last_id) + ",\"attempts\":" + std::to_string(t.attempts) + ",\"outcome\":" +
+            str(state_name(t.state)) + (t.short_value.empty() ? std::string() : ",\"value\":" + str(t.short_value)) +
+            (t.message.empty() ? std::string() : ",\"error\":" + str(t.message)) + "}}");
+    }
+    out += "\n]}\n";
+    return out;
+}
+
+std::string Trace::summary(bool color) const {
+    auto paint = [&](const char* code, const std::string& s) {
+        return color ? std::string("\x1b[") + code + "m" + s + "\x1b[0m" : s;
+    };
+    std::string out;
+    char line[512];
+    for (std::size_t i = 0; i < runs_.size(); ++i) {
+        const TraceRun& r = runs_[i];
+        double wall = r.ended_us >= 0 ? double(r.ended_us - r.started_us) : 0;
+        const char* outcome = r.outcome == TraceRun::Outcome::finished    ? "finished"
+                              : r.outcome == TraceRun::Outcome::failed    ? "failed"
+                              : r.outcome == TraceRun::Outcome::cancelled ? "cancelled"
+                                                                          : "never finished";
+        std::snprintf(line, sizeof line, "%s %s on %s, %lld workers, %s: %s in %s%s%s\n",
+                      r.resumed ? "resumed run of" : "run of", r.workflow.c_str(), r.executor.c_str(),
+                      static_cast<long long>(r.workers), r.host.c_str(), outcome, fmt_ms(wall).c_str(),
+                      r.outcome == TraceRun::Outcome::finished ? (", result " + r.short_value).c_str() : "",
+                      r.message.empty() ? "" : (": " + r.message).c_str());
+        out += r.outcome == TraceRun::Outcome::finished ? paint("32", line) : paint("31", line);
+    }
+
+    std::map<std::string, int> by_state;
+    for (const TraceTask& t : tasks_) ++by_state[state_name(t.state)];
+    out += "\ntasks: " + std::to_string(tasks_.size());
+    for (const auto& [s, n] : by_state) out += ", " + std::to_string(n) + " " + s;
+    if (!ignored_.empty()) out += ", " + std::to_string(ignored_.size()) + " failures ignored";
+    out += "\n\nper activity:          count      total       mean        max\n";
+    struct Agg {
+        int n = 0;
+        double total = 0, max = 0;
+    };
+    std::map<std::string, Agg> acts;
+    std::map<std::int64_t, double> busy;
+    for (const TraceTask& t : tasks_) {
+        if (t.dispatched_us < 0 || t.ended_us < 0 || t.cached) continue;
+        double d = double(t.ended_us - t.dispatched_us);
+        Agg& a = acts[t.activity];
+        ++a.n;
+        a.total += d;
+        a.max = std::max(a.max, d);
+        if (t.worker >= 0) busy[t.worker] += d;
+    }
+    for (const auto& [name, a] : acts) {
+        std::snprintf(line, sizeof line, "  %-18s %7d %10s %10s %10s\n", name.c_str(), a.n, fmt_ms(a.total).c_str(),
+                      fmt_ms(a.total / a.n).c_str(), fmt_ms(a.max).c_str());
+        out += line;
+    }
+    double span = 0;
+    for (const TraceRun& r : runs_)
+        if (r.ended_us >= 0) span += double(r.ended_us - r.started_us);
+    if (!busy.empty() && span > 0) {
+        out += "\nworker utilisation:\n";
+        for (const auto& [w, b] : busy) {
+            std::snprintf(line, sizeof line, "  worker %lld: %5.1f%% busy\n", static_cast<long long>(w),
+                          100.0 * b / span);
+            out += line;
+        }
+    }
+
+    std::vector<const TraceTask*> slow;
+    for (const TraceTask& t : tasks_)
+        if (t.dispatched_us >= 0 && t.ended_us >= 0 && !t.cached) slow.push_back(&t);
+    std::sort(slow.begin(), slow.end(), [](const TraceTask* a, const TraceTask* b) {
+        return a->ended_us - a->dispatched_us > b->ended_us - b->dispatched_us;
+    });
+    if (slow.size() > 10) slow.resize(10);
+    out += "\nslowest tasks:\n";
+    for (const TraceTask* t : slow) {
+        std::snprintf(line, sizeof line, "  %-30s %10s  %s\n", t->last_id.c_str(),
+                      fmt_ms(double(t->ended_us - t->dispatched_us)).c_str(), state_name(t->state));
+        out += line;
+    }
+
+    // Critical path: the chain of argument (and read) dependencies that ends last.
+    std::unordered_map<std::string, const TraceTask*> by_id;
+    for (const TraceTask& t : tasks_) by_id[t.id] = &t;
+    std::unordered_map<const TraceTask*, std::pair<double, const TraceTask*>> best;  // length, previous
+    std::vector<const TraceTask*> order;
+    for (const TraceTask& t : tasks_) order.push_back(&t);
+    std::sort(order.begin(), order.end(),
+              [](const TraceTask* a, const TraceTask* b) { return a->scheduled_us < b->scheduled_us; });
+    const TraceTask* end = nullptr;
+    for (const TraceTask* t : order) {
+        double own = t->dispatched_us >= 0 && t->ended_us >= 0 ? double(t->ended_us - t->dispatched_us) : 0;
+        std::pair<double, const TraceTask*> b{own, nullptr};
+        auto consider = [&](const std::string& id) {
+            auto it = by_id.find(id);
+            if (it == by_id.end()) return;
+            auto bt = best.find(it->second);
+            if (bt != best.end() && bt->second.first + own > b.first) b = {bt->second.first + own, it->second};
+        };
+        for (const auto& a : t->args) consider(a);
+        for (const auto& r : t->reads) consider(r);
+        best[t] = b;
+        if (!end || b.first > best[end].first) end = t;
+    }
+    if (end) {
+        std::vector<const TraceTask*> path;
+        for (const TraceTask* t = end; t; t = best[t].second) path.push_back(t);
+        std::reverse(path.begin(), path.end());
+        out += "\ncritical path (" + fmt_ms(best[end].first) + " of task time, " + std::to_string(path.size()) +
+               " tasks):\n  ";
+        for (std::size_t i = 0; i < path.size(); ++i) {
+            if (i) out += " -> ";
+            if (i == 6 && path.size() > 8) {
+                out += "... -> ";
+                i = path.size() - 2;
+            }
+            out += path[i]->last_id;
+        }
+        out += "\n";
+    }
+    for (const auto& w : warnings_) out += paint("33", "warning: " + w) + "\n";
+    return out;
+}
+
+}  // namespace flowy

@@ -1,0 +1,312 @@
+// Reading a trace back: every line is checked (JSON, version, fields, order), and a
+// problem is reported with the line and the reason, never a crash.
+
+#include <flowy/trace.hpp>
+
+#include "engine/execution.hpp"
+#include "trace/json.hpp"
+#include "trace/writer.hpp"
+
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+
+namespace flowy {
+
+namespace {
+
+using detail::json::Value;
+
+class Reader {
+public:
+    Reader(std::string name, std::vector<TraceRun>& runs, std::vector<TraceTask>& tasks,
+           std::vector<std::string>& warnings, std::vector<std::string>& ignored, detail::History* history = nullptr)
+        : name_(std::move(name)), runs_(runs), tasks_(tasks), warnings_(warnings), ignored_(ignored),
+          history_(history) {}
+
+    void read(std::string_view text) {
+        // A run killed while writing leaves zeros after its last line (the file was reserved ahead).
+        while (!text.empty() && text.back() == '\0') text.remove_suffix(1);
+        std::size_t pos = 0;
+        while (pos < text.size()) {
+            std::size_t nl = text.find('\n', pos);
+            bool last = nl == std::string_view::npos;
+            std::string_view line = text.substr(pos, last ? std::string_view::npos : nl - pos);
+            ++line_;
+            pos = last ? text.size() : nl + 1;
+            if (line.empty()) {
+                if (last) break;
+                fail("empty line");
+            }
+            Value v;
+            std::string why;
+            if (!detail::json::parse(line, v, why)) {
+                if (last) {  // no newline after it: the writer was stopped in the middle of it
+                    warnings_.push_back(name_ + ":" + std::to_string(line_) +
+                                        ": the last line is incomplete (the run was stopped while writing it); "
+                                        "ignored");
+                    break;
+                }
+                fail("bad JSON: " + why);
+            }
+            if (last)
+                warnings_.push_back(name_ + ":" + std::to_string(line_) + ": the last line has no newline");
+            event(v);
+        }
+        if (runs_.empty()) throw TraceError(name_ + ": no run in the trace (an empty file?)", 0);
+        finish();
+    }
+
+private:
+    [[noreturn]] void fail(const std::string& why) {
+        throw TraceError(name_ + ":" + std::to_string(line_) + ": " + why, line_);
+    }
+    const Value& need(const Value& v, const char* key, Value::Kind kind) {
+        const Value* f = v.get(key);
+        if (!f) fail(std::string("missing field \"") + key + "\"");
+        if (f->kind != kind) fail(std::string("field \"") + key + "\" has the wrong type");
+        return *f;
+    }
+    std::string str(const Value& v, const char* key) { return need(v, key, Value::Kind::string).text; }
+    std::int64_t num(const Value& v, const char* key) {
+        double d = need(v, key, Value::Kind::number).number;
+        if (!(d >= -9.2e18 && d <= 9.2e18)) fail(std::string("field \"") + key + "\" is out of range");
+        return static_cast<std::int64_t>(d);
+    }
+    std::string opt_str(const Value& v, const char* key) {
+        const Value* f = v.get(key);
+        if (!f) return {};
+        if (f->kind != Value::Kind::string) fail(std::string("field \"") + key + "\" has the wrong type");
+        return f->text;
+    }
+    std::vector<std::string> list(const Value& v, const char* key) {
+        std::vector<std::string> out;
+        for (const Value& i : need(v, key, Value::Kind::array).items) {
+            if (i.kind != Value::Kind::string) fail(std::string("field \"") + key + "\" holds a non-string");
+            out.push_back(i.text);
+        }
+        return out;
+    }
+    std::string bytes(const Value& v, const char* key) {
+        std::string out;
+        if (!detail::trace::unbase64(str(v, key), out)) fail(std::string("field \"") + key + "\" is not base64");
+        return out;
+    }
+
+    TraceTask& task(const std::string& id) {
+        auto it = by_id_.find(id);
+        if (it == by_id_.end()) fail("task " + id + " was not scheduled before this event");
+        return tasks_[it->second];
+    }
+    TraceRun& run() {
+        if (runs_.empty()) fail("an event before run_started");
+        return runs_.back();
+    }
+
+    void event(const Value& v) {
+        if (v.kind != Value::Kind::object) fail("not a JSON object");
+        std::int64_t t = num(v, "t");
+        std::string e = str(v, "event");
+        if (e != "run_started" && t < last_t_) fail("events out of order (time goes back)");
+        last_t_ = std::max(last_t_, t);
+
+        if (e == "run_started") {
+            std::int64_t version = num(v, "version");
+            if (version != detail::trace::format_version)
+                fail("unknown trace format version " + std::to_string(version) + " (this flowy reads version " +
+                     std::to_string(detail::trace::format_version) + ")");
+            if (!runs_.empty() && runs_.back().outcome == TraceRun::Outcome::running)
+                close_run(TraceRun::Outcome::failed, "the run was stopped before it finished (killed?)");
+            TraceRun r;
+            r.workflow = str(v, "workflow");
+            r.executor = str(v, "executor");
+            r.workers = num(v, "workers");
+            r.host = str(v, "host");
+            r.pid = num(v, "pid");
+            r.time = str(v, "time");
+            r.resumed = need(v, "resumed", Value::Kind::boolean).b;
+            r.input = bytes(v, "input");
+            r.started_us = t;
+            runs_.push_back(std::move(r));
+            incarnation_.clear();
+            last_t_ = t;
+            batch_open_ = false;
+            return;
+        }
+        TraceRun& r = run();
+        if (r.outcome != TraceRun::Outcome::running) fail("an event after the run ended");
+        if (e == "task_scheduled") {
+            std::string id = str(v, "id");
+            TraceTask tk;
+            tk.id = tk.last_id = id;
+            tk.activity = str(v, "activity");
+            tk.call = num(v, "call");
+            tk.frame = str(v, "frame");
+            tk.args = list(v, "args");
+            tk.reads = list(v, "reads");
+            tk.scheduled_us = t;
+            tk.run = static_cast<int>(runs_.size()) - 1;
+            tk.incarnation = incarnation_[tk.frame];
+            auto it = by_id_.find(id);
+            if (it != by_id_.end()) {
+                // scheduled again by a resume: the new run's record replaces the old one
+                tasks_[it->second] = std::move(tk);
+            } else {
+                by_id_[id] = tasks_.size();
+                tasks_.push_back(std::move(tk));
+            }
+            std::size_t me = by_id_[id];
+            if (history_ && runs_.size() == 1) history_->calls[tasks_[me].frame].push_back(id);
+            if (!tasks_[me].frame.empty()) {
+                std::string parent = tasks_[me].frame.substr(0, tasks_[me].frame.size() - 1);
+                if (by_id_.count(parent)) tasks_[by_id_[parent]].child = true;
+            }
+        } else if (e == "task_dispatched") {
+            TraceTask& tk = by_attempt(str(v, "id"));
+            tk.last_id = str(v, "id");
+            tk.state = TraceTask::State::running;
+            if (tk.dispatched_us < 0) tk.dispatched_us = t;
+            ++tk.attempts;
+            tk.worker = num(v, "worker");
+            tk.pid = num(v, "pid");
+            hashes_[tk.id] = str(v, "args_hash");
+            if (!batch_open_) ++batch_;
+            batch_open_ = true;
+            if (tk.batch < 0) tk.batch = batch_;
+        } else if (e == "task_finished") {
+            TraceTask& tk = by_attempt(str(v, "id"));
+            tk.last_id = str(v, "id");
+            tk.state = TraceTask::State::finished;
+            tk.ended_us = t;
+            tk.value = bytes(v, "value");
+            tk.short_value = str(v, "short");
+            const Value* c = v.get("cached");
+            tk.cached = c && c->kind == Value::Kind::boolean && c->b;
+            if (history_ && !tk.cached && !tk.child) {
+                auto h = hashes_.find(tk.id);
+                if (h != hashes_.end()) history_->finished[tk.id] = {tk.value, h->second};
+            }
+            if (tk.cached && tk.dispatched_us < 0) tk.dispatched_us = t;
+            batch_open_ = false;
+        } else if (e == "task_failed" || e == "task_timed_out" || e == "worker_crashed") {
+            TraceTask& tk = by_attempt(str(v, "id"));
+            tk.last_id = str(v, "id");
+            tk.state = e == "task_failed"      ? TraceTask::State::failed
+                       : e == "task_timed_out" ? TraceTask::State::timed_out
+                                               : TraceTask::State::crashed;
+            tk.ended_us = t;
+            tk.message = str(v, "message");
+            tk.error_type = str(v, "type");
+            batch_open_ = false;
+        } else if (e == "task_retried") {
+            TraceTask& tk = by_attempt(str(v, "id"));
+            tk.last_id = str(v, "next");
+            tk.state = TraceTask::State::scheduled;
+        } else if (e == "task_skipped") {
+            TraceTask& tk = task(str(v, "id"));
+            tk.state = TraceTask::State::skipped;
+            tk.ended_us = t;
+            tk.because = str(v, "input");
+            tk.message = str(v, "message");
+        } else if (e == "ignored_failure") {
+            task(str(v, "id"));
+            ignored_.push_back(str(v, "id"));
+        } else if (e == "child_started" || e == "child_finished") {
+            TraceTask& tk = by_attempt(str(v, "id"));
+            tk.child = true;
+            if (e == "child_started") {
+                tk.state = TraceTask::State::running;
+                tk.dispatched_us = t;
+                tk.attempts = std::max(tk.attempts, 1);
+            }
+        } else if (e == "restarted") {
+            incarnation_[str(v, "frame")] = static_cast<int>(num(v, "incarnation"));
+        } else if (e == "run_finished") {
+            r.short_value = str(v, "short");
+            r.from = opt_str(v, "from");
+            close_run(TraceRun::Outcome::finished, {});
+            r.ended_us = t;
+        } else if (e == "run_failed") {
+            r.message = str(v, "message");
+            r.error_type = str(v, "type");
+            r.from = opt_str(v, "origin");
+            bool cancelled = need(v, "cancelled", Value::Kind::boolean).b;
+            close_run(cancelled ? TraceRun::Outcome::cancelled : TraceRun::Outcome::failed, r.message);
+            r.ended_us = t;
+        } else {
+            fail("unknown event \"" + e + "\"");
+        }
+    }
+
+    /// The task an attempt id (`...-<attempt>`) belongs to.
+    TraceTask& by_attempt(const std::string& id) {
+        std::size_t dash = id.rfind('-');
+        if (dash == std::string::npos || dash + 1 >= id.size()) fail("bad task id " + id);
+        return task(id.substr(0, dash) + "-0");
+    }
+
+    void close_run(TraceRun::Outcome o, const std::string& message) {
+        TraceRun& r = runs_.back();
+        r.outcome = o;
+        if (r.message.empty()) r.message = message;
+        if (r.ended_us < 0) r.ended_us = last_t_;
+    }
+
+    void finish() {
+        if (runs_.back().outcome == TraceRun::Outcome::running) {
+            warnings_.push_back(name_ + ": the last run did not finish (stopped or killed): resume can finish it");
+        }
+        for (TraceTask& tk : tasks_)
+            if (tk.state == TraceTask::State::scheduled || tk.state == TraceTask::State::running)
+                tk.state = TraceTask::State::never_finished;
+    }
+
+    std::string name_;
+    std::vector<TraceRun>& runs_;
+    std::vector<TraceTask>& tasks_;
+    std::vector<std::string>& warnings_;
+    std::vector<std::string>& ignored_;
+    detail::History* history_;
+    std::unordered_map<std::string, std::size_t> by_id_;
+    std::unordered_map<std::string, std::string> hashes_;  // args hash of each task's last dispatch
+    std::unordered_map<std::string, int> incarnation_;
+    std::size_t line_ = 0;
+    std::int64_t last_t_ = 0;
+    int batch_ = -1;
+    bool batch_open_ = false;
+};
+
+}  // namespace
+
+Trace Trace::parse(std::string_view text, const std::string& name) {
+    Trace t;
+    Reader(name, t.runs_, t.tasks_, t.warnings_, t.ignored_).read(text);
+    return t;
+}
+
+Trace Trace::load(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw TraceError(path + ": cannot open the trace", 0);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return parse(ss.str(), path);
+}
+
+namespace detail {
+
+History load_history(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw TraceError(path + ": cannot open the trace", 0);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    std::vector<TraceRun> runs;
+    std::vector<TraceTask> tasks;
+    std::vector<std::string> warnings, ignored;
+    History h;  // the calls of the first run, in order per frame; what succeeded in any run
+    Reader(path, runs, tasks, warnings, ignored, &h).read(ss.str());
+    h.input = runs.front().input;
+    return h;
+}
+
+}  // namespace detail
+}  // namespace flowy

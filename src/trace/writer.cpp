@@ -1,0 +1,226 @@
+#include "trace/writer.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+namespace flowy::detail::trace {
+
+std::int64_t now_us() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return std::int64_t(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+namespace {
+const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr std::size_t first_capacity = std::size_t(1) << 20;
+}  // namespace
+
+std::string base64(std::string_view in) {
+    std::string out;
+    out.reserve((in.size() + 2) / 3 * 4);
+    std::size_t i = 0;
+    for (; i + 2 < in.size(); i += 3) {
+        std::uint32_t v = (std::uint8_t(in[i]) << 16) | (std::uint8_t(in[i + 1]) << 8) | std::uint8_t(in[i + 2]);
+        out += b64[v >> 18];
+        out += b64[(v >> 12) & 63];
+        out += b64[(v >> 6) & 63];
+        out += b64[v & 63];
+    }
+    if (i < in.size()) {
+        std::uint32_t v = std::uint8_t(in[i]) << 16;
+        if (i + 1 < in.size()) v |= std::uint8_t(in[i + 1]) << 8;
+        out += b64[v >> 18];
+        out += b64[(v >> 12) & 63];
+        out += i + 1 < in.size() ? b64[(v >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
+bool unbase64(std::string_view in, std::string& out) {
+    out.clear();
+    if (in.size() % 4) return false;
+    auto val = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z') return c - 'A';
+        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+        if (c >= '0' && c <= '9') return c - '0' + 52;
+        if (c == '+') return 62;
+        if (c == '/') return 63;
+        return -1;
+    };
+    out.reserve(in.size() / 4 * 3);
+    for (std::size_t i = 0; i < in.size(); i += 4) {
+        int a = val(in[i]), b = val(in[i + 1]);
+        if (a < 0 || b < 0) return false;
+        bool last = i + 4 == in.size();
+        int c = in[i + 2] == '=' && last ? -2 : val(in[i + 2]);
+        int d = in[i + 3] == '=' && last ? -2 : val(in[i + 3]);
+        if (c == -1 || d == -1 || (c == -2 && d != -2)) return false;
+        out += char((a << 2) | (b >> 4));
+        if (c >= 0) out += char(((b & 15) << 4) | (c >> 2));
+        if (d >= 0) out += char(((c & 3) << 6) | d);
+    }
+    return true;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+    out += '"';
+    for (unsigned char c : s) {
+        switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+            if (c < 0x20) {
+                char buf[8];
+                std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                out += buf;
+            } else {
+                out += char(c);
+            }
+        }
+    }
+    out += '"';
+}
+
+Writer::Writer(const std::string& path, bool append, std::function<void(const std::string&)> warn)
+    : path_(path), warn_(std::move(warn)) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | (append ? 0 : O_TRUNC), 0644);
+    if (fd_ < 0) {
+        int e = errno;
+        fd_ = -1;
+        fail(std::string("cannot open: ") + std::strerror(e));
+        return;
+    }
+    if (append) {
+        // Continue after the last complete line; a torn line or zeros after it are dropped.
+        struct stat st {};
+        fstat(fd_, &st);
+        std::string tail(static_cast<std::size_t>(st.st_size), '\0');
+        std::size_t got = 0;
+        while (got < tail.size()) {
+            ssize_t r = ::pread(fd_, tail.data() + got, tail.size() - got, static_cast<off_t>(got));
+            if (r <= 0) break;
+            got += static_cast<std::size_t>(r);
+        }
+        std::size_t end = tail.rfind('\n', got ? got - 1 : 0);
+        size_ = end == std::string::npos ? 0 : end + 1;
+    }
+    if (!reserve(first_capacity)) return;
+}
+
+Writer::~Writer() {
+    if (map_) munmap(map_, capacity_);
+    if (fd_ >= 0) {
+        if (ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
+        }
+        ::close(fd_);
+    }
+}
+
+void Writer::fail(const std::string& why) {
+    if (warn_) warn_("trace " + path_ + ": " + why + "; tracing stopped, the run goes on");
+    if (map_) munmap(map_, capacity_);
+    map_ = nullptr;
+    if (fd_ >= 0) {
+        if (ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
+        }
+        ::close(fd_);
+    }
+    fd_ = -1;
+}
+
+bool Writer::reserve(std::size_t n) {
+    if (fd_ < 0) return false;
+    if (size_ + n <= capacity_) return true;
+    std::size_t want = capacity_ ? capacity_ : first_capacity;
+    while (want < size_ + n) want *= 2;
+    if (int e = posix_fallocate(fd_, 0, static_cast<off_t>(want))) {
+        fail(std::string("cannot grow the file: ") + std::strerror(e));
+        return false;
+    }
+    void* p = map_ ? mremap(map_, capacity_, want, MREMAP_MAYMOVE)
+                   : mmap(nullptr, want, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+    if (p == MAP_FAILED) {  // a failed mremap keeps the old mapping: fail() unmaps it
+        fail(std::string("cannot map the file: ") + std::strerror(errno));
+        return false;
+    }
+    map_ = static_cast<char*>(p);
+    capacity_ = want;
+    return true;
+}
+
+namespace {
+void append_int(std::string& out, std::int64_t v) {
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
+}
+}  // namespace
+
+Writer& Writer::begin(const char* event) {
+    line_.clear();
+    line_ += "{\"t\":";
+    append_int(line_, now_us());
+    line_ += ",\"event\":\"";
+    line_ += event;
+    line_ += '"';
+    return *this;
+}
+
+Writer& Writer::field(const char* key, std::string_view value) {
+    line_ += ",\"";
+    line_ += key;
+    line_ += "\":";
+    append_json_string(line_, value);
+    return *this;
+}
+
+Writer& Writer::field(const char* key, std::int64_t value) {
+    line_ += ",\"";
+    line_ += key;
+    line_ += "\":";
+    append_int(line_, value);
+    return *this;
+}
+
+Writer& Writer::field_bool(const char* key, bool value) {
+    line_ += ",\"";
+    line_ += key;
+    line_ += value ? "\":true" : "\":false";
+    return *this;
+}
+
+Writer& Writer::field_bytes(const char* key, std::string_view bytes) { return field(key, base64(bytes)); }
+
+Writer& Writer::field_list(const char* key, const std::vector<std::string>& values) {
+    line_ += ",\"";
+    line_ += key;
+    line_ += "\":[";
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        if (i) line_ += ',';
+        append_json_string(line_, values[i]);
+    }
+    line_ += ']';
+    return *this;
+}
+
+void Writer::end() {
+    line_ += "}\n";
+    if (!reserve(line_.size())) return;
+    std::memcpy(map_ + size_, line_.data(), line_.size());
+    size_ += line_.size();
+}
+
+}  // namespace flowy::detail::trace

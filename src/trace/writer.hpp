@@ -1,0 +1,59 @@
+#pragma once
+// The trace recorder: JSON Lines appended to a shared file mapping. An event costs a
+// few string appends and a memcpy; the kernel owns the written pages, so a run killed
+// with SIGKILL leaves every complete line behind. Blocks are reserved with
+// posix_fallocate, so a full disk is an error we report (once) rather than SIGBUS,
+// and tracing stops without touching the run.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace flowy::detail::trace {
+
+inline constexpr int format_version = 1;
+
+/// Monotonic microseconds (CLOCK_MONOTONIC).
+std::int64_t now_us();
+
+std::string base64(std::string_view bytes);
+bool unbase64(std::string_view text, std::string& out);
+void append_json_string(std::string& out, std::string_view s);
+
+class Writer {
+public:
+    /// Opens `path` for a new trace, or to append to one (resume) after its last complete line.
+    Writer(const std::string& path, bool append, std::function<void(const std::string&)> warn);
+    ~Writer();
+    Writer(const Writer&) = delete;
+    Writer& operator=(const Writer&) = delete;
+
+    bool ok() const { return fd_ >= 0; }
+
+    /// Starts an event line: {"t":...,"event":"name"
+    Writer& begin(const char* event);
+    Writer& field(const char* key, std::string_view value);
+    Writer& field(const char* key, const char* value) { return field(key, std::string_view(value)); }
+    Writer& field(const char* key, std::int64_t value);
+    Writer& field_bool(const char* key, bool value);
+    Writer& field_bytes(const char* key, std::string_view bytes);  // base64
+    Writer& field_list(const char* key, const std::vector<std::string>& values);
+    /// Ends the line and stores it.
+    void end();
+
+private:
+    void fail(const std::string& why);
+    bool reserve(std::size_t n);
+
+    int fd_ = -1;
+    char* map_ = nullptr;
+    std::size_t capacity_ = 0;
+    std::size_t size_ = 0;
+    std::string line_;
+    std::string path_;
+    std::function<void(const std::string&)> warn_;
+};
+
+}  // namespace flowy::detail::trace

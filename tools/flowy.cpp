@@ -1,0 +1,80 @@
+// flowy: work on trace files.
+//   flowy render TRACE -o OUT.svg|.png|.dot
+//   flowy timeline TRACE -o OUT.json
+//   flowy summary TRACE
+// Exit codes: 0 success, 1 the command failed (message on stderr), 2 bad usage.
+#include <flowy/trace.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+
+namespace {
+
+bool use_color(FILE* f) { return isatty(fileno(f)) && !std::getenv("NO_COLOR"); }
+
+void error(const std::string& m) {
+    bool c = use_color(stderr);
+    std::cerr << (c ? "\x1b[31m" : "") << "flowy: " << m << (c ? "\x1b[0m" : "") << "\n";
+}
+
+flowy::Trace load(const std::string& path) {
+    flowy::Trace t = flowy::Trace::load(path);
+    for (const auto& w : t.warnings()) std::cerr << "flowy: warning: " << w << "\n";
+    return t;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"flowy: draw, time and summarise the traces of flowy runs"};
+    app.require_subcommand(1);
+    std::string trace, out;
+
+    auto* render = app.add_subcommand("render", "Draw the execution graph (Graphviz): .svg, .png or .dot");
+    render->add_option("trace", trace, "A trace file (JSON Lines)")->required()->check(CLI::ExistingFile);
+    render->add_option("-o,--output", out, "Where to write the picture: OUT.svg, OUT.png or OUT.dot")->required();
+
+    auto* timeline = app.add_subcommand("timeline", "Write a Chrome trace-event file (Perfetto, chrome://tracing)");
+    timeline->add_option("trace", trace, "A trace file (JSON Lines)")->required()->check(CLI::ExistingFile);
+    timeline->add_option("-o,--output", out, "Where to write the JSON")->required();
+
+    auto* summary = app.add_subcommand("summary", "Print tasks by state, times per activity, the critical path");
+    summary->add_option("trace", trace, "A trace file (JSON Lines)")->required()->check(CLI::ExistingFile);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int rc = app.exit(e);
+        return rc == 0 ? 0 : 2;
+    }
+    try {
+        if (render->parsed()) {
+            std::string ext = out.size() >= 4 ? out.substr(out.size() - 4) : "";
+            if (ext != ".svg" && ext != ".png" && ext != ".dot") {
+                error("render: the output must end in .svg, .png or .dot: " + out);
+                return 2;
+            }
+            load(trace).write_svg(out);
+        } else if (timeline->parsed()) {
+            std::string json = load(trace).timeline();
+            std::ofstream f(out, std::ios::binary);
+            f << json;
+            if (!f.good()) {
+                error("timeline: cannot write " + out);
+                return 1;
+            }
+        } else if (summary->parsed()) {
+            std::cout << load(trace).summary(use_color(stdout));
+        }
+    } catch (const std::exception& e) {
+        error(e.what());
+        return 1;
+    }
+    return 0;
+}
