@@ -58,6 +58,13 @@ struct TraceRun {
     std::string from;  ///< the task whose result was the run's result, if one was
 };
 
+/// A restart() recorded in a trace.
+struct TraceRestart {
+    std::string frame;
+    int incarnation = 0;
+    std::vector<std::string> args;  ///< ids of the results passed to restart()
+};
+
 /// A trace read back from its JSON Lines file (see docs/trace-format.md).
 class Trace {
 public:
@@ -69,6 +76,7 @@ public:
 
     const std::vector<TraceRun>& runs() const { return runs_; }
     const std::vector<TraceTask>& tasks() const { return tasks_; }
+    const std::vector<TraceRestart>& restarts() const { return restarts_; }
     const std::vector<std::string>& warnings() const { return warnings_; }
     /// Failures nobody read, by task id.
     const std::vector<std::string>& ignored() const { return ignored_; }
@@ -85,6 +93,7 @@ public:
 private:
     std::vector<TraceRun> runs_;
     std::vector<TraceTask> tasks_;
+    std::vector<TraceRestart> restarts_;
     std::vector<std::string> warnings_;
     std::vector<std::string> ignored_;
 };

@@ -25,6 +25,7 @@ std::string type_name(const std::type_info& t) {
     char* p = abi::__cxa_demangle(t.name(), nullptr, nullptr, &status);
     std::string out = (status == 0 && p) ? p : t.name();
     std::free(p);
+    for (std::size_t at; (at = out.find("(anonymous namespace)::")) != std::string::npos;) out.erase(at, 23);
     return out;
 }
 

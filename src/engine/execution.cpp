@@ -261,8 +261,6 @@ Execution::Frame& Execution::start_frame(const Plan& plan, std::string prefix, s
 }
 
 void Execution::start_incarnation(Frame& f) {
-    if (trace_ && f.incarnation > 0)
-        trace_->begin("restarted").field("frame", f.prefix).field("incarnation", std::int64_t(f.incarnation)).end();
     f.instance.reset();
     f.result.reset();
     f.restart.reset();
@@ -438,6 +436,16 @@ void Execution::settle(Frame& f) {
         }
         f.args = std::move(args);
         ++f.incarnation;
+        if (trace_) {
+            std::vector<std::string> ids;
+            for (const SlotPtr& in : f.restart->inputs)
+                if (in->owner == this && in->task != UINT32_MAX) ids.push_back(task_id(tasks_[in->task]));
+            trace_->begin("restarted")
+                .field("frame", f.prefix)
+                .field("incarnation", std::int64_t(f.incarnation))
+                .field_list("args", ids)
+                .end();
+        }
         start_incarnation(f);
     }
 }

@@ -29,6 +29,49 @@ void set(void* obj, const char* key, const std::string& value) { agsafeset(obj, 
 
 constexpr std::size_t fold_above = 300;
 
+// cgraph's default ID discipline derives IDs from string addresses, and agwrite
+// orders subgraphs by ID: the DOT text would vary from run to run. This one numbers
+// named objects in creation order (even IDs, as cgraph expects; odd ones are anonymous).
+struct SeqIds {
+    std::unordered_map<std::string, IDTYPE> ids;
+    std::vector<char*> names;  // from cgraph's string pool: agwrite inspects them
+    IDTYPE anonymous = 1;
+};
+void* seq_open(Agraph_t*, Agdisc_t*) { return new SeqIds; }
+long seq_map(void* state, int, char* str, IDTYPE* id, int create) {
+    auto* s = static_cast<SeqIds*>(state);
+    if (!str) {
+        *id = s->anonymous;
+        s->anonymous += 2;
+        return 1;
+    }
+    auto it = s->ids.find(str);
+    if (it != s->ids.end()) {
+        *id = it->second;
+        return 1;
+    }
+    if (!create) return 0;
+    s->names.push_back(agstrdup(nullptr, str));
+    *id = static_cast<IDTYPE>(2 * s->names.size());
+    s->ids.emplace(str, *id);
+    return 1;
+}
+long seq_alloc(void*, int, IDTYPE) { return 0; }
+void seq_free(void*, int, IDTYPE) {}
+char* seq_print(void* state, int, IDTYPE id) {
+    auto* s = static_cast<SeqIds*>(state);
+    if (id % 2 != 0 || id == 0 || id / 2 > s->names.size()) return nullptr;
+    return s->names[id / 2 - 1];
+}
+void seq_close(void* state) {
+    auto* s = static_cast<SeqIds*>(state);
+    for (char* n : s->names) agstrfree(nullptr, n);
+    delete s;
+}
+void seq_register(void*, int, void*) {}
+Agiddisc_t seq_id_disc = {seq_open, seq_map, seq_alloc, seq_free, seq_print, seq_close, seq_register};
+Agdisc_t seq_disc = {&AgMemDisc, &seq_id_disc, &AgIoDisc};
+
 struct Style {
     const char* fill;
     const char* shape;
@@ -81,7 +124,7 @@ public:
     explicit Builder(const Trace& trace) : trace_(trace) {}
 
     Agraph_t* build() {
-        g_ = agopen(c("flowy"), Agdirected, nullptr);
+        g_ = agopen(c("flowy"), Agdirected, &seq_disc);
         set(g_, "rankdir", "TB");
         set(g_, "fontname", "Helvetica");
         set(g_, "newrank", "true");
@@ -149,6 +192,7 @@ private:
             nodes_[it->second].tasks.push_back(&t);
             node_of_[t.id] = it->second;
         }
+        for (const TraceRestart& r : trace_.restarts()) restarted_frames_.insert(r.frame);
     }
 
     /// The graph (a cluster for a child frame or an incarnation) a task belongs in.
@@ -185,8 +229,6 @@ private:
 
     void add_node(Node& n) {
         const TraceTask& t = *n.tasks.front();
-        for (const TraceTask* x : n.tasks)
-            if (x->incarnation > 0) restarted_frames_.insert(x->frame);
         Agraph_t* where = graph_for(t);
         Agnode_t* a = agnode(where, c(n.name), 1);
         Style st = style_of(t.state);
@@ -256,7 +298,12 @@ private:
                 for (const auto& r : t->reads)
                     if (std::find(t->args.begin(), t->args.end(), r) == t->args.end()) edge(node(r), to, true);
             const TraceTask& t = *nodes_[i].tasks.front();
-            if (!has_input && t.frame.empty() && t.incarnation == 0) edge(input, to, false);
+            if (!has_input) {
+                if (t.incarnation > 0)
+                    edge(restart_node(t.frame, t.incarnation), to, false);
+                else if (t.frame.empty())
+                    edge(input, to, false);
+            }
             // a child's result flows back to its call
             if (t.child)
                 for (std::size_t j = 0; j < nodes_.size(); ++j) {
@@ -264,8 +311,37 @@ private:
                     if (inner.frame == t.id + "/" && is_last_of_frame(inner)) edge(node_ptr_[j], to, true);
                 }
         }
+        for (const TraceRestart& r : trace_.restarts()) {
+            Agnode_t* rn = restart_node(r.frame, r.incarnation);
+            for (const auto& a : r.args) edge(node(a), rn, false);
+        }
         const TraceRun& run = trace_.runs().back();
-        if (Agnode_t* from = node(run.from)) edge(from, result, false);
+        if (Agnode_t* from = node(run.from)) {
+            edge(from, result, false);
+        } else {
+            // a plain value: it came from the last incarnation of the top workflow
+            int last = -1;
+            for (const TraceRestart& r : trace_.restarts())
+                if (r.frame.empty()) last = std::max(last, r.incarnation);
+            edge(last > 0 ? restart_node("", last) : input, result, false);
+        }
+    }
+
+    /// The node standing for restart() into incarnation `n` of a frame, in its cluster.
+    Agnode_t* restart_node(const std::string& frame, int n) {
+        TraceTask probe;
+        probe.frame = frame;
+        probe.incarnation = n;
+        Agraph_t* where = graph_for(probe);
+        std::string name = "restart:" + frame + "#" + std::to_string(n);
+        Agnode_t* a = agnode(where, c(name), 0);
+        if (a) return a;
+        a = agnode(where, c(name), 1);
+        set(a, "shape", "cds");
+        set(a, "label", "restart " + std::to_string(n));
+        set(a, "style", "filled");
+        set(a, "fillcolor", "#e3f2fd");
+        return a;
     }
 
     bool is_last_of_frame(const TraceTask& t) const {

@@ -20,9 +20,10 @@ using detail::json::Value;
 class Reader {
 public:
     Reader(std::string name, std::vector<TraceRun>& runs, std::vector<TraceTask>& tasks,
-           std::vector<std::string>& warnings, std::vector<std::string>& ignored, detail::History* history = nullptr)
-        : name_(std::move(name)), runs_(runs), tasks_(tasks), warnings_(warnings), ignored_(ignored),
-          history_(history) {}
+           std::vector<TraceRestart>& restarts, std::vector<std::string>& warnings, std::vector<std::string>& ignored,
+           detail::History* history = nullptr)
+        : name_(std::move(name)), runs_(runs), tasks_(tasks), restarts_(restarts), warnings_(warnings),
+          ignored_(ignored), history_(history) {}
 
     void read(std::string_view text) {
         // A run killed while writing leaves zeros after its last line (the file was reserved ahead).
@@ -220,7 +221,13 @@ private:
                 tk.attempts = std::max(tk.attempts, 1);
             }
         } else if (e == "restarted") {
-            incarnation_[str(v, "frame")] = static_cast<int>(num(v, "incarnation"));
+            TraceRestart rs;
+            rs.frame = str(v, "frame");
+            rs.incarnation = static_cast<int>(num(v, "incarnation"));
+            rs.args = list(v, "args");
+            for (const auto& a : rs.args) task(a);
+            incarnation_[rs.frame] = rs.incarnation;
+            restarts_.push_back(std::move(rs));
         } else if (e == "run_finished") {
             r.short_value = str(v, "short");
             r.from = opt_str(v, "from");
@@ -264,6 +271,7 @@ private:
     std::string name_;
     std::vector<TraceRun>& runs_;
     std::vector<TraceTask>& tasks_;
+    std::vector<TraceRestart>& restarts_;
     std::vector<std::string>& warnings_;
     std::vector<std::string>& ignored_;
     detail::History* history_;
@@ -280,7 +288,7 @@ private:
 
 Trace Trace::parse(std::string_view text, const std::string& name) {
     Trace t;
-    Reader(name, t.runs_, t.tasks_, t.warnings_, t.ignored_).read(text);
+    Reader(name, t.runs_, t.tasks_, t.restarts_, t.warnings_, t.ignored_).read(text);
     return t;
 }
 
@@ -301,9 +309,10 @@ History load_history(const std::string& path) {
     ss << f.rdbuf();
     std::vector<TraceRun> runs;
     std::vector<TraceTask> tasks;
+    std::vector<TraceRestart> restarts;
     std::vector<std::string> warnings, ignored;
     History h;  // the calls of the first run, in order per frame; what succeeded in any run
-    Reader(path, runs, tasks, warnings, ignored, &h).read(ss.str());
+    Reader(path, runs, tasks, restarts, warnings, ignored, &h).read(ss.str());
     h.input = runs.front().input;
     return h;
 }

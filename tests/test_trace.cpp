@@ -1,0 +1,373 @@
+// Traces (SEMANTICS.md rows 7, 21-23, 25): what a run records, reading traces back
+// (and refusing bad ones), the picture, and resume after a kill or a fixed failure.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include "support.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+using flowy::Activity;
+using flowy::Result;
+using flowy::TraceTask;
+using test::Shared;
+
+namespace {
+
+std::string slurp(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+std::string temp_path(const std::string& name) {
+    return "/tmp/flowy-test-" + std::to_string(getpid()) + "-" + name;
+}
+
+const TraceTask* find(const flowy::Trace& t, const std::string& id) {
+    for (const auto& x : t.tasks())
+        if (x.id == id) return &x;
+    return nullptr;
+}
+
+int square(int n) { return n * n; }
+int sum(int a, int b) { return a + b; }
+
+struct Seed {
+    Activity<int(int)> square{"square"};
+    Activity<int(int, int)> sum{"sum"};
+    Result<int> operator()(int a, int b) {
+        auto x = square(a);
+        auto y = square(b);
+        return sum(x, y);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("the picture: DOT of the recorded seed, failing, child, restart and folded runs") {
+    for (const char* name : {"seed", "failing", "child", "restart", "large"}) {
+        CAPTURE(name);
+        std::string dir = FLOWY_TEST_DATA;
+        auto trace = flowy::Trace::load(dir + "/" + name + ".jsonl");
+        CHECK(trace.to_dot() == slurp(dir + "/" + name + ".dot"));
+    }
+}
+
+TEST_CASE("the folded picture: 1,000 sibling tasks are one node, the graph stays small") {
+    auto trace = flowy::Trace::load(std::string(FLOWY_TEST_DATA) + "/large.jsonl");
+    REQUIRE(trace.tasks().size() == 1001);
+    std::string dot = trace.to_dot();
+    CHECK(dot.find("square x 1000") != std::string::npos);
+    CHECK(std::count(dot.begin(), dot.end(), '\n') < 150);
+    std::string svg = temp_path("large.svg");
+    trace.write_svg(svg);
+    CHECK(slurp(svg).find("<svg") != std::string::npos);
+    std::remove(svg.c_str());
+}
+
+TEST_CASE("a run records its events: tasks, arguments, values, the result; on every executor") {
+    for (auto e : test::all_executors) {
+        CAPTURE(test::name(e));
+        test::NoLeaks no_leaks;
+        std::string path = temp_path("seed.jsonl");
+        flowy::LocalWorkflow<Seed> w;
+        w.executor(e).workers(2).trace(path);
+        w.conf_activity("square", square).conf_activity("sum", sum);
+        CHECK(w.run(2, 10) == 104);
+        auto t = flowy::Trace::load(path);
+        REQUIRE(t.runs().size() == 1);
+        CHECK(t.runs()[0].outcome == flowy::TraceRun::Outcome::finished);
+        CHECK(t.runs()[0].short_value == "104");
+        CHECK(t.runs()[0].from == "sum-0-0");
+        CHECK(t.runs()[0].workflow == "Seed");
+        REQUIRE(t.tasks().size() == 3);
+        const TraceTask* s = find(t, "sum-0-0");
+        REQUIRE(s);
+        CHECK(s->args == std::vector<std::string>{"square-0-0", "square-1-0"});
+        CHECK(s->state == TraceTask::State::finished);
+        CHECK(s->short_value == "104");
+        CHECK(find(t, "square-1-0")->short_value == "100");
+        CHECK(t.warnings().empty());
+        std::remove(path.c_str());
+    }
+}
+
+namespace {
+int boom(int) { throw std::runtime_error("boom"); }
+struct Ignores {
+    Activity<int(int)> t{"t"};
+    Activity<int(int)> ok{"ok"};
+    Result<int> operator()() {
+        t(1);
+        auto a = ok(2);
+        a.get();
+        return ok(a);  // reads a, then passes it: an argument edge, no extra control edge
+    }
+};
+}  // namespace
+
+TEST_CASE("row 7: an ignored failure is in the trace, and failures, reads and skips are recorded") {
+    test::NoLeaks no_leaks;
+    std::string path = temp_path("ignored.jsonl");
+    flowy::LocalWorkflow<Ignores> w;
+    w.workers(2).trace(path).log([](std::string_view) {});
+    w.conf_activity("t", boom).conf_activity("ok", square);
+    CHECK(w.run() == 16);
+    auto t = flowy::Trace::load(path);
+    CHECK(t.ignored() == std::vector<std::string>{"t-0-0"});
+    CHECK(find(t, "t-0-0")->state == TraceTask::State::failed);
+    CHECK(find(t, "t-0-0")->message == "boom");
+    CHECK(find(t, "ok-1-0")->reads == std::vector<std::string>{"ok-0-0"});
+    std::remove(path.c_str());
+
+    auto failing = flowy::Trace::load(std::string(FLOWY_TEST_DATA) + "/failing.jsonl");
+    CHECK(find(failing, "sum-0-0")->state == TraceTask::State::skipped);
+    CHECK(find(failing, "sum-0-0")->because == "check-0-0");
+    CHECK(find(failing, "check-0-0")->reads == std::vector<std::string>{"square-0-0"});
+    CHECK(failing.runs()[0].outcome == flowy::TraceRun::Outcome::failed);
+}
+
+TEST_CASE("row 25: a corrupt trace is refused with the line and the reason") {
+    std::string ok = slurp(std::string(FLOWY_TEST_DATA) + "/seed.jsonl");
+    std::string first = ok.substr(0, ok.find('\n') + 1);
+    std::string second = ok.substr(first.size(), ok.find('\n', first.size()) + 1 - first.size());
+    struct Case {
+        std::string text;
+        std::size_t line;
+        const char* says;
+    } cases[] = {
+        {first + "{\"t\": 1, \"event\": \n", 2, "bad JSON"},
+        {first + "[1, 2]\n", 2, "not a JSON object"},
+        {"{\"t\":1,\"event\":\"run_started\",\"version\":99}\n", 1, "unknown trace format version 99"},
+        {first + "{\"t\":99999999999,\"event\":\"task_scheduled\",\"id\":\"a-0-0\"}\n", 2, "missing field \"activity\""},
+        {first + "{\"t\":1,\"event\":\"task_finished\",\"id\":\"x-0-0\",\"value\":\"\",\"short\":\"\"}\n", 2,
+         "events out of order"},
+        {first + "{\"t\":99999999999,\"event\":\"task_finished\",\"id\":\"x-0-0\",\"value\":\"\",\"short\":\"\"}\n", 2,
+         "task x-0-0 was not scheduled"},
+        {first + second + "{\"t\":99999999999,\"event\":\"mystery\"}\n", 3, "unknown event \"mystery\""},
+        {"{\"t\":1,\"event\":\"task_scheduled\"}\n", 1, "an event before run_started"},
+        {"\n\n", 1, "empty line"},
+        {"", 0, "no run in the trace"},
+        {first + std::string(100, '[') + "\n", 2, "nested too deeply"},
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.text.substr(0, 120));
+        try {
+            flowy::Trace::parse(c.text, "bad.jsonl");
+            FAIL("accepted");
+        } catch (const flowy::TraceError& e) {
+            CHECK(e.line() == c.line);
+            CHECK(std::string(e.what()).find(c.says) != std::string::npos);
+            CHECK(std::string(e.what()).find("bad.jsonl") == 0);
+        }
+    }
+}
+
+TEST_CASE("a torn last line (a killed run) is dropped with a warning; trailing zeros are ignored") {
+    std::string ok = slurp(std::string(FLOWY_TEST_DATA) + "/seed.jsonl");
+    auto torn = flowy::Trace::parse(ok + "{\"t\":99999999999,\"event\":\"task_fin", "torn.jsonl");
+    CHECK(torn.tasks().size() == 3);
+    REQUIRE(torn.warnings().size() == 1);
+    CHECK(torn.warnings()[0].find("incomplete") != std::string::npos);
+    auto zeros = flowy::Trace::parse(ok + std::string(4096, '\0'), "zeros.jsonl");
+    CHECK(zeros.warnings().empty());
+    CHECK(zeros.tasks().size() == 3);
+}
+
+TEST_CASE("a trace that cannot be written is reported once and the run goes on") {
+    for (const char* path : {"/nonexistent-dir/x.jsonl", "/dev/full"}) {
+        CAPTURE(path);
+        test::NoLeaks no_leaks;
+        test::Log log;
+        flowy::LocalWorkflow<Seed> w;
+        w.workers(2).trace(path).log(log.sink());
+        w.conf_activity("square", square).conf_activity("sum", sum);
+        CHECK(w.run(2, 10) == 104);
+        CHECK(std::count(log.text.begin(), log.text.end(), '\n') == 1);
+        CHECK(log.text.find("tracing stopped, the run goes on") != std::string::npos);
+    }
+}
+
+// ---- resume ----
+
+namespace {
+
+/// How many times each task ran, in memory shared with the workers.
+std::atomic<int>* runs() {
+    static auto* r = [] {
+        void* p = mmap(nullptr, 64 * sizeof(std::atomic<int>), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                       -1, 0);
+        return static_cast<std::atomic<int>*>(p);
+    }();
+    return r;
+}
+
+int slow_second_half(int i) {
+    ++runs()[i];
+    if (i >= 20) test::wait_for_flag(30s);  // the first run is killed while these wait
+    return i * 2;
+}
+struct Twice {
+    Activity<int(int)> t{"t"};
+    Activity<int(int, int)> add{"add"};
+    Result<int> operator()(int n) {
+        std::vector<Result<int>> rs;
+        for (int i = 0; i < n; ++i) rs.push_back(t(i));
+        Result<int> acc = 0;
+        for (auto& r : rs) acc = add(acc, r);
+        return acc;
+    }
+};
+int add(int a, int b) { return a + b; }
+
+std::size_t finished_in(const std::string& path) {
+    try {
+        auto t = flowy::Trace::load(path);
+        std::size_t n = 0;
+        for (const auto& x : t.tasks()) n += x.state == TraceTask::State::finished && x.activity == "t";
+        return n;
+    } catch (const flowy::TraceError&) {
+        return 0;
+    }
+}
+
+}  // namespace
+
+TEST_CASE("rows 21-22: a run killed with SIGKILL halfway resumes from its trace; finished tasks do not run again") {
+    test::NoLeaks no_leaks;
+    Shared::reset();
+    for (int i = 0; i < 64; ++i) runs()[i] = 0;
+    std::string path = temp_path("killed.jsonl");
+    std::fflush(nullptr);
+    pid_t child = fork();
+    if (child == 0) {
+        flowy::LocalWorkflow<Twice> w;
+        w.workers(2).trace(path).log([](std::string_view) {});
+        w.conf_activity("t", slow_second_half).conf_activity("add", add);
+        w.run(40);
+        _exit(0);
+    }
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (finished_in(path) < 20 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(2ms);
+    REQUIRE(finished_in(path) == 20);
+    kill(child, SIGKILL);
+    waitpid(child, nullptr, 0);
+
+    auto killed = flowy::Trace::load(path);  // loadable as it was left
+    CHECK(killed.runs().back().outcome == flowy::TraceRun::Outcome::running);
+
+    Shared::get().flag = 1;  // this time nothing waits
+    flowy::LocalWorkflow<Twice> w;
+    w.workers(2).log([](std::string_view) {});
+    w.conf_activity("t", slow_second_half).conf_activity("add", add);
+    CHECK(w.resume(path) == 2 * (39 * 40 / 2));
+    for (int i = 0; i < 20; ++i) CHECK(runs()[i] == 1);  // not run again
+    for (int i = 20; i < 40; ++i) CHECK(runs()[i] >= 1);
+    auto t = flowy::Trace::load(path);
+    REQUIRE(t.runs().size() == 2);
+    CHECK(t.runs()[1].resumed);
+    CHECK(t.runs()[1].outcome == flowy::TraceRun::Outcome::finished);
+    CHECK(find(t, "t-3-0")->cached);
+    std::remove(path.c_str());
+}
+
+namespace {
+int fails_on_five(int i) {
+    ++runs()[i];
+    if (i == 5) throw std::runtime_error("five is broken");
+    return i * 2;
+}
+int fixed(int i) {
+    ++runs()[i];
+    return i * 2;
+}
+struct OtherCalls {
+    Activity<int(int)> t{"t"};
+    Activity<int(int, int)> add{"add"};
+    Result<int> operator()(int n) { return add(t(n + 1), t(n)); }  // t's arguments differ from the trace
+};
+struct OtherOrder {
+    Activity<int(int)> t{"t"};
+    Activity<int(int, int)> add{"add"};
+    Result<int> operator()(int) { return add(0, 0); }  // calls add where the trace has t
+};
+}  // namespace
+
+TEST_CASE("row 22: resume after a failed run whose cause was fixed reruns only what did not succeed") {
+    test::NoLeaks no_leaks;
+    for (int i = 0; i < 64; ++i) runs()[i] = 0;
+    std::string path = temp_path("fixed.jsonl");
+    flowy::LocalWorkflow<Twice> broken;
+    broken.workers(2).trace(path).log([](std::string_view) {});
+    broken.conf_activity("t", fails_on_five).conf_activity("add", add);
+    CHECK_THROWS_WITH_AS(broken.run(10), "five is broken", flowy::TaskError);
+    std::vector<bool> succeeded(10);
+    auto first_run = flowy::Trace::load(path);
+    for (const auto& x : first_run.tasks())
+        if (x.activity == "t" && x.state == TraceTask::State::finished) succeeded[std::size_t(x.call)] = true;
+    CHECK(!succeeded[5]);
+    std::vector<int> before(10);
+    for (int i = 0; i < 10; ++i) before[std::size_t(i)] = runs()[i];
+
+    flowy::LocalWorkflow<Twice> w;
+    w.workers(2).log([](std::string_view) {});
+    w.conf_activity("t", fixed).conf_activity("add", add);
+    CHECK(w.resume(path) == 90);
+    CHECK(runs()[5] == 2);  // failed, then ran again
+    for (int i = 0; i < 10; ++i) {
+        CAPTURE(i);
+        // what succeeded is not run again; what was stopped when the run failed runs now
+        CHECK(runs()[i] == before[std::size_t(i)] + (succeeded[std::size_t(i)] ? 0 : 1));
+    }
+    std::remove(path.c_str());
+}
+
+TEST_CASE("row 23: a resumed body that makes other calls stops with an error naming the first diverging call") {
+    test::NoLeaks no_leaks;
+    std::string path = temp_path("diverge.jsonl");
+    flowy::LocalWorkflow<Twice> first;
+    first.workers(2).trace(path);
+    first.conf_activity("t", fixed).conf_activity("add", add);
+    CHECK(first.run(2) == 2);
+
+    flowy::LocalWorkflow<OtherOrder> order;
+    order.workers(2).conf_activity("t", fixed).conf_activity("add", add);
+    CHECK_THROWS_WITH_AS(order.resume(path),
+                         doctest::Contains("call 1 is add-0-0, but the trace recorded t-0-0"), flowy::TaskError);
+
+    flowy::LocalWorkflow<OtherCalls> args;
+    args.workers(2).conf_activity("t", fixed).conf_activity("add", add);
+    CHECK_THROWS_WITH_AS(args.resume(path), doctest::Contains("t-0-0 is called with other arguments"),
+                         flowy::TaskError);
+    CHECK_THROWS_AS(args.resume("/nonexistent/trace.jsonl"), flowy::TraceError);
+    std::remove(path.c_str());
+}
+
+TEST_CASE("the live status line, when asked for") {
+    test::NoLeaks no_leaks;
+    std::string path = temp_path("stderr.txt");
+    std::fflush(stderr);
+    int saved = dup(2);
+    FILE* f = std::fopen(path.c_str(), "w");
+    dup2(fileno(f), 2);
+    flowy::LocalWorkflow<Seed> w;
+    w.workers(2).progress(true);
+    w.conf_activity("square", square).conf_activity("sum", sum);
+    int v = w.run(2, 10);
+    std::fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    std::fclose(f);
+    CHECK(v == 104);
+    std::string out = slurp(path);
+    CHECK(out.find("flowy: 0 done") != std::string::npos);
+    std::remove(path.c_str());
+}
