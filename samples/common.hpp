@@ -2,7 +2,9 @@
 // What the samples share: activities that sleep a number of time units (as in the
 // original Flowy examples), and a tiny command line:
 //   SAMPLE [--unit-ms N] [--executor processes|threads|synchronous] [--workers N]
-// Each sample prints its duration in units, then its result on the last line.
+//          [--trace PATH] [--svg PATH]
+// Each sample prints its duration in units, then its result on the last line;
+// --trace records the run, --svg draws it (and records it to PATH.jsonl if no --trace).
 #include <flowy/flowy.hpp>
 
 #include <chrono>
@@ -40,6 +42,7 @@ inline int add(int a, int b) {
 struct Options {
     flowy::Executor executor = flowy::Executor::processes;
     int workers = 8;
+    std::string trace, svg;
 };
 
 inline Options parse(int argc, char** argv) {
@@ -55,6 +58,10 @@ inline Options parse(int argc, char** argv) {
         };
         if (a == "--unit-ms") {
             unit_ms = std::atof(value().c_str());
+        } else if (a == "--trace") {
+            o.trace = value();
+        } else if (a == "--svg") {
+            o.svg = value();
         } else if (a == "--workers") {
             o.workers = std::atoi(value().c_str());
         } else if (a == "--executor") {
@@ -67,7 +74,9 @@ inline Options parse(int argc, char** argv) {
                 std::exit(2);
             }
         } else {
-            std::fprintf(stderr, "usage: %s [--unit-ms N] [--executor processes|threads|synchronous] [--workers N]\n",
+            std::fprintf(stderr,
+                         "usage: %s [--unit-ms N] [--executor processes|threads|synchronous] [--workers N] "
+                         "[--trace PATH] [--svg PATH]\n",
                          argv[0]);
             std::exit(2);
         }
@@ -81,6 +90,19 @@ int main(int argc, char** argv, A&&... args) {
     Options o = parse(argc, argv);
     flowy::LocalWorkflow<W> w;
     w.executor(o.executor).workers(o.workers);
+    if (o.trace.empty() && !o.svg.empty()) o.trace = o.svg + ".jsonl";
+    if (!o.trace.empty()) w.trace(o.trace);
+    struct Draw {  // draws the trace when the run is over, however it ended
+        const Options& o;
+        ~Draw() {
+            if (o.svg.empty()) return;
+            try {
+                flowy::Trace::load(o.trace).write_svg(o.svg);
+            } catch (const std::exception& e) {
+                std::cerr << "cannot draw " << o.svg << ": " << e.what() << std::endl;
+            }
+        }
+    } draw{o};
     W probe;  // configure only what this workflow declares
     if constexpr (requires { probe.a; }) w.conf_activity("a", act);
     if constexpr (requires { probe.square; }) w.conf_activity("square", square);

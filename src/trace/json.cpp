@@ -182,8 +182,9 @@ private:
             if (!string(key)) return false;
             space();
             if (at_end() || in_[pos_++] != ':') return fail("expected ':'");
-            out.members.emplace_back(std::move(key), Value{});
-            if (!value(out.members.back().second, depth + 1)) return false;
+            out.keys.push_back(std::move(key));
+            out.items.emplace_back();
+            if (!value(out.items.back(), depth + 1)) return false;
             space();
             if (at_end()) return fail("unterminated object");
             char c = in_[pos_++];

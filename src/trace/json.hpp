@@ -2,7 +2,6 @@
 // A small JSON reader for trace lines: strict, depth-limited, never crashes on bad input.
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -15,12 +14,12 @@ struct Value {
     bool b = false;
     double number = 0;
     std::string text;
-    std::vector<Value> items;
-    std::vector<std::pair<std::string, Value>> members;
+    std::vector<Value> items;       // array elements, or object member values
+    std::vector<std::string> keys;  // object member names, parallel to items
 
     const Value* get(std::string_view key) const {
-        for (const auto& [k, v] : members)
-            if (k == key) return &v;
+        for (std::size_t i = 0; i < keys.size(); ++i)
+            if (keys[i] == key) return &items[i];
         return nullptr;
     }
 };
