@@ -517,18 +517,22 @@ SlotPtr Execution::schedule(const Dependency& d, std::vector<SlotPtr>& inputs, s
         }
     }
     if (trace_) {
-        std::vector<std::string> args, reads;
-        for (const SlotPtr& in : inputs)
-            if (in->owner == this && in->task != UINT32_MAX) args.push_back(task_id(tasks_[in->task]));
-        for (std::uint32_t r : f->reads) reads.push_back(task_id(tasks_[r]));
+        auto item = [&](std::uint32_t i) {
+            const Task& x = tasks_[i];
+            trace_->list_id(frames_[x.frame].prefix, binding(x).name, x.call, x.attempt);
+        };
+        const std::string& name = binding(t).name;
         trace_->begin("task_scheduled")
-            .field("id", task_id(t))
-            .field("activity", binding(t).name)
+            .field_id("id", f->prefix, name, t.call, 0)
+            .field("activity", name)
             .field("call", std::int64_t(t.call))
             .field("frame", f->prefix)
-            .field_list("args", args)
-            .field_list("reads", reads)
-            .end();
+            .list_begin("args");
+        for (const SlotPtr& in : inputs)
+            if (in->owner == this && in->task != UINT32_MAX) item(in->task);
+        trace_->list_end().list_begin("reads");
+        for (std::uint32_t r : f->reads) item(r);
+        trace_->list_end().end();
     }
     f->reads.clear();
     if (failed) {
@@ -594,7 +598,7 @@ void Execution::start(std::uint32_t index) {
     if (trace_) {
         t.dispatched_us = trace::now_us();
         trace_->begin("task_dispatched")
-            .field("id", task_id(t))
+            .field_id("id", frames_[t.frame].prefix, binding(t).name, t.call, t.attempt)
             .field("worker", std::int64_t(worker))
             .field("pid", std::int64_t(executor_->worker_pid(worker)))
             .field("args_hash", args_hash(t.args))
@@ -625,7 +629,7 @@ void Execution::on_completion(Completion& c) {
         cost = cost < 0 ? double(c.duration_us) : 0.8 * cost + 0.2 * double(c.duration_us);
         if (trace_)
             trace_->begin("task_finished")
-                .field("id", task_id(t))
+                .field_id("id", frames_[t.frame].prefix, binding(t).name, t.call, t.attempt)
                 .field("worker", std::int64_t(c.worker))
                 .field("duration_us", std::int64_t(c.duration_us))
                 .field_bytes("value", c.bytes)

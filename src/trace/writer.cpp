@@ -20,13 +20,18 @@ std::int64_t now_us() {
 }
 
 namespace {
+void append_int(std::string& out, std::int64_t v) {
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
+}
 const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 constexpr std::size_t first_capacity = std::size_t(1) << 20;
 }  // namespace
 
-std::string base64(std::string_view in) {
-    std::string out;
-    out.reserve((in.size() + 2) / 3 * 4);
+namespace {
+void append_base64(std::string& out, std::string_view in) {
+    out.reserve(out.size() + (in.size() + 2) / 3 * 4);
     std::size_t i = 0;
     for (; i + 2 < in.size(); i += 3) {
         std::uint32_t v = (std::uint8_t(in[i]) << 16) | (std::uint8_t(in[i + 1]) << 8) | std::uint8_t(in[i + 2]);
@@ -43,6 +48,12 @@ std::string base64(std::string_view in) {
         out += i + 1 < in.size() ? b64[(v >> 6) & 63] : '=';
         out += '=';
     }
+}
+}  // namespace
+
+std::string base64(std::string_view in) {
+    std::string out;
+    append_base64(out, in);
     return out;
 }
 
@@ -161,14 +172,6 @@ bool Writer::reserve(std::size_t n) {
     return true;
 }
 
-namespace {
-void append_int(std::string& out, std::int64_t v) {
-    char buf[24];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, r.ptr);
-}
-}  // namespace
-
 Writer& Writer::begin(const char* event) {
     line_.clear();
     line_ += "{\"t\":";
@@ -202,7 +205,55 @@ Writer& Writer::field_bool(const char* key, bool value) {
     return *this;
 }
 
-Writer& Writer::field_bytes(const char* key, std::string_view bytes) { return field(key, base64(bytes)); }
+Writer& Writer::field_bytes(const char* key, std::string_view bytes) {
+    line_ += ",\"";
+    line_ += key;
+    line_ += "\":\"";
+    append_base64(line_, bytes);
+    line_ += '"';
+    return *this;
+}
+
+void Writer::id(std::string_view prefix, std::string_view name, std::uint32_t call, std::uint32_t attempt) {
+    // names are checked at configuration ([A-Za-z0-9_.:-]); the prefix is made of ids: no escaping needed
+    line_ += '"';
+    line_ += prefix;
+    line_ += name;
+    line_ += '-';
+    append_int(line_, call);
+    line_ += '-';
+    append_int(line_, attempt);
+    line_ += '"';
+}
+
+Writer& Writer::field_id(const char* key, std::string_view prefix, std::string_view name, std::uint32_t call,
+                         std::uint32_t attempt) {
+    line_ += ",\"";
+    line_ += key;
+    line_ += "\":";
+    id(prefix, name, call, attempt);
+    return *this;
+}
+
+Writer& Writer::list_begin(const char* key) {
+    line_ += ",\"";
+    line_ += key;
+    line_ += "\":[";
+    first_item_ = true;
+    return *this;
+}
+
+Writer& Writer::list_id(std::string_view prefix, std::string_view name, std::uint32_t call, std::uint32_t attempt) {
+    if (!first_item_) line_ += ',';
+    first_item_ = false;
+    id(prefix, name, call, attempt);
+    return *this;
+}
+
+Writer& Writer::list_end() {
+    line_ += ']';
+    return *this;
+}
 
 Writer& Writer::field_list(const char* key, const std::vector<std::string>& values) {
     line_ += ",\"";

@@ -40,6 +40,13 @@ public:
     Writer& field_bool(const char* key, bool value);
     Writer& field_bytes(const char* key, std::string_view bytes);  // base64
     Writer& field_list(const char* key, const std::vector<std::string>& values);
+    /// A task id, `<prefix><name>-<call>-<attempt>`, written in place.
+    Writer& field_id(const char* key, std::string_view prefix, std::string_view name, std::uint32_t call,
+                     std::uint32_t attempt);
+    /// A list of task ids, written in place: list_begin, then list_id for each, then list_end.
+    Writer& list_begin(const char* key);
+    Writer& list_id(std::string_view prefix, std::string_view name, std::uint32_t call, std::uint32_t attempt);
+    Writer& list_end();
     /// Ends the line and stores it.
     void end();
 
@@ -51,7 +58,9 @@ private:
     char* map_ = nullptr;
     std::size_t capacity_ = 0;
     std::size_t size_ = 0;
+    void id(std::string_view prefix, std::string_view name, std::uint32_t call, std::uint32_t attempt);
     std::string line_;
+    bool first_item_ = true;
     std::string path_;
     std::function<void(const std::string&)> warn_;
 };

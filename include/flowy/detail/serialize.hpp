@@ -23,6 +23,7 @@
 #include <cereal/types/vector.hpp>
 
 #include <cstddef>
+#include <cstring>
 #include <vector>
 #include <streambuf>
 #include <string>
@@ -123,6 +124,14 @@ template <class T>
 std::string describe(std::string_view bytes) {
     if constexpr (std::is_void_v<T>) {
         return {};
+    } else if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+        // the common case, on the trace's hot path: no stream, no archive
+        T v{};
+        if (bytes.size() == 1 + sizeof(T) && bytes[0] == 1) {  // written little-endian, as this machine reads
+            std::memcpy(&v, bytes.data() + 1, sizeof(T));
+            return std::to_string(v);
+        }
+        return std::to_string(decode<T>(bytes));
     } else {
         try {
             T v = decode<T>(bytes);
