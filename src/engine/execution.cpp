@@ -188,11 +188,14 @@ std::string Execution::first_id(const Task& t) const {
 }
 
 namespace {
-std::string args_hash(std::string_view bytes) {
+std::uint64_t args_fnv(std::string_view bytes) {
     std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
     for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ULL;
+    return h;
+}
+std::string args_hash(std::string_view bytes) {
     char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(args_fnv(bytes)));
     return buf;
 }
 const char* executor_name(Executor e) {
@@ -601,7 +604,7 @@ void Execution::start(std::uint32_t index) {
             .field_id("id", frames_[t.frame].prefix, binding(t).name, t.call, t.attempt)
             .field("worker", std::int64_t(worker))
             .field("pid", std::int64_t(executor_->worker_pid(worker)))
-            .field("args_hash", args_hash(t.args))
+            .field_hex("args_hash", args_fnv(t.args))
             .end();
     }
 }

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -20,11 +21,6 @@ std::int64_t now_us() {
 }
 
 namespace {
-void append_int(std::string& out, std::int64_t v) {
-    char buf[24];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, r.ptr);
-}
 const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 constexpr std::size_t first_capacity = std::size_t(1) << 20;
 }  // namespace
@@ -172,106 +168,175 @@ bool Writer::reserve(std::size_t n) {
     return true;
 }
 
+void Writer::grow(std::size_t n) {
+    std::size_t used = static_cast<std::size_t>(at_ - buf_.data());
+    buf_.resize(std::max(buf_.size() * 2, used + n + 64));
+    at_ = buf_.data() + used;
+    end_ = buf_.data() + buf_.size();
+}
+
+void Writer::put_int(std::int64_t v) {
+    room(24);
+    at_ = std::to_chars(at_, at_ + 24, v).ptr;
+}
+
+void Writer::put_key(std::string_view key) {
+    std::size_t n = key.size();
+    room(n + 4);
+    *at_++ = ',';
+    *at_++ = '"';
+    std::memcpy(at_, key.data(), n);
+    at_ += n;
+    *at_++ = '"';
+    *at_++ = ':';
+}
+
+void Writer::put_string(std::string_view s) {
+    room(s.size() * 6 + 2);  // the worst case: every byte escaped as \u00XX
+    *at_++ = '"';
+    for (unsigned char c : s) {
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *at_++ = char(c);
+            continue;
+        }
+        *at_++ = '\\';
+        switch (c) {
+        case '"': *at_++ = '"'; break;
+        case '\\': *at_++ = '\\'; break;
+        case '\n': *at_++ = 'n'; break;
+        case '\r': *at_++ = 'r'; break;
+        case '\t': *at_++ = 't'; break;
+        default:
+            *at_++ = 'u';
+            *at_++ = '0';
+            *at_++ = '0';
+            *at_++ = "0123456789abcdef"[c >> 4];
+            *at_++ = "0123456789abcdef"[c & 15];
+        }
+    }
+    *at_++ = '"';
+}
+
 Writer& Writer::begin(const char* event) {
-    line_.clear();
-    line_ += "{\"t\":";
-    append_int(line_, now_us());
-    line_ += ",\"event\":\"";
-    line_ += event;
-    line_ += '"';
+    at_ = buf_.data();
+    end_ = buf_.data() + buf_.size();
+    put("{\"t\":");
+    put_int(now_us());
+    put(",\"event\":\"");
+    put(event);
+    put('"');
     return *this;
 }
 
-Writer& Writer::field(const char* key, std::string_view value) {
-    line_ += ",\"";
-    line_ += key;
-    line_ += "\":";
-    append_json_string(line_, value);
+Writer& Writer::field(std::string_view key, std::string_view value) {
+    put_key(key);
+    put_string(value);
     return *this;
 }
 
-Writer& Writer::field(const char* key, std::int64_t value) {
-    line_ += ",\"";
-    line_ += key;
-    line_ += "\":";
-    append_int(line_, value);
+Writer& Writer::field(std::string_view key, std::int64_t value) {
+    put_key(key);
+    put_int(value);
     return *this;
 }
 
-Writer& Writer::field_bool(const char* key, bool value) {
-    line_ += ",\"";
-    line_ += key;
-    line_ += value ? "\":true" : "\":false";
+Writer& Writer::field_bool(std::string_view key, bool value) {
+    put_key(key);
+    put(value ? "true" : "false");
     return *this;
 }
 
-Writer& Writer::field_bytes(const char* key, std::string_view bytes) {
-    line_ += ",\"";
-    line_ += key;
-    line_ += "\":\"";
-    append_base64(line_, bytes);
-    line_ += '"';
+Writer& Writer::field_bytes(std::string_view key, std::string_view bytes) {
+    put_key(key);
+    room((bytes.size() + 2) / 3 * 4 + 2);
+    *at_++ = '"';
+    std::size_t i = 0;
+    for (; i + 2 < bytes.size(); i += 3) {
+        std::uint32_t v = (std::uint8_t(bytes[i]) << 16) | (std::uint8_t(bytes[i + 1]) << 8) | std::uint8_t(bytes[i + 2]);
+        *at_++ = b64[v >> 18];
+        *at_++ = b64[(v >> 12) & 63];
+        *at_++ = b64[(v >> 6) & 63];
+        *at_++ = b64[v & 63];
+    }
+    if (i < bytes.size()) {
+        std::uint32_t v = std::uint8_t(bytes[i]) << 16;
+        if (i + 1 < bytes.size()) v |= std::uint8_t(bytes[i + 1]) << 8;
+        *at_++ = b64[v >> 18];
+        *at_++ = b64[(v >> 12) & 63];
+        *at_++ = i + 1 < bytes.size() ? b64[(v >> 6) & 63] : '=';
+        *at_++ = '=';
+    }
+    *at_++ = '"';
+    return *this;
+}
+
+Writer& Writer::field_list(std::string_view key, const std::vector<std::string>& values) {
+    put_key(key);
+    put('[');
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        if (i) put(',');
+        put_string(values[i]);
+    }
+    put(']');
     return *this;
 }
 
 void Writer::id(std::string_view prefix, std::string_view name, std::uint32_t call, std::uint32_t attempt) {
-    // names are checked at configuration ([A-Za-z0-9_.:-]); the prefix is made of ids: no escaping needed
-    line_ += '"';
-    line_ += prefix;
-    line_ += name;
-    line_ += '-';
-    append_int(line_, call);
-    line_ += '-';
-    append_int(line_, attempt);
-    line_ += '"';
+    // names are checked at configuration ([A-Za-z0-9_.:-]) and prefixes are made of ids: nothing to escape
+    room(prefix.size() + name.size() + 48);
+    *at_++ = '"';
+    std::memcpy(at_, prefix.data(), prefix.size());
+    at_ += prefix.size();
+    std::memcpy(at_, name.data(), name.size());
+    at_ += name.size();
+    *at_++ = '-';
+    at_ = std::to_chars(at_, at_ + 12, call).ptr;
+    *at_++ = '-';
+    at_ = std::to_chars(at_, at_ + 12, attempt).ptr;
+    *at_++ = '"';
 }
 
-Writer& Writer::field_id(const char* key, std::string_view prefix, std::string_view name, std::uint32_t call,
+Writer& Writer::field_hex(std::string_view key, std::uint64_t value) {
+    put_key(key);
+    room(18);
+    *at_++ = '"';
+    for (int shift = 60; shift >= 0; shift -= 4) *at_++ = "0123456789abcdef"[(value >> shift) & 15];
+    *at_++ = '"';
+    return *this;
+}
+
+Writer& Writer::field_id(std::string_view key, std::string_view prefix, std::string_view name, std::uint32_t call,
                          std::uint32_t attempt) {
-    line_ += ",\"";
-    line_ += key;
-    line_ += "\":";
+    put_key(key);
     id(prefix, name, call, attempt);
     return *this;
 }
 
-Writer& Writer::list_begin(const char* key) {
-    line_ += ",\"";
-    line_ += key;
-    line_ += "\":[";
+Writer& Writer::list_begin(std::string_view key) {
+    put_key(key);
+    put('[');
     first_item_ = true;
     return *this;
 }
 
 Writer& Writer::list_id(std::string_view prefix, std::string_view name, std::uint32_t call, std::uint32_t attempt) {
-    if (!first_item_) line_ += ',';
+    if (!first_item_) put(',');
     first_item_ = false;
     id(prefix, name, call, attempt);
     return *this;
 }
 
 Writer& Writer::list_end() {
-    line_ += ']';
-    return *this;
-}
-
-Writer& Writer::field_list(const char* key, const std::vector<std::string>& values) {
-    line_ += ",\"";
-    line_ += key;
-    line_ += "\":[";
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        if (i) line_ += ',';
-        append_json_string(line_, values[i]);
-    }
-    line_ += ']';
+    put(']');
     return *this;
 }
 
 void Writer::end() {
-    line_ += "}\n";
-    if (!reserve(line_.size())) return;
-    std::memcpy(map_ + size_, line_.data(), line_.size());
-    size_ += line_.size();
+    put("}\n");
+    std::size_t n = static_cast<std::size_t>(at_ - buf_.data());
+    if (!reserve(n)) return;
+    std::memcpy(map_ + size_, buf_.data(), n);
+    size_ += n;
 }
 
 }  // namespace flowy::detail::trace

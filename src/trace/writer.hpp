@@ -6,6 +6,7 @@
 // and tracing stops without touching the run.
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -34,17 +35,19 @@ public:
 
     /// Starts an event line: {"t":...,"event":"name"
     Writer& begin(const char* event);
-    Writer& field(const char* key, std::string_view value);
-    Writer& field(const char* key, const char* value) { return field(key, std::string_view(value)); }
-    Writer& field(const char* key, std::int64_t value);
-    Writer& field_bool(const char* key, bool value);
-    Writer& field_bytes(const char* key, std::string_view bytes);  // base64
-    Writer& field_list(const char* key, const std::vector<std::string>& values);
+    Writer& field(std::string_view key, std::string_view value);
+    Writer& field(std::string_view key, const char* value) { return field(key, std::string_view(value)); }
+    Writer& field(std::string_view key, std::int64_t value);
+    Writer& field_bool(std::string_view key, bool value);
+    Writer& field_bytes(std::string_view key, std::string_view bytes);  // base64
+    Writer& field_list(std::string_view key, const std::vector<std::string>& values);
+    /// 16 hex digits.
+    Writer& field_hex(std::string_view key, std::uint64_t value);
     /// A task id, `<prefix><name>-<call>-<attempt>`, written in place.
-    Writer& field_id(const char* key, std::string_view prefix, std::string_view name, std::uint32_t call,
+    Writer& field_id(std::string_view key, std::string_view prefix, std::string_view name, std::uint32_t call,
                      std::uint32_t attempt);
     /// A list of task ids, written in place: list_begin, then list_id for each, then list_end.
-    Writer& list_begin(const char* key);
+    Writer& list_begin(std::string_view key);
     Writer& list_id(std::string_view prefix, std::string_view name, std::uint32_t call, std::uint32_t attempt);
     Writer& list_end();
     /// Ends the line and stores it.
@@ -59,7 +62,26 @@ private:
     std::size_t capacity_ = 0;
     std::size_t size_ = 0;
     void id(std::string_view prefix, std::string_view name, std::uint32_t call, std::uint32_t attempt);
-    std::string line_;
+    // The line being built: a raw buffer, checked once per field (the hot path of tracing).
+    void room(std::size_t n) {
+        if (static_cast<std::size_t>(end_ - at_) < n) grow(n);
+    }
+    void grow(std::size_t n);
+    void put(std::string_view s) {
+        room(s.size());
+        std::memcpy(at_, s.data(), s.size());
+        at_ += s.size();
+    }
+    void put(char c) {
+        room(1);
+        *at_++ = c;
+    }
+    void put_int(std::int64_t v);
+    void put_key(std::string_view key);
+    void put_string(std::string_view s);
+    std::vector<char> buf_ = std::vector<char>(4096);
+    char* at_ = nullptr;
+    char* end_ = nullptr;
     bool first_item_ = true;
     std::string path_;
     std::function<void(const std::string&)> warn_;
