@@ -64,6 +64,11 @@ private:
     std::size_t* got_;
 };
 
+/// Thrown into a suspended body when its run is abandoned, so that the body unwinds
+/// on its own stack and returns normally (no std::exception: user code does not
+/// catch it by accident).
+struct Abandoned {};
+
 /// The error an exception caught from a body stands for.
 std::shared_ptr<ErrorInfo> error_of(std::exception_ptr ep) {
     auto e = std::make_shared<ErrorInfo>();
@@ -152,13 +157,17 @@ Execution::~Execution() { abandon(); }
 
 void Execution::abandon() noexcept {
     if (executor_) executor_->stop(true);
+    // Bodies still suspended (or never entered) are resumed once more: every await and
+    // call now throws Abandoned, so they unwind and return on their own stacks.
+    abandoning_ = true;
+    for (Frame& f : frames_) {
+        if (f.fiber) resume(f);
+        f.fiber = ctx::fiber();
+        f.instance.reset();
+    }
     for (FinishQueue* q : queues_) q->detach();
     queues_.clear();
     watchers_.clear();
-    for (Frame& f : frames_) {
-        f.fiber = ctx::fiber();  // unwinds a body that is still suspended
-        f.instance.reset();
-    }
     for (Task& t : tasks_) {
         Slot& s = *t.slot;
         if (s.state == Slot::State::pending) {
@@ -280,10 +289,12 @@ void Execution::start_incarnation(Frame& f) {
                              finish_switch(nullptr, &main_stack_bottom_, &main_stack_size_);
                              f.scheduler = std::move(scheduler);
                              try {
+                                 if (abandoning_) throw Abandoned{};
                                  f.result = f.instance->invoke(f.args);
                                  if (!f.result) throw std::logic_error("flowy: the workflow returned an empty Result");
                              } catch (const ctx::detail::forced_unwind&) {
                                  throw;
+                             } catch (const Abandoned&) {
                              } catch (...) {
                                  f.error = std::current_exception();
                              }
@@ -310,12 +321,14 @@ void Execution::resume(Frame& f) {
 }
 
 void Execution::suspend(Frame& f) {
+    if (abandoning_) throw Abandoned{};
     f.state = FrameState::suspended;
     void* fake = nullptr;
     start_switch(&fake, main_stack_bottom_, main_stack_size_);
     f.scheduler = std::move(f.scheduler).resume();
     finish_switch(fake, &main_stack_bottom_, &main_stack_size_);
     f.state = FrameState::running;
+    if (abandoning_) throw Abandoned{};
 }
 
 void Execution::await(Slot& s) {
@@ -482,6 +495,7 @@ SlotPtr Execution::schedule(const Dependency& d, std::vector<SlotPtr>& inputs, s
     if (!f)
         throw std::logic_error("flowy: activity '" + d.name +
                                "' called outside a workflow body (from a constructor?): call it from operator()");
+    if (abandoning_) throw Abandoned{};
     std::uint32_t dep = binding_of(*f, d);
     std::uint32_t call = f->calls[dep];
     if (history_) {

@@ -164,6 +164,7 @@ private:
     std::unique_ptr<trace::Writer> trace_;
     const History* history_ = nullptr;
     std::exception_ptr diverged_;
+    bool abandoning_ = false;  // the run is over: bodies still suspended unwind
     int workers_ = 0;
     std::size_t finished_count_ = 0, failed_count_ = 0;
     bool show_progress_ = false;

@@ -141,6 +141,8 @@ std::string describe(std::string_view bytes) {
                 return std::to_string(v);
             } else if constexpr (std::is_same_v<T, std::string>) {
                 return v.size() <= 40 ? "\"" + v + "\"" : "\"" + v.substr(0, 37) + "...\"";
+            } else if constexpr (requires { v.describe(); }) {
+                return v.describe();
             } else if constexpr (requires { v.size(); }) {
                 return "[" + std::to_string(v.size()) + " items]";
             } else {

@@ -1,0 +1,196 @@
+// Command activities with Boost.Process v2: both output streams are read at once
+// (no deadlock however much a program writes), each kept to a bounded head and tail.
+// The program inherits the worker's process group, so a timeout that kills the
+// worker's group kills the program and all it started.
+
+#include <flowy/command.hpp>
+
+// Boost 1.81's header-only mode of Process v2 lacks process_environment::on_setup:
+// build it in separate-compilation mode, with its sources compiled here, once.
+#define BOOST_PROCESS_V2_SEPARATE_COMPILATION 1
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/readable_pipe.hpp>
+#include <boost/asio/writable_pipe.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/process/v2/environment.hpp>
+#include <boost/process/v2/process.hpp>
+#include <boost/process/v2/src.hpp>
+#include <boost/process/v2/start_dir.hpp>
+#include <boost/process/v2/stdio.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstring>
+
+extern char** environ;
+
+namespace flowy {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace bp2 = boost::process::v2;
+
+std::string quote(const std::string& s) {
+    if (!s.empty() && s.find_first_of(" \t\n'\"\\$`|&;<>()*?[]{}!#~") == std::string::npos) return s;
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+/// Keeps the first and the last `limit / 2` bytes of a stream.
+class Capture {
+public:
+    void add(const char* p, std::size_t n) {
+        total_ += n;
+        std::size_t half = CommandResult::output_limit / 2;
+        if (head_.size() < half) {
+            std::size_t k = std::min(n, half - head_.size());
+            head_.append(p, k);
+            p += k;
+            n -= k;
+        }
+        if (n == 0) return;
+        tail_.append(p, n);
+        if (tail_.size() > 2 * half) tail_.erase(0, tail_.size() - half);
+    }
+    std::string text() const {
+        std::size_t half = CommandResult::output_limit / 2;
+        std::string tail = tail_.size() > half ? tail_.substr(tail_.size() - half) : tail_;
+        std::uint64_t cut = total_ - head_.size() - tail.size();
+        if (cut == 0) return head_ + tail;
+        return head_ + "\n[... flowy cut " + std::to_string(cut) + " bytes of output here ...]\n" + tail;
+    }
+    std::uint64_t total() const { return total_; }
+
+private:
+    std::string head_, tail_;
+    std::uint64_t total_ = 0;
+};
+
+void read_all(asio::readable_pipe& pipe, std::array<char, 65536>& buf, Capture& into) {
+    pipe.async_read_some(asio::buffer(buf), [&](boost::system::error_code ec, std::size_t n) {
+        into.add(buf.data(), n);
+        if (!ec) read_all(pipe, buf, into);
+    });
+}
+
+std::string last_lines(const std::string& text, int lines) {
+    std::size_t end = text.size();
+    while (end > 0 && text[end - 1] == '\n') --end;
+    std::size_t at = end;
+    for (int i = 0; i < lines && at > 0; ++i) {
+        at = text.rfind('\n', at - 1);
+        if (at == std::string::npos) {
+            at = 0;
+            break;
+        }
+    }
+    return text.substr(at == 0 ? 0 : at + 1, end - (at == 0 ? 0 : at + 1));
+}
+
+}  // namespace
+
+std::string Command::line() const {
+    std::string out = quote(program);
+    for (const auto& a : args) out += " " + quote(a);
+    return out;
+}
+
+std::string CommandResult::describe() const {
+    std::string program = command.substr(0, command.find(' '));
+    // for `sh -c 'script'`, the script's first word says more
+    for (const char* sh : {"/bin/sh -c ", "sh -c ", "/bin/bash -c ", "bash -c "})
+        if (command.rfind(sh, 0) == 0) {
+            std::string script = command.substr(std::strlen(sh));
+            if (!script.empty() && script[0] == '\'') script.erase(0, 1);
+            program = script.substr(0, script.find_first_of(" ;|&'"));
+            break;
+        }
+    std::size_t slash = program.rfind('/');
+    if (slash != std::string::npos) program = program.substr(slash + 1);
+    return program + ": " + (exit_code >= 0 ? "exit " + std::to_string(exit_code)
+                                            : "killed by signal " + std::to_string(-exit_code));
+}
+
+Command shell(std::string script) { return Command{"/bin/sh", {"-c", std::move(script)}, {}, {}, {}, false}; }
+
+Command command(std::string program, std::vector<std::string> args) {
+    return Command{std::move(program), std::move(args), {}, {}, {}, false};
+}
+
+CommandResult run_command(Command c) {
+    CommandResult r;
+    r.command = c.line();
+    auto t0 = std::chrono::steady_clock::now();
+
+    bp2::filesystem::path exe = c.program;
+    if (c.program.find('/') == std::string::npos) {
+        exe = bp2::environment::find_executable(c.program);
+        if (exe.empty()) throw std::runtime_error("cannot start `" + r.command + "`: '" + c.program + "' is not on PATH");
+    }
+    std::vector<std::string> env;
+    for (char** e = environ; e && *e; ++e) {
+        std::string kv = *e;
+        std::string key = kv.substr(0, kv.find('='));
+        if (!c.env.count(key)) env.push_back(std::move(kv));
+    }
+    for (const auto& [k, v] : c.env) env.push_back(k + "=" + v);
+
+    asio::io_context ctx;
+    asio::readable_pipe out(ctx), err(ctx);
+    asio::writable_pipe in(ctx);
+    Capture out_text, err_text;
+    std::array<char, 65536> out_buf, err_buf;
+    int native = 0;
+    {
+        std::fflush(nullptr);  // Boost.Process calls exit() in the child if exec fails
+        boost::system::error_code ec;
+        std::optional<bp2::process> proc;
+        try {
+            if (c.input)
+                proc.emplace(ctx, exe, c.args, bp2::process_stdio{in, out, err},
+                             bp2::process_start_dir{c.cwd.empty() ? bp2::filesystem::current_path()
+                                                                  : bp2::filesystem::path(c.cwd)},
+                             bp2::process_environment{env});
+            else
+                proc.emplace(ctx, exe, c.args, bp2::process_stdio{nullptr, out, err},
+                             bp2::process_start_dir{c.cwd.empty() ? bp2::filesystem::current_path()
+                                                                  : bp2::filesystem::path(c.cwd)},
+                             bp2::process_environment{env});
+        } catch (const std::exception& e) {
+            throw std::runtime_error("cannot start `" + r.command + "`: " + e.what());
+        }
+        if (c.input) {
+            asio::async_write(in, asio::buffer(*c.input), [&](boost::system::error_code, std::size_t) { in.close(); });
+        }
+        read_all(out, out_buf, out_text);
+        read_all(err, err_buf, err_text);
+        proc->async_wait([&](boost::system::error_code, int status) { native = status; });
+        ctx.run();
+        native = proc->native_exit_code();
+    }
+    r.duration_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+    r.out = out_text.text();
+    r.err = err_text.text();
+    r.out_bytes = out_text.total();
+    r.err_bytes = err_text.total();
+    r.exit_code = WIFSIGNALED(native) ? -WTERMSIG(native) : WEXITSTATUS(native);
+    if (r.exit_code != 0 && !c.expect_failure) {
+        std::string how = r.exit_code > 0 ? "exited with code " + std::to_string(r.exit_code)
+                                          : std::string("was killed by signal ") + std::to_string(-r.exit_code);
+        std::string tail = last_lines(r.err, 10);
+        throw CommandFailed("command `" + r.command + "` " + how +
+                            (tail.empty() ? std::string("; it wrote nothing to standard error")
+                                          : "; the last lines of its standard error:\n" + tail));
+    }
+    return r;
+}
+
+}  // namespace flowy
