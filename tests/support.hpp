@@ -32,6 +32,16 @@ inline std::string name(flowy::Executor e) {
 inline constexpr flowy::Executor all_executors[] = {flowy::Executor::processes, flowy::Executor::threads,
                                                     flowy::Executor::synchronous};
 
+/// A LocalWorkflow for W on executor `e` with `workers` workers (warnings kept quiet
+/// unless `log` is given).
+template <class W>
+flowy::LocalWorkflow<W> on(flowy::Executor e, int workers = 2, std::function<void(std::string_view)> log = {}) {
+    flowy::LocalWorkflow<W> w;
+    w.executor(e).workers(workers);
+    if (log) w.log(std::move(log));
+    return w;
+}
+
 /// Counters in shared memory mapped before any fork, so activities running in
 /// worker processes, threads or inline all update the same ones.
 struct Shared {

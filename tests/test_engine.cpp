@@ -29,13 +29,6 @@ struct ExampleWorkflow {
     }
 };
 
-template <class W>
-flowy::LocalWorkflow<W> on(flowy::Executor e, int workers = 2) {
-    flowy::LocalWorkflow<W> w;
-    w.executor(e).workers(workers);
-    return w;
-}
-
 }  // namespace
 
 TEST_CASE("row 1: the seed example gives 104 and runs both squares at once") {
@@ -44,7 +37,7 @@ TEST_CASE("row 1: the seed example gives 104 and runs both squares at once") {
         test::NoLeaks no_leaks;
         Shared::reset();
         Shared::get().meet = e == flowy::Executor::synchronous ? 1 : 2;
-        auto w = on<ExampleWorkflow>(e);
+        auto w = test::on<ExampleWorkflow>(e);
         w.conf_activity("square", square_meeting);
         w.conf_activity("sum", sum);
         CHECK(w.run(2, 10) == 104);
@@ -74,7 +67,7 @@ TEST_CASE("row 2: a chain runs strictly one task after another") {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
         Shared::reset();
-        auto w = on<Chain>(e, 4);
+        auto w = test::on<Chain>(e, 4);
         w.conf_activity("t", step);
         CHECK(w.run() == 6);
         CHECK(Shared::get().max_running == 1);
@@ -111,7 +104,7 @@ TEST_CASE("row 3: a fan-out runs concurrently and gives values in call order") {
         test::NoLeaks no_leaks;
         Shared::reset();
         Shared::get().meet = e == flowy::Executor::synchronous ? 1 : 4;
-        auto w = on<FanOut>(e, 4);
+        auto w = test::on<FanOut>(e, 4);
         w.conf_activity("t", identity_meeting);
         CHECK(w.run() == std::vector<int>{0, 1, 2, 3});
         CHECK(Shared::get().max_running == (e == flowy::Executor::synchronous ? 1 : 4));
@@ -119,7 +112,7 @@ TEST_CASE("row 3: a fan-out runs concurrently and gives values in call order") {
     for (auto e : {flowy::Executor::processes, flowy::Executor::threads}) {
         CAPTURE(test::name(e));
         Shared::reset();
-        auto w = on<FanOut>(e, 4);
+        auto w = test::on<FanOut>(e, 4);
         w.conf_activity("t", reverse_finish);  // finish order 3, 2, 1, 0
         CHECK(w.run() == std::vector<int>{0, 10, 20, 30});
     }
@@ -150,7 +143,7 @@ TEST_CASE("row 5: an activity's exception fails the run with its message, type a
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
-        auto w = on<ReadsFailure>(e);
+        auto w = test::on<ReadsFailure>(e);
         w.conf_activity("t", boom);
         w.conf_activity("ok", twice);
         try {
@@ -161,7 +154,7 @@ TEST_CASE("row 5: an activity's exception fails the run with its message, type a
             CHECK(err.type() == "std::runtime_error");
             CHECK(err.task() == "t-0-0");
         }
-        auto u = on<Uncaught>(e);
+        auto u = test::on<Uncaught>(e);
         u.conf_activity("t", boom);
         CHECK_THROWS_WITH_AS(u.run(), "boom", flowy::TaskError);
     }
@@ -185,7 +178,7 @@ TEST_CASE("row 6: a body that catches the failure finishes normally") {
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
-        auto w = on<Catches>(e);
+        auto w = test::on<Catches>(e);
         w.conf_activity("t", boom);
         CHECK(w.run() == -1);
     }
@@ -207,7 +200,7 @@ TEST_CASE("row 7: a failure never read does not fail the run, and the log says i
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
         test::Log log;
-        auto w = on<Ignores>(e);
+        auto w = test::on<Ignores>(e);
         w.conf_activity("t", boom);
         w.conf_activity("ok", twice);
         w.log(log.sink());
@@ -255,7 +248,7 @@ TEST_CASE("row 8: a failed input fails the dependent task without running it, be
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
         Shared::reset();
-        auto before = on<FailedBefore>(e);
+        auto before = test::on<FailedBefore>(e);
         before.conf_activity("bad", boom);
         before.conf_activity("t", twice);
         try {
@@ -268,7 +261,7 @@ TEST_CASE("row 8: a failed input fails the dependent task without running it, be
         CHECK(Shared::get().calls == 0);
 
         Shared::reset();
-        auto after = on<FailsAfter>(e);
+        auto after = test::on<FailsAfter>(e);
         after.conf_activity("bad", boom_after_flag);
         after.conf_activity("t", twice);
         after.conf_activity("other", [](int x) { return x; });
@@ -328,7 +321,7 @@ TEST_CASE("row 9: of two failed inputs the earlier wins; an error wins over an u
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
-        auto w = on<TwoFailed>(e);
+        auto w = test::on<TwoFailed>(e);
         w.conf_activity("bad", boom);
         w.conf_activity("worse", worse);
         w.conf_activity("t", sum);
@@ -338,7 +331,7 @@ TEST_CASE("row 9: of two failed inputs the earlier wins; an error wins over an u
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
         Shared::reset();
-        auto w = on<ErrorBeatsUnfinished>(e);
+        auto w = test::on<ErrorBeatsUnfinished>(e);
         w.conf_activity("block", blocker);
         w.conf_activity("bad", boom);
         w.conf_activity("t", [](bool, int x) { return x; });
@@ -366,7 +359,7 @@ TEST_CASE("row 10: an exception from the body or the constructor fails the run")
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
         Shared::reset();
-        auto w = on<BodyThrows>(e);
+        auto w = test::on<BodyThrows>(e);
         w.conf_activity("t", twice);
         try {
             w.run();
@@ -375,7 +368,7 @@ TEST_CASE("row 10: an exception from the body or the constructor fails the run")
             CHECK(std::string(err.what()) == "the body gave up");
             CHECK(err.type() == "std::domain_error");
         }
-        auto c = on<CtorThrows>(e);
+        auto c = test::on<CtorThrows>(e);
         c.conf_activity("t", twice);
         CHECK_THROWS_WITH_AS(c.run(), "no constructor today", flowy::TaskError);
         CHECK(Shared::get().calls == 1);  // only BodyThrows' task ran
@@ -415,7 +408,7 @@ TEST_CASE("arguments: values, Results, vectors of Results, void activities; same
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
         Shared::reset();
-        auto w = on<Mixed>(e);
+        auto w = test::on<Mixed>(e);
         w.conf_activity("sq", [](int x) { return x * x; });
         w.conf_activity("total", total);
         w.conf_activity("label", label);
@@ -453,7 +446,7 @@ struct Ids {
 TEST_CASE("task ids are <dependency>-<call index>-<attempt>, counted per dependency") {
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
-        auto w = on<Ids>(e);
+        auto w = test::on<Ids>(e);
         w.conf_activity("square", boom);
         w.conf_activity("sum", sum);
         // sum-0-0 carries square-0-0's error: it never ran
@@ -480,7 +473,7 @@ TEST_CASE("many tasks: a 5,000-task fan-out and a 200-task chain give the same s
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
-        auto w = on<Many>(e);
+        auto w = test::on<Many>(e);
         w.conf_activity("t", [](int x) { return x + 1; });
         CHECK(w.run(5000) == 5000L * 5001 / 2 + 200);
     }

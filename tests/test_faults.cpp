@@ -19,13 +19,10 @@ using flowy::Result;
 using test::Shared;
 
 namespace {
+void quiet(std::string_view) {}
+}  // namespace
 
-template <class W>
-flowy::LocalWorkflow<W> on(flowy::Executor e, int workers = 2) {
-    flowy::LocalWorkflow<W> w;
-    w.executor(e).workers(workers).log([](std::string_view) {});
-    return w;
-}
+namespace {
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
@@ -60,7 +57,7 @@ struct OneTask {
 TEST_CASE("row 16: a task past its timeout is stopped with its worker, which is replaced") {
     test::NoLeaks no_leaks;
     Shared::reset();
-    auto w = on<OneTask>(flowy::Executor::processes);
+    auto w = test::on<OneTask>(flowy::Executor::processes, 2, quiet);
     w.conf_activity("t", hang, {.timeout = 100ms});
     w.conf_activity("other", quick);
     auto t0 = Clock::now();
@@ -76,7 +73,7 @@ TEST_CASE("row 16: retries = 2 makes three attempts, each with its own id, then 
     test::NoLeaks no_leaks;
     Shared::reset();
     test::Log log;
-    auto w = on<OneTask>(flowy::Executor::processes);
+    auto w = test::on<OneTask>(flowy::Executor::processes, 2, quiet);
     w.log(log.sink());
     w.conf_activity("t", hang, {.timeout = 50ms, .retries = 2});
     w.conf_activity("other", quick);
@@ -98,7 +95,7 @@ int slow_late(int x) {
 TEST_CASE("threads and synchronous: a task that returns after its timeout is TaskTimedout") {
     for (auto e : {flowy::Executor::threads, flowy::Executor::synchronous}) {
         CAPTURE(test::name(e));
-        auto w = on<OneTask>(e);
+        auto w = test::on<OneTask>(e, 2, quiet);
         w.conf_activity("t", slow_late, {.timeout = 20ms});
         w.conf_activity("other", quick);
         auto seen = w.run();
@@ -127,7 +124,7 @@ struct Single {
 TEST_CASE("retries cover crashes and timeouts, not the activity's own exceptions unless asked") {
     test::NoLeaks no_leaks;
     Shared::reset();
-    auto w = on<Single>(flowy::Executor::processes);
+    auto w = test::on<Single>(flowy::Executor::processes, 2, quiet);
     w.conf_activity("t", flaky, {.timeout = 200ms, .retries = 2});
     CHECK(w.run(3) == 300);
     CHECK(Shared::get().calls == 3);
@@ -135,13 +132,13 @@ TEST_CASE("retries cover crashes and timeouts, not the activity's own exceptions
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         Shared::reset();
-        auto plain = on<Single>(e);
+        auto plain = test::on<Single>(e, 2, quiet);
         plain.conf_activity("t", throws_once, {.retries = 3});
         CHECK_THROWS_WITH_AS(plain.run(1), "first time", flowy::TaskError);
         CHECK(Shared::get().calls == 1);
 
         Shared::reset();
-        auto asked = on<Single>(e);
+        auto asked = test::on<Single>(e, 2, quiet);
         asked.conf_activity("t", throws_once, {.retries = 3, .retry_on_error = true});
         CHECK(asked.run(7) == 7);
         CHECK(Shared::get().calls == 2);
@@ -174,7 +171,7 @@ struct DelayAndChain {
 TEST_CASE("retry_delay waits without blocking anything else") {
     test::NoLeaks no_leaks;
     Shared::reset();
-    auto w = on<DelayAndChain>(flowy::Executor::processes);
+    auto w = test::on<DelayAndChain>(flowy::Executor::processes, 2, quiet);
     w.conf_activity("t", fails_then_marks, {.retries = 1, .retry_delay = 500ms});
     w.conf_activity("step", chain_step);
     auto t0 = Clock::now();
@@ -207,7 +204,7 @@ TEST_CASE("row 17: SIGSEGV, abort, _exit(3), SIGKILL and an exception escaping a
     for (auto c : cases) {
         CAPTURE(c.says);
         test::NoLeaks no_leaks;
-        auto w = on<Single>(flowy::Executor::processes);
+        auto w = test::on<Single>(flowy::Executor::processes, 2, quiet);
         w.conf_activity("t", die);
         try {
             w.run(c.how);
@@ -244,7 +241,7 @@ struct Storm {
 
 TEST_CASE("a storm: 1,000 tasks of which every third kills its worker end with exactly the right results") {
     test::NoLeaks no_leaks;
-    auto w = on<Storm>(flowy::Executor::processes);
+    auto w = test::on<Storm>(flowy::Executor::processes, 2, quiet);
     w.conf_activity("t", every_third_crashes);
     auto out = w.run(1000);
     REQUIRE(out.size() == 1000);
@@ -283,7 +280,7 @@ pid_t start_hanging_run(flowy::Executor e, int hang_s = 30) {
     if (child == 0) {
         int code = 1;
         try {
-            auto w = on<TwoHangs>(e);
+            auto w = test::on<TwoHangs>(e, 2, quiet);
             w.conf_activity("t", record_and_hang);
             w.run();
         } catch (const flowy::Cancelled&) {
@@ -412,7 +409,7 @@ TEST_CASE("row 20: 64 MiB arguments and results arrive intact") {
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
-        auto w = on<Payloads>(e);
+        auto w = test::on<Payloads>(e, 2, quiet);
         w.conf_activity("flip", flip);
         w.conf_activity("reverse", reverse);
         w.conf_activity("nest", nest);
@@ -461,12 +458,12 @@ TEST_CASE("bad inputs: a result that cannot be serialised, a worker writing garb
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
-        auto w = on<ReturnsUnsavable>(e);
+        auto w = test::on<ReturnsUnsavable>(e, 2, quiet);
         w.conf_activity("t", make_unsavable);
         CHECK(w.run() == "cannot save this one");
     }
     test::NoLeaks no_leaks;
-    auto w = on<Single>(flowy::Executor::processes);
+    auto w = test::on<Single>(flowy::Executor::processes, 2, quiet);
     w.conf_activity("t", garbage);
     auto t0 = Clock::now();
     CHECK_THROWS_WITH_AS(w.run(1), doctest::Contains("sent a malformed reply"), flowy::WorkerCrashed);

@@ -18,13 +18,6 @@ static_assert(std::ranges::view<flowy::FinishOrder<int>>);
 
 namespace {
 
-template <class W>
-flowy::LocalWorkflow<W> on(flowy::Executor e, int workers = 2) {
-    flowy::LocalWorkflow<W> w;
-    w.executor(e).workers(workers);
-    return w;
-}
-
 int slow_then_mark(int x) {
     test::wait_for_flag(50ms);
     Shared::get().counter[0] = 1;  // finished
@@ -53,7 +46,7 @@ TEST_CASE("row 4: wait suspends the body, so nothing after it is dispatched whil
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
         Shared::reset();
-        auto w = on<WaitsFirst>(e);
+        auto w = test::on<WaitsFirst>(e);
         w.conf_activity("slow", slow_then_mark);
         w.conf_activity("other", sees_mark);
         CHECK(w.run() == 2);
@@ -70,7 +63,7 @@ TEST_CASE("row 4: wait suspends the body, so nothing after it is dispatched whil
             }
         }
     };
-    auto w = on<WaitsFailure>(flowy::Executor::processes);
+    auto w = test::on<WaitsFailure>(flowy::Executor::processes);
     w.conf_activity("bad", boom);
     CHECK(w.run() == "boom");
 }
@@ -117,13 +110,13 @@ TEST_CASE("row 11: first gives the result that finished first, failed ones inclu
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
         Shared::reset();
-        auto w = on<FirstOfTwo>(e);
+        auto w = test::on<FirstOfTwo>(e);
         w.conf_activity("blocked", blocked);
         w.conf_activity("prompt", prompt);
         CHECK(w.run() == std::vector<int>{2, 7, 1});
 
         Shared::reset();
-        auto f = on<FirstFailed>(e);
+        auto f = test::on<FirstFailed>(e);
         f.conf_activity("blocked", blocked);
         f.conf_activity("bad", boom);
         CHECK(f.run() == "bad-0-0");
@@ -137,7 +130,7 @@ TEST_CASE("row 11: first gives the result that finished first, failed ones inclu
                 return flowy::first(b, a).get();
             }
         };
-        auto w = on<Flow>(flowy::Executor::synchronous);
+        auto w = test::on<Flow>(flowy::Executor::synchronous);
         w.conf_activity("t", prompt);
         CHECK(w.run() == 1);
     }
@@ -188,7 +181,7 @@ TEST_CASE("row 12: finish_order gives the earliest finished, in finish order, re
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
         Shared::reset();
-        auto w = on<TakeTwo>(e, 4);
+        auto w = test::on<TakeTwo>(e, 4);
         w.conf_activity("t", reverse_finish);
         CHECK(w.run() == std::vector<int>{3, 2, 3, 2, 1, 0});
     }
@@ -203,7 +196,7 @@ TEST_CASE("row 12: finish_order gives the earliest finished, in finish order, re
                 return out;
             }
         };
-        auto w = on<Flow>(flowy::Executor::synchronous);
+        auto w = test::on<Flow>(flowy::Executor::synchronous);
         w.conf_activity("t", prompt);
         CHECK(w.run() == std::vector<int>{5, 6, 7});
         Flow direct;
@@ -250,7 +243,7 @@ TEST_CASE("row 13: parallel_reduce makes n-1 reduce tasks pairing the earliest f
         for (int n : {1, 2, 7, 100}) {
             CAPTURE(n);
             Shared::reset();
-            auto w = on<Sum>(e);
+            auto w = test::on<Sum>(e);
             w.conf_activity("v", value);
             w.conf_activity("add", add);
             CHECK(w.run(n) == long(n) * (n + 1) / 2);
@@ -259,7 +252,7 @@ TEST_CASE("row 13: parallel_reduce makes n-1 reduce tasks pairing the earliest f
     }
     SUBCASE("the pairing follows finish order") {
         Shared::reset();
-        auto w = on<Reduce>(flowy::Executor::synchronous);
+        auto w = test::on<Reduce>(flowy::Executor::synchronous);
         w.conf_activity("name", name_of);
         w.conf_activity("cat", cat);
         CHECK(w.run(4) == "((0+1)+(2+3))");
@@ -305,16 +298,16 @@ TEST_CASE("row 14: restart continues as new with the given arguments; a failed a
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
-        auto w = on<Countdown>(e);
+        auto w = test::on<Countdown>(e);
         w.conf_activity("dec", dec);
         w.conf_activity("plus", plus);
         CHECK(w.run(10, 0) == 55);
 
-        auto f = on<RestartFails>(e);
+        auto f = test::on<RestartFails>(e);
         f.conf_activity("bad", boom);
         CHECK_THROWS_WITH_AS(f.run(3, 0), "boom", flowy::TaskError);
 
-        auto t = on<RestartWrongTypes>(e);
+        auto t = test::on<RestartWrongTypes>(e);
         CHECK_THROWS_WITH_AS(t.run(1), doctest::Contains("do not match the parameters"), flowy::TaskError);
     }
 }
@@ -382,7 +375,7 @@ TEST_CASE("row 15: child workflows give their value as a result, share the worke
         flowy::LocalWorkflow<Parent> parent;
         parent.conf_workflow("child", child);
         parent.conf_activity("plus", plus);
-        auto w = on<Grandparent>(e);
+        auto w = test::on<Grandparent>(e);
         w.conf_workflow("parent", parent);
         int expected = 0;
         for (int i = 1; i <= 6; ++i) expected += sum_of_squares(i);
@@ -404,7 +397,7 @@ TEST_CASE("a child's failure is a TaskError in the parent carrying the child's m
         test::NoLeaks no_leaks;
         flowy::LocalWorkflow<FailingChild> child;
         child.conf_activity("bad", boom);
-        auto w = on<ParentOfFailing>(e);
+        auto w = test::on<ParentOfFailing>(e);
         w.conf_workflow("child", child);
         CHECK(w.run() == std::vector<std::string>{"boom", "child-0-0/bad-0-0"});
     }

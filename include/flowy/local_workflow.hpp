@@ -278,7 +278,7 @@ public:
                       "flowy: the workflow class needs exactly one operator() (not a template or an overload set)");
         using Flow = detail::workflow_of<W>;
         using T = typename Flow::value_type;
-        detail::SlotPtr result = detail::resume_local(config_, Flow::type(), {}, path);
+        detail::SlotPtr result = detail::resume_local(config_, Flow::type(), path);
         if constexpr (!std::is_void_v<T>) return T(detail::value_of<T>(*result));
     }
 

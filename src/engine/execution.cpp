@@ -1119,32 +1119,30 @@ std::unique_ptr<Plan> make_plan(const WorkflowType& type, const Config& config, 
 
 }  // namespace
 
-SlotPtr run_local(const Config& config, const WorkflowType& type, std::string args) {
+namespace {
+/// Checks the configuration, lays out the registry and runs (continuing `history` if given).
+SlotPtr run_checked(const Config& config, const WorkflowType& type, std::string args, const History* history) {
     int workers = config.workers;
     if (config.workers_set && workers < 1)
         throw ConfigError("flowy: workers(" + std::to_string(workers) + "): a run needs at least one worker");
     if (!config.workers_set) workers = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-
     Registry registry;
     std::unique_ptr<Instance> first;
     std::unique_ptr<Plan> plan = make_plan(type, config, registry, 0, type.name, &first);
-    Execution ex(config, *plan, std::move(registry), workers, nullptr);
+    Execution ex(config, *plan, std::move(registry), workers, history);
     return ex.run(std::move(args), std::move(first));
 }
+}  // namespace
 
-SlotPtr resume_local(const Config& config, const WorkflowType& type, std::string, const std::string& path) {
+SlotPtr run_local(const Config& config, const WorkflowType& type, std::string args) {
+    return run_checked(config, type, std::move(args), nullptr);
+}
+
+SlotPtr resume_local(const Config& config, const WorkflowType& type, const std::string& path) {
     History history = load_history(path);
-    int workers = config.workers;
-    if (config.workers_set && workers < 1)
-        throw ConfigError("flowy: workers(" + std::to_string(workers) + "): a run needs at least one worker");
-    if (!config.workers_set) workers = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-    Registry registry;
-    std::unique_ptr<Instance> first;
-    std::unique_ptr<Plan> plan = make_plan(type, config, registry, 0, type.name, &first);
     Config traced = config;
     traced.trace_path = path;  // the new events go to the same trace
-    Execution ex(traced, *plan, std::move(registry), workers, &history);
-    return ex.run(history.input, std::move(first));
+    return run_checked(traced, type, history.input, &history);
 }
 
 }  // namespace flowy::detail

@@ -259,6 +259,6 @@ private:
 SlotPtr run_local(const Config& config, const WorkflowType& type, std::string args);
 
 /// Like run_local, continuing the run recorded in the trace at `path`.
-SlotPtr resume_local(const Config& config, const WorkflowType& type, std::string args, const std::string& path);
+SlotPtr resume_local(const Config& config, const WorkflowType& type, const std::string& path);
 
 }  // namespace flowy::detail
