@@ -32,6 +32,17 @@ inline std::string name(flowy::Executor e) {
 inline constexpr flowy::Executor all_executors[] = {flowy::Executor::processes, flowy::Executor::threads,
                                                     flowy::Executor::synchronous};
 
+/// The seed example's workflow (API.md), used by several tests.
+struct Seed {
+    flowy::Activity<int(int)> square{"square"};
+    flowy::Activity<int(int, int)> sum{"sum"};
+    flowy::Result<int> operator()(int a, int b) {
+        auto a_squared = square(a);
+        auto b_squared = square(b);
+        return sum(a_squared, b_squared);
+    }
+};
+
 /// A LocalWorkflow for W on executor `e` with `workers` workers (warnings kept quiet
 /// unless `log` is given).
 template <class W>

@@ -19,15 +19,6 @@ int square_meeting(int n) {
 }
 int sum(int a, int b) { return a + b; }
 
-struct ExampleWorkflow {
-    Activity<int(int)> square{"square"};
-    Activity<int(int, int)> sum{"sum"};
-    Result<int> operator()(int a, int b) {
-        auto a_squared = square(a);
-        auto b_squared = square(b);
-        return sum(a_squared, b_squared);
-    }
-};
 
 }  // namespace
 
@@ -37,7 +28,7 @@ TEST_CASE("row 1: the seed example gives 104 and runs both squares at once") {
         test::NoLeaks no_leaks;
         Shared::reset();
         Shared::get().meet = e == flowy::Executor::synchronous ? 1 : 2;
-        auto w = test::on<ExampleWorkflow>(e);
+        auto w = test::on<test::Seed>(e);
         w.conf_activity("square", square_meeting);
         w.conf_activity("sum", sum);
         CHECK(w.run(2, 10) == 104);

@@ -14,19 +14,10 @@ namespace {
 int sum_activity(int a, int b) { return a + b; }
 int square_activity(int n) { return n * n; }
 
-struct ExampleWorkflow {
-    Activity<int(int)> square{"square"};
-    Activity<int(int, int)> sum{"sum"};
-    Result<int> operator()(int a, int b) {
-        auto a_squared = square(a);
-        auto b_squared = square(b);
-        return sum(a_squared, b_squared);
-    }
-};
 }  // namespace
 
 TEST_CASE("row 24: activities built from callables run inline, with no engine") {
-    ExampleWorkflow w;
+    test::Seed w;
     w.square = square_activity;
     w.sum = [](int a, int b) { return a + b; };
     CHECK(w(2, 10).get() == 104);
@@ -97,7 +88,7 @@ TEST_CASE("row 18: misconfiguration throws ConfigError before any task runs, on 
         test::NoLeaks no_leaks;
         Shared::reset();
         {
-            flowy::LocalWorkflow<ExampleWorkflow> w;
+            flowy::LocalWorkflow<test::Seed> w;
             w.executor(e);
             w.conf_activity("square", counted_square);
             std::string m = config_error(w);
@@ -106,7 +97,7 @@ TEST_CASE("row 18: misconfiguration throws ConfigError before any task runs, on 
             CHECK(m.find("not configured") != std::string::npos);
         }
         {
-            flowy::LocalWorkflow<ExampleWorkflow> w;
+            flowy::LocalWorkflow<test::Seed> w;
             w.executor(e);
             w.conf_activity("square", counted_square);
             w.conf_activity("sum", [](long a, long b) { return a + b; });
@@ -116,7 +107,7 @@ TEST_CASE("row 18: misconfiguration throws ConfigError before any task runs, on 
             CHECK(m.find("configured with long (long, long)") != std::string::npos);
         }
         {
-            flowy::LocalWorkflow<ExampleWorkflow> w;
+            flowy::LocalWorkflow<test::Seed> w;
             w.executor(e);
             w.conf_activity("square", counted_square);
             w.conf_activity("sum", sum_activity);
@@ -124,7 +115,7 @@ TEST_CASE("row 18: misconfiguration throws ConfigError before any task runs, on 
             CHECK(config_error(w).find("'sum' is configured twice") != std::string::npos);
         }
         {
-            flowy::LocalWorkflow<ExampleWorkflow> w;
+            flowy::LocalWorkflow<test::Seed> w;
             w.executor(e);
             w.conf_activity("square", counted_square);
             w.conf_activity("sum", sum_activity);
@@ -132,7 +123,7 @@ TEST_CASE("row 18: misconfiguration throws ConfigError before any task runs, on 
             CHECK(config_error(w).find("invalid dependency name 'bad name!'") != std::string::npos);
         }
         {
-            flowy::LocalWorkflow<ExampleWorkflow> w;
+            flowy::LocalWorkflow<test::Seed> w;
             w.executor(e).workers(0);
             w.conf_activity("square", counted_square);
             w.conf_activity("sum", sum_activity);
@@ -140,7 +131,7 @@ TEST_CASE("row 18: misconfiguration throws ConfigError before any task runs, on 
         }
         {
             using namespace std::chrono_literals;
-            flowy::LocalWorkflow<ExampleWorkflow> w;
+            flowy::LocalWorkflow<test::Seed> w;
             w.executor(e);
             w.conf_activity("square", counted_square, {.timeout = -5ms});
             w.conf_activity("sum", sum_activity);
@@ -166,12 +157,12 @@ TEST_CASE("one name declared with two signatures is a ConfigError") {
 }
 
 TEST_CASE("the same workflow class runs on the engine and inline") {
-    flowy::LocalWorkflow<ExampleWorkflow> w;
+    flowy::LocalWorkflow<test::Seed> w;
     w.executor(flowy::Executor::synchronous);
     w.conf_activity("square", square_activity);
     w.conf_activity("sum", sum_activity);
     int engine = w.run(3, 4);
-    ExampleWorkflow inline_w;
+    test::Seed inline_w;
     inline_w.square = square_activity;
     inline_w.sum = sum_activity;
     CHECK(engine == inline_w(3, 4).get());

@@ -40,15 +40,6 @@ const TraceTask* find(const flowy::Trace& t, const std::string& id) {
 int square(int n) { return n * n; }
 int sum(int a, int b) { return a + b; }
 
-struct Seed {
-    Activity<int(int)> square{"square"};
-    Activity<int(int, int)> sum{"sum"};
-    Result<int> operator()(int a, int b) {
-        auto x = square(a);
-        auto y = square(b);
-        return sum(x, y);
-    }
-};
 
 }  // namespace
 
@@ -78,7 +69,7 @@ TEST_CASE("a run records its events: tasks, arguments, values, the result; on ev
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
         std::string path = temp_path("seed.jsonl");
-        flowy::LocalWorkflow<Seed> w;
+        flowy::LocalWorkflow<test::Seed> w;
         w.executor(e).workers(2).trace(path);
         w.conf_activity("square", square).conf_activity("sum", sum);
         CHECK(w.run(2, 10) == 104);
@@ -87,7 +78,7 @@ TEST_CASE("a run records its events: tasks, arguments, values, the result; on ev
         CHECK(t.runs()[0].outcome == flowy::TraceRun::Outcome::finished);
         CHECK(t.runs()[0].short_value == "104");
         CHECK(t.runs()[0].from == "sum-0-0");
-        CHECK(t.runs()[0].workflow == "Seed");
+        CHECK(t.runs()[0].workflow == "test::Seed");
         REQUIRE(t.tasks().size() == 3);
         const TraceTask* s = find(t, "sum-0-0");
         REQUIRE(s);
@@ -187,7 +178,7 @@ TEST_CASE("a trace that cannot be written is reported once and the run goes on")
         CAPTURE(path);
         test::NoLeaks no_leaks;
         test::Log log;
-        flowy::LocalWorkflow<Seed> w;
+        flowy::LocalWorkflow<test::Seed> w;
         w.workers(2).trace(path).log(log.sink());
         w.conf_activity("square", square).conf_activity("sum", sum);
         CHECK(w.run(2, 10) == 104);
@@ -358,7 +349,7 @@ TEST_CASE("the live status line, when asked for") {
     int saved = dup(2);
     FILE* f = std::fopen(path.c_str(), "w");
     dup2(fileno(f), 2);
-    flowy::LocalWorkflow<Seed> w;
+    flowy::LocalWorkflow<test::Seed> w;
     w.workers(2).progress(true);
     w.conf_activity("square", square).conf_activity("sum", sum);
     int v = w.run(2, 10);
