@@ -7,20 +7,26 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <algorithm>
 #include <numeric>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
 
-int empty(int x) { return x; }
-long join(std::vector<int> xs) { return std::accumulate(xs.begin(), xs.end(), 0L); }
-std::string echo(std::string s) { return s; }
+int empty(int x) {
+    return x;
+}
+long join(std::vector<int> xs) {
+    return std::accumulate(xs.begin(), xs.end(), 0L);
+}
+std::string echo(std::string s) {
+    return s;
+}
 
 struct FanOut {
     flowy::Activity<int(int)> t{"t"};
@@ -70,8 +76,8 @@ struct Timeout {
             try {
                 hang(i).get();
             } catch (const flowy::TaskTimedout&) {
-                late.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() -
-                               20.0);
+                late.push_back(
+                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() - 20.0);
             }
         }
         return late;
@@ -100,8 +106,8 @@ void configure(flowy::LocalWorkflow<W>& w, flowy::Executor e, int workers) {
 
 int main(int argc, char** argv) {
     if (argc < 3) {
-        std::fprintf(stderr,
-                     "usage: flowy_bench fanout|chain|batches|startup|payload|timeout N [--executor E] [--workers K]\n");
+        std::fprintf(
+            stderr, "usage: flowy_bench fanout|chain|batches|startup|payload|timeout N [--executor E] [--workers K]\n");
         return 2;
     }
     std::string workload = argv[1];
@@ -112,8 +118,9 @@ int main(int argc, char** argv) {
         std::string k = argv[i], v = argv[i + 1];
         if (k == "--workers") workers = std::stoi(v);
         if (k == "--executor")
-            e = v == "threads" ? flowy::Executor::threads
-                : v == "synchronous" ? flowy::Executor::synchronous : flowy::Executor::processes;
+            e = v == "threads"       ? flowy::Executor::threads
+                : v == "synchronous" ? flowy::Executor::synchronous
+                                     : flowy::Executor::processes;
     }
     auto t0 = std::chrono::steady_clock::now();
     long tasks = n;
@@ -145,9 +152,10 @@ int main(int argc, char** argv) {
         auto late = w.run(static_cast<int>(n));
         std::sort(late.begin(), late.end());
         double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        std::printf("{\"wall_s\": %.6f, \"tasks\": %ld, \"per_task_us\": %.3f, \"late_median_ms\": %.3f, "
-                    "\"late_max_ms\": %.3f}\n",
-                    wall, n, wall * 1e6 / double(n), late[late.size() / 2], late.back());
+        std::printf(
+            "{\"wall_s\": %.6f, \"tasks\": %ld, \"per_task_us\": %.3f, \"late_median_ms\": %.3f, "
+            "\"late_max_ms\": %.3f}\n",
+            wall, n, wall * 1e6 / double(n), late[late.size() / 2], late.back());
         return 0;
     } else if (workload == "payload") {
         flowy::LocalWorkflow<Payload> w;

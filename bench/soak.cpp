@@ -35,9 +35,15 @@ Fate fate(int i) {
 int work(int i) {
     std::uint64_t h = mix(static_cast<std::uint64_t>(i) + 1000003);
     switch (fate(i)) {
-    case Fate::crash: raise(SIGKILL); break;
-    case Fate::timeout: std::this_thread::sleep_for(std::chrono::seconds(10)); break;
-    case Fate::ok: std::this_thread::sleep_for(std::chrono::microseconds(h % 100)); break;  // 0-99 µs
+        case Fate::crash:
+            raise(SIGKILL);
+            break;
+        case Fate::timeout:
+            std::this_thread::sleep_for(std::chrono::seconds(10));
+            break;
+        case Fate::ok:
+            std::this_thread::sleep_for(std::chrono::microseconds(h % 100));
+            break;  // 0-99 µs
     }
     return i;
 }
@@ -90,9 +96,10 @@ int main(int argc, char** argv) {
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
     bool exact = tally[0] == expect[0] && tally[1] == expect[1] && tally[2] == expect[2] && tally[3] == 0;
-    std::printf("{\"n\": %d, \"wall_s\": %.3f, \"peak_rss_kib\": %ld, \"ok\": %ld, \"crashed\": %ld, "
-                "\"timed_out\": %ld, \"wrong\": %ld, \"expected\": [%ld, %ld, %ld], \"exact\": %s}\n",
-                n, wall, ru.ru_maxrss, tally[0], tally[1], tally[2], tally[3], expect[0], expect[1], expect[2],
-                exact ? "true" : "false");
+    std::printf(
+        "{\"n\": %d, \"wall_s\": %.3f, \"peak_rss_kib\": %ld, \"ok\": %ld, \"crashed\": %ld, "
+        "\"timed_out\": %ld, \"wrong\": %ld, \"expected\": [%ld, %ld, %ld], \"exact\": %s}\n",
+        n, wall, ru.ru_maxrss, tally[0], tally[1], tally[2], tally[3], expect[0], expect[1], expect[2],
+        exact ? "true" : "false");
     return exact ? 0 : 1;
 }

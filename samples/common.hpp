@@ -66,9 +66,12 @@ inline Options parse(int argc, char** argv) {
             o.workers = std::atoi(value().c_str());
         } else if (a == "--executor") {
             std::string e = value();
-            if (e == "processes") o.executor = flowy::Executor::processes;
-            else if (e == "threads") o.executor = flowy::Executor::threads;
-            else if (e == "synchronous") o.executor = flowy::Executor::synchronous;
+            if (e == "processes")
+                o.executor = flowy::Executor::processes;
+            else if (e == "threads")
+                o.executor = flowy::Executor::threads;
+            else if (e == "synchronous")
+                o.executor = flowy::Executor::synchronous;
             else {
                 std::fprintf(stderr, "unknown executor '%s'\n", e.c_str());
                 std::exit(2);
@@ -112,7 +115,8 @@ int main(int argc, char** argv, A&&... args) {
         if constexpr (std::is_void_v<decltype(w.run(args...))>) {
             w.run(std::forward<A>(args)...);
             auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-            std::cout << "duration: " << ms / unit_ms << " units\n" << "done" << std::endl;
+            std::cout << "duration: " << ms / unit_ms << " units\n"
+                      << "done" << std::endl;
         } else {
             auto result = w.run(std::forward<A>(args)...);
             auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

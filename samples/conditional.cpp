@@ -11,8 +11,10 @@ struct Conditional {
     flowy::Result<int> operator()(int x) {
         auto first = a(1.0, x);
         if (first.get() % 2 == 1) return a(0.5, first.get() * 10);  // odd
-        return a(2.0, first.get() / 2);                              // even
+        return a(2.0, first.get() / 2);                             // even
     }
 };
 
-int main(int argc, char** argv) { return sample::main<Conditional>(argc, argv, 7); }
+int main(int argc, char** argv) {
+    return sample::main<Conditional>(argc, argv, 7);
+}

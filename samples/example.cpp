@@ -6,8 +6,12 @@
 #include <flowy/flowy.hpp>
 #include <iostream>
 
-int sum_activity(int a, int b) { return a + b; }
-int square_activity(int n) { return n * n; }
+int sum_activity(int a, int b) {
+    return a + b;
+}
+int square_activity(int n) {
+    return n * n;
+}
 
 struct ExampleWorkflow {
     flowy::Activity<int(int)> square{"square"};
@@ -24,5 +28,5 @@ int main() {
     flowy::LocalWorkflow<ExampleWorkflow> w;
     w.conf_activity("square", square_activity);
     w.conf_activity("sum", sum_activity);
-    std::cout << w.run(2, 10) << '\n';   // 104; the two squares ran concurrently
+    std::cout << w.run(2, 10) << '\n';  // 104; the two squares ran concurrently
 }

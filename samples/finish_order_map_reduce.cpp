@@ -30,4 +30,6 @@ struct FinishOrderMapReduce {
     }
 };
 
-int main(int argc, char** argv) { return sample::main<FinishOrderMapReduce>(argc, argv); }
+int main(int argc, char** argv) {
+    return sample::main<FinishOrderMapReduce>(argc, argv);
+}

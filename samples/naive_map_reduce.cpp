@@ -26,4 +26,6 @@ struct NaiveMapReduce {
     }
 };
 
-int main(int argc, char** argv) { return sample::main<NaiveMapReduce>(argc, argv); }
+int main(int argc, char** argv) {
+    return sample::main<NaiveMapReduce>(argc, argv);
+}

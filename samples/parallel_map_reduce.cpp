@@ -23,4 +23,6 @@ struct ParallelMapReduce {
     }
 };
 
-int main(int argc, char** argv) { return sample::main<ParallelMapReduce>(argc, argv); }
+int main(int argc, char** argv) {
+    return sample::main<ParallelMapReduce>(argc, argv);
+}

@@ -21,4 +21,6 @@ struct ParallelSum {
     }
 };
 
-int main(int argc, char** argv) { return sample::main<ParallelSum>(argc, argv); }
+int main(int argc, char** argv) {
+    return sample::main<ParallelSum>(argc, argv);
+}

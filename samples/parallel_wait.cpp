@@ -19,4 +19,6 @@ struct ParallelWait {
     }
 };
 
-int main(int argc, char** argv) { return sample::main<ParallelWait>(argc, argv); }
+int main(int argc, char** argv) {
+    return sample::main<ParallelWait>(argc, argv);
+}

@@ -16,4 +16,6 @@ struct Sequential {
     }
 };
 
-int main(int argc, char** argv) { return sample::main<Sequential>(argc, argv); }
+int main(int argc, char** argv) {
+    return sample::main<Sequential>(argc, argv);
+}

@@ -24,14 +24,14 @@ struct Sample {
 };
 const std::vector<Sample> samples = {
     // samples whose result does not depend on timing (the pipeline runs them all at once)
-    {"sequential", "4"},      {"parallel_sum", "10"},          {"parallel_wait", "done"},
-    {"conditional", "70"},    {"parallel_map_reduce", "91"},   {"finish_order_map_reduce", "91"},
+    {"sequential", "4"},   {"parallel_sum", "10"},        {"parallel_wait", "done"},
+    {"conditional", "70"}, {"parallel_map_reduce", "91"}, {"finish_order_map_reduce", "91"},
 };
 
 flowy::Command build(std::string name) {
     std::string pc = "PKG_CONFIG_PATH=" + build_dir + "/meson-uninstalled";
-    return flowy::shell("c++ -O1 " + source_dir + "/samples/" + name + ".cpp -o " + out_dir + "/" + name + " $(" +
-                        pc + " pkg-config --cflags --libs flowy)");
+    return flowy::shell("c++ -O1 " + source_dir + "/samples/" + name + ".cpp -o " + out_dir + "/" + name + " $(" + pc +
+                        " pkg-config --cflags --libs flowy)");
 }
 
 // Runs a built sample (its library from the build tree).
@@ -48,8 +48,7 @@ std::string check(flowy::CommandResult ran, std::string expected) {
     std::string out = ran.out;
     while (!out.empty() && out.back() == '\n') out.pop_back();
     std::string last = out.substr(out.rfind('\n') + 1);
-    if (last != expected)
-        throw std::runtime_error(ran.command + " printed " + last + ", expected " + expected);
+    if (last != expected) throw std::runtime_error(ran.command + " printed " + last + ", expected " + expected);
     return ran.command + ": ok";
 }
 

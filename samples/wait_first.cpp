@@ -23,4 +23,6 @@ struct WaitFirst {
     }
 };
 
-int main(int argc, char** argv) { return sample::main<WaitFirst>(argc, argv); }
+int main(int argc, char** argv) {
+    return sample::main<WaitFirst>(argc, argv);
+}

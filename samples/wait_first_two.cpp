@@ -20,4 +20,6 @@ struct WaitFirstTwo {
     }
 };
 
-int main(int argc, char** argv) { return sample::main<WaitFirstTwo>(argc, argv); }
+int main(int argc, char** argv) {
+    return sample::main<WaitFirstTwo>(argc, argv);
+}

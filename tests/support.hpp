@@ -22,9 +22,12 @@ namespace test {
 
 inline std::string name(flowy::Executor e) {
     switch (e) {
-    case flowy::Executor::processes: return "processes";
-    case flowy::Executor::threads: return "threads";
-    case flowy::Executor::synchronous: return "synchronous";
+        case flowy::Executor::processes:
+            return "processes";
+        case flowy::Executor::threads:
+            return "threads";
+        case flowy::Executor::synchronous:
+            return "synchronous";
     }
     return "?";
 }

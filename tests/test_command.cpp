@@ -92,8 +92,9 @@ TEST_CASE("a program that cannot be started is a TaskError saying why") {
 TEST_CASE("10 MiB on both streams: no deadlock, capture bounded to 1 MiB each, the cut is said") {
     test::NoLeaks no_leaks;
     auto w = on<One>(flowy::Executor::processes);
-    CommandResult r = w.run(flowy::shell("head -c 10485760 /dev/zero | tr '\\0' o & "
-                                         "head -c 10485760 /dev/zero | tr '\\0' e >&2; wait"));
+    CommandResult r =
+        w.run(flowy::shell("head -c 10485760 /dev/zero | tr '\\0' o & "
+                           "head -c 10485760 /dev/zero | tr '\\0' e >&2; wait"));
     CHECK(r.out_bytes == 10485760);
     CHECK(r.err_bytes == 10485760);
     CHECK(r.out.size() < CommandResult::output_limit + 200);

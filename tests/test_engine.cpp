@@ -17,8 +17,9 @@ int square_meeting(int n) {
     Shared::get().counter[0] += test::rendezvous() ? 1 : 0;
     return n * n;
 }
-int sum(int a, int b) { return a + b; }
-
+int sum(int a, int b) {
+    return a + b;
+}
 
 }  // namespace
 
@@ -110,7 +111,9 @@ TEST_CASE("row 3: a fan-out runs concurrently and gives values in call order") {
 }
 
 namespace {
-int boom(int) { throw std::runtime_error("boom"); }
+int boom(int) {
+    throw std::runtime_error("boom");
+}
 int twice(int x) {
     ++Shared::get().calls;
     return 2 * x;
@@ -225,8 +228,8 @@ struct FailsAfter {
     Activity<int(int)> other{"other"};
     Result<int> operator()() {
         auto x = bad(1);
-        auto y = t(x);    // x still running
-        auto z = t(y);    // and a dependent of the dependent
+        auto y = t(x);           // x still running
+        auto z = t(y);           // and a dependent of the dependent
         Shared::get().flag = 1;  // now let x fail
         other(5).get();
         return z;
@@ -286,8 +289,12 @@ struct TwoFailed {
         return t(b, a);  // b listed first, a failed first
     }
 };
-int worse(int) { throw std::logic_error("worse"); }
-bool blocker(int) { return test::wait_for_flag(); }
+int worse(int) {
+    throw std::logic_error("worse");
+}
+bool blocker(int) {
+    return test::wait_for_flag();
+}
 struct ErrorBeatsUnfinished {
     Activity<bool(int)> block{"block"};
     Activity<int(int)> bad{"bad"};
@@ -376,7 +383,9 @@ std::string label(std::string prefix, long n, std::vector<std::string> tags) {
     for (auto& t : tags) prefix += "," + t;
     return prefix + ":" + std::to_string(n);
 }
-void touch(int) { ++Shared::get().calls; }
+void touch(int) {
+    ++Shared::get().calls;
+}
 struct Mixed {
     Activity<int(int)> sq{"sq"};
     Activity<long(std::vector<int>)> total{"total"};

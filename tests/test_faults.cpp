@@ -25,14 +25,18 @@ void quiet(std::string_view) {}
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 int hang(int x) {
     ++Shared::get().calls;
     sleep(30);
     return x;
 }
-int quick(int x) { return x + 1; }
+int quick(int x) {
+    return x + 1;
+}
 
 struct OneTask {
     Activity<int(int)> t{"t"};
@@ -181,16 +185,29 @@ TEST_CASE("retry_delay waits without blocking anything else") {
 }
 
 namespace {
-[[noreturn]] void throw_it() { throw std::runtime_error("escapes"); }
-void terminate_in_noexcept() noexcept { throw_it(); }  // std::terminate: abort
+[[noreturn]] void throw_it() {
+    throw std::runtime_error("escapes");
+}
+void terminate_in_noexcept() noexcept {
+    throw_it();
+}  // std::terminate: abort
 int die(int how) {
     switch (how) {
-    case 1: raise(SIGSEGV); break;
-    case 2: std::abort();
-    case 3: _exit(3);
-    case 4: raise(SIGKILL); break;
-    case 5: terminate_in_noexcept(); break;
-    default: break;
+        case 1:
+            raise(SIGSEGV);
+            break;
+        case 2:
+            std::abort();
+        case 3:
+            _exit(3);
+        case 4:
+            raise(SIGKILL);
+            break;
+        case 5:
+            terminate_in_noexcept();
+            break;
+        default:
+            break;
     }
     return how;
 }
@@ -375,7 +392,9 @@ std::vector<std::byte> flip(std::vector<std::byte> v) {
     for (auto& b : v) b = ~b;
     return v;
 }
-std::string reverse(std::string s) { return std::string(s.rbegin(), s.rend()); }
+std::string reverse(std::string s) {
+    return std::string(s.rbegin(), s.rend());
+}
 std::map<std::string, std::vector<std::vector<int>>> nest(std::map<std::string, std::vector<std::vector<int>>> m) {
     m["added"] = {{1, 2, 3}};
     return m;
@@ -431,7 +450,9 @@ struct Unsavable {
         a(x);
     }
 };
-Unsavable make_unsavable(int x) { return Unsavable{x}; }
+Unsavable make_unsavable(int x) {
+    return Unsavable{x};
+}
 struct ReturnsUnsavable {
     Activity<Unsavable(int)> t{"t"};
     std::string operator()() {

@@ -11,8 +11,12 @@ using flowy::Result;
 using test::Shared;
 
 namespace {
-int sum_activity(int a, int b) { return a + b; }
-int square_activity(int n) { return n * n; }
+int sum_activity(int a, int b) {
+    return a + b;
+}
+int square_activity(int n) {
+    return n * n;
+}
 
 }  // namespace
 

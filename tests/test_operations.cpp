@@ -27,7 +27,9 @@ int sees_mark(int x) {
     Shared::get().counter[1] = Shared::get().counter[0].load();
     return x;
 }
-int boom(int) { throw std::runtime_error("boom"); }
+int boom(int) {
+    throw std::runtime_error("boom");
+}
 
 struct WaitsFirst {
     Activity<int(int)> slow{"slow"};
@@ -73,7 +75,9 @@ int blocked(int x) {
     test::wait_for_flag();
     return x;
 }
-int prompt(int x) { return x; }
+int prompt(int x) {
+    return x;
+}
 struct FirstOfTwo {
     Activity<int(int)> blocked{"blocked"};
     Activity<int(int)> prompt{"prompt"};
@@ -149,8 +153,10 @@ int reverse_finish(int i) {
     Shared& s = Shared::get();
     auto deadline = std::chrono::steady_clock::now() + 10s;
     while (s.counter[2].load() < 3 - i)
-        if (std::chrono::steady_clock::now() > deadline) return -1;  // shows in the order checked below
-        else std::this_thread::yield();
+        if (std::chrono::steady_clock::now() > deadline)
+            return -1;  // shows in the order checked below
+        else
+            std::this_thread::yield();
     return i;
 }
 void seen_by_body(int v) {
@@ -210,7 +216,9 @@ std::string cat(std::string a, std::string b) {
     ++Shared::get().calls;
     return "(" + a + "+" + b + ")";
 }
-std::string name_of(int i) { return std::to_string(i); }
+std::string name_of(int i) {
+    return std::to_string(i);
+}
 struct Reduce {
     Activity<std::string(int)> name{"name"};
     Activity<std::string(std::string, std::string)> cat{"cat"};
@@ -224,7 +232,9 @@ long add(long a, long b) {
     ++Shared::get().calls;
     return a + b;
 }
-long value(long x) { return x; }
+long value(long x) {
+    return x;
+}
 struct Sum {
     Activity<long(long)> v{"v"};
     Activity<long(long, long)> add{"add"};
@@ -269,8 +279,12 @@ TEST_CASE("row 13: parallel_reduce makes n-1 reduce tasks pairing the earliest f
 }
 
 namespace {
-int dec(int n) { return n - 1; }
-int plus(int a, int b) { return a + b; }
+int dec(int n) {
+    return n - 1;
+}
+int plus(int a, int b) {
+    return a + b;
+}
 struct Countdown {
     Activity<int(int)> dec{"dec"};
     Activity<int(int, int)> plus{"plus"};
@@ -361,7 +375,9 @@ struct ParentOfFailing {
         }
     }
 };
-int sum_of_squares(int n) { return n * (n + 1) * (2 * n + 1) / 6; }
+int sum_of_squares(int n) {
+    return n * (n + 1) * (2 * n + 1) / 6;
+}
 }  // namespace
 
 TEST_CASE("row 15: child workflows give their value as a result, share the worker pool, and nest") {

@@ -37,9 +37,12 @@ const TraceTask* find(const flowy::Trace& t, const std::string& id) {
     return nullptr;
 }
 
-int square(int n) { return n * n; }
-int sum(int a, int b) { return a + b; }
-
+int square(int n) {
+    return n * n;
+}
+int sum(int a, int b) {
+    return a + b;
+}
 
 }  // namespace
 
@@ -92,7 +95,9 @@ TEST_CASE("a run records its events: tasks, arguments, values, the result; on ev
 }
 
 namespace {
-int boom(int) { throw std::runtime_error("boom"); }
+int boom(int) {
+    throw std::runtime_error("boom");
+}
 struct Ignores {
     Activity<int(int)> t{"t"};
     Activity<int(int)> ok{"ok"};
@@ -138,7 +143,8 @@ TEST_CASE("row 25: a corrupt trace is refused with the line and the reason") {
         {first + "{\"t\": 1, \"event\": \n", 2, "bad JSON"},
         {first + "[1, 2]\n", 2, "not a JSON object"},
         {"{\"t\":1,\"event\":\"run_started\",\"version\":99}\n", 1, "unknown trace format version 99"},
-        {first + "{\"t\":99999999999,\"event\":\"task_scheduled\",\"id\":\"a-0-0\"}\n", 2, "missing field \"activity\""},
+        {first + "{\"t\":99999999999,\"event\":\"task_scheduled\",\"id\":\"a-0-0\"}\n", 2,
+         "missing field \"activity\""},
         {first + "{\"t\":1,\"event\":\"task_finished\",\"id\":\"x-0-0\",\"value\":\"\",\"short\":\"\"}\n", 2,
          "events out of order"},
         {first + "{\"t\":99999999999,\"event\":\"task_finished\",\"id\":\"x-0-0\",\"value\":\"\",\"short\":\"\"}\n", 2,
@@ -194,8 +200,8 @@ namespace {
 /// How many times each task ran, in memory shared with the workers.
 std::atomic<int>* runs() {
     static auto* r = [] {
-        void* p = mmap(nullptr, 64 * sizeof(std::atomic<int>), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                       -1, 0);
+        void* p =
+            mmap(nullptr, 64 * sizeof(std::atomic<int>), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         return static_cast<std::atomic<int>*>(p);
     }();
     return r;
@@ -217,7 +223,9 @@ struct Twice {
         return acc;
     }
 };
-int add(int a, int b) { return a + b; }
+int add(int a, int b) {
+    return a + b;
+}
 
 std::size_t finished_in(const std::string& path) {
     try {
@@ -331,8 +339,8 @@ TEST_CASE("row 23: a resumed body that makes other calls stops with an error nam
 
     flowy::LocalWorkflow<OtherOrder> order;
     order.workers(2).conf_activity("t", fixed).conf_activity("add", add);
-    CHECK_THROWS_WITH_AS(order.resume(path),
-                         doctest::Contains("call 1 is add-0-0, but the trace recorded t-0-0"), flowy::TaskError);
+    CHECK_THROWS_WITH_AS(order.resume(path), doctest::Contains("call 1 is add-0-0, but the trace recorded t-0-0"),
+                         flowy::TaskError);
 
     flowy::LocalWorkflow<OtherCalls> args;
     args.workers(2).conf_activity("t", fixed).conf_activity("add", add);

@@ -3,8 +3,8 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "support.hpp"
 
-#include <signal.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 #include <cstdlib>
@@ -21,11 +21,18 @@ enum Death { segv = 1, abrt, exit3, sigkill };
 
 int die(int how) {
     switch (how) {
-    case segv: raise(SIGSEGV); break;
-    case abrt: std::abort();
-    case exit3: _exit(3);
-    case sigkill: raise(SIGKILL); break;
-    default: break;
+        case segv:
+            raise(SIGSEGV);
+            break;
+        case abrt:
+            std::abort();
+        case exit3:
+            _exit(3);
+        case sigkill:
+            raise(SIGKILL);
+            break;
+        default:
+            break;
     }
     return how;
 }
@@ -57,7 +64,9 @@ TEST_CASE("a worker dying of a signal or an exit fails its task only, naming the
     struct Case {
         int how;
         const char* says;
-    } cases[] = {{segv, "signal 11 (SIGSEGV"}, {abrt, "signal 6 (SIGABRT"}, {exit3, "exited with code 3"},
+    } cases[] = {{segv, "signal 11 (SIGSEGV"},
+                 {abrt, "signal 6 (SIGABRT"},
+                 {exit3, "exited with code 3"},
                  {sigkill, "signal 9 (SIGKILL"}};
     for (auto c : cases) {
         CAPTURE(c.says);

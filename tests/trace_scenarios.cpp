@@ -10,9 +10,15 @@
 
 namespace {
 
-int square(int n) { return n * n; }
-int sum(int a, int b) { return a + b; }
-int fails(int) { throw std::runtime_error("no luck today"); }
+int square(int n) {
+    return n * n;
+}
+int sum(int a, int b) {
+    return a + b;
+}
+int fails(int) {
+    throw std::runtime_error("no luck today");
+}
 
 struct Seed {
     flowy::Activity<int(int)> square{"square"};
@@ -26,10 +32,10 @@ struct Failing {
     flowy::Activity<int(int, int)> sum{"sum"};
     flowy::Result<int> operator()(int x) {
         auto a = square(x);
-        auto c = check(a.get());    // read first: a control dependency; this one fails
-        auto s = sum(a, c);          // skipped: its input failed
-        check(x + 1);                // fails too, never read: ignored
-        return sum(s, square(3));    // skipped in turn
+        auto c = check(a.get());   // read first: a control dependency; this one fails
+        auto s = sum(a, c);        // skipped: its input failed
+        check(x + 1);              // fails too, never read: ignored
+        return sum(s, square(3));  // skipped in turn
     }
 };
 

@@ -16,7 +16,9 @@
 
 namespace {
 
-bool use_color(FILE* f) { return isatty(fileno(f)) && !std::getenv("NO_COLOR"); }
+bool use_color(FILE* f) {
+    return isatty(fileno(f)) && !std::getenv("NO_COLOR");
+}
 
 void error(const std::string& m) {
     bool c = use_color(stderr);

@@ -31,7 +31,8 @@ constexpr bool accepts() {
     } else if constexpr (result_vector<A>::value) {
         if constexpr (result_vector<P>::value) {
             return false;
-        } else if constexpr (requires { typename P::value_type; } && std::is_same_v<P, std::vector<typename P::value_type>>) {
+        } else if constexpr (requires { typename P::value_type; } &&
+                             std::is_same_v<P, std::vector<typename P::value_type>>) {
             return std::is_convertible_v<const typename result_vector<A>::element&, typename P::value_type>;
         } else {
             return false;
@@ -142,9 +143,9 @@ public:
     explicit Activity(std::string name) : Activity(std::move(name), false) {}
     /// An activity that runs `f` inline when called (direct mode, no engine).
     template <class F>
-        requires(std::is_invocable_r_v<R, F&, Args...> && !std::is_convertible_v<F, std::string> &&
-                 !std::is_same_v<std::remove_cvref_t<F>, Activity>)
-    Activity(F f)  // NOLINT: implicit, so `Activity<int(int)> square = square_activity;` works
+    requires(std::is_invocable_r_v<R, F&, Args...> && !std::is_convertible_v<F, std::string> &&
+             !std::is_same_v<std::remove_cvref_t<F>, Activity>)
+        Activity(F f)  // NOLINT: implicit, so `Activity<int(int)> square = square_activity;` works
         : dep_{std::string(), detail::SignatureOf<R(Args...)>::value}, direct_(std::move(f)) {}
 
 protected:
@@ -154,7 +155,6 @@ protected:
     }
 
 public:
-
     /// The dependency name (empty in direct mode).
     const std::string& name() const noexcept { return dep_.name; }
 
@@ -172,8 +172,9 @@ public:
             encode_now(call.bytes(), std::index_sequence_for<Args...>{}, a...);
             return Result<R>(call.submit(nullptr));
         }
-        return Result<R>(call.submit(
-            std::make_unique<detail::DeferredArgs<Params, detail::stored_t<std::decay_t<Args>, std::remove_cvref_t<A>>...>>(
+        return Result<R>(
+            call.submit(std::make_unique<
+                        detail::DeferredArgs<Params, detail::stored_t<std::decay_t<Args>, std::remove_cvref_t<A>>...>>(
                 std::forward<A>(a)...)));
     }
 

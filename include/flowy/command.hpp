@@ -23,12 +23,12 @@ namespace flowy {
 
 /// A program to run: what, where, with what environment and input.
 struct Command {
-    std::string program;                      ///< a path, or a name looked up on PATH
-    std::vector<std::string> args;            ///< arguments (not including the program)
-    std::string cwd;                          ///< working directory; empty: the worker's
-    std::map<std::string, std::string> env;   ///< added to (or replacing in) the inherited environment
-    std::optional<std::string> input;         ///< written to its standard input (else /dev/null)
-    bool expect_failure = false;              ///< a non-zero exit is a result, not an error
+    std::string program;                     ///< a path, or a name looked up on PATH
+    std::vector<std::string> args;           ///< arguments (not including the program)
+    std::string cwd;                         ///< working directory; empty: the worker's
+    std::map<std::string, std::string> env;  ///< added to (or replacing in) the inherited environment
+    std::optional<std::string> input;        ///< written to its standard input (else /dev/null)
+    bool expect_failure = false;             ///< a non-zero exit is a result, not an error
 
     /// The command line, for messages: program and arguments, quoted where needed.
     std::string line() const;
@@ -44,10 +44,10 @@ struct Command {
 struct CommandResult {
     static constexpr std::size_t output_limit = std::size_t(1) << 20;  ///< 1 MiB per stream
 
-    std::string command;            ///< the command line
-    int exit_code = 0;              ///< the exit status, or -N when killed by signal N
-    std::string out, err;           ///< standard output and error (bounded)
-    std::uint64_t out_bytes = 0;    ///< how much it wrote in all
+    std::string command;          ///< the command line
+    int exit_code = 0;            ///< the exit status, or -N when killed by signal N
+    std::string out, err;         ///< standard output and error (bounded)
+    std::uint64_t out_bytes = 0;  ///< how much it wrote in all
     std::uint64_t err_bytes = 0;
     std::int64_t duration_us = 0;
 

@@ -37,7 +37,9 @@ template <class C, class R, class... A>
 struct callable_traits<R (C::*)(A...) const noexcept> : callable_traits<R(A...)> {};
 
 template <class F>
-concept has_signature = requires { typename callable_traits<F>::signature; };
+concept has_signature = requires {
+    typename callable_traits<F>::signature;
+};
 
 /// Passes a decoded argument on: moved, unless the parameter is a non-const lvalue reference.
 template <class Param, class V>
@@ -75,7 +77,9 @@ struct InvokerOf<R(A...)> {
 };
 
 template <class W>
-concept workflow_class = requires { &W::operator(); };
+concept workflow_class = requires {
+    &W::operator();
+};
 
 template <class W, class Sig>
 struct WorkflowOf;
@@ -108,10 +112,12 @@ struct WorkflowOf<W, Ret(P...)> {
     };
 
     static const WorkflowType& type() {
-        static const WorkflowType t{type_name(typeid(W)), SignatureOf<value_type(P...)>::value,
+        static const WorkflowType t{type_name(typeid(W)),
+                                    SignatureOf<value_type(P...)>::value,
                                     SignatureOf<void(P...)>::value,
                                     []() -> std::unique_ptr<Instance> { return std::make_unique<Inst>(); },
-                                    &encode_result, &detail::describe<value_type>};
+                                    &encode_result,
+                                    &detail::describe<value_type>};
         return t;
     }
 
@@ -126,7 +132,8 @@ struct WorkflowOf<W, Ret(P...)> {
 
     template <class... A>
     static std::string encode_args(const A&... a) {
-        static_assert(sizeof...(A) == sizeof...(P), "flowy: run() takes as many arguments as the workflow's operator()");
+        static_assert(sizeof...(A) == sizeof...(P),
+                      "flowy: run() takes as many arguments as the workflow's operator()");
         static_assert((accepts<std::decay_t<P>, std::remove_cvref_t<A>>() && ...),
                       "flowy: run() arguments do not match the workflow's operator()");
         std::string out;
@@ -214,8 +221,8 @@ public:
                       "flowy: conf_activity needs a function or a lambda with one signature (not a "
                       "generic lambda or an overload set): wrap it in std::function<R(Args...)>");
         using Sig = typename detail::callable_traits<Fn>::signature;
-        config_.bind(std::move(name), detail::SignatureOf<Sig>::value,
-                     detail::InvokerOf<Sig>::make(Fn(std::move(f))), opts, &detail::InvokerOf<Sig>::describe);
+        config_.bind(std::move(name), detail::SignatureOf<Sig>::value, detail::InvokerOf<Sig>::make(Fn(std::move(f))),
+                     opts, &detail::InvokerOf<Sig>::describe);
         return *this;
     }
     /// Binds dependency `name` (a `Workflow<R(Args...)>` member) to a configured child workflow.

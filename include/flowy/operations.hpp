@@ -22,8 +22,7 @@ void wait(const Result<T>& r) {
 /// The result that finished first, failed ones included (reading a failed one throws).
 /// Values finished before the run (plain values, direct mode) count as first.
 template <class T, class... Rest>
-    requires(std::is_same_v<Rest, Result<T>> && ...)
-Result<T> first(const Result<T>& r, const Rest&... rest) {
+requires(std::is_same_v<Rest, Result<T>>&&...) Result<T> first(const Result<T>& r, const Rest&... rest) {
     detail::FinishQueue q;
     q.add(detail::slot_of(r));
     (q.add(detail::slot_of(rest)), ...);

@@ -23,17 +23,17 @@ private:
 /// One task of a trace (all its attempts).
 struct TraceTask {
     enum class State { scheduled, running, finished, failed, timed_out, crashed, skipped, never_finished };
-    std::string id;        ///< of its first attempt, `<frame><dependency>-<call>-0`
-    std::string last_id;   ///< of its last attempt
-    std::string frame;     ///< "" for the top workflow, "<child task id>/" inside a child
+    std::string id;       ///< of its first attempt, `<frame><dependency>-<call>-0`
+    std::string last_id;  ///< of its last attempt
+    std::string frame;    ///< "" for the top workflow, "<child task id>/" inside a child
     std::string activity;
     std::int64_t call = 0;
-    int attempts = 0;      ///< dispatches (0 if it never ran)
-    int run = 0;           ///< the run (0, then each resume) in which it was scheduled
-    int incarnation = 0;   ///< restart() count of its frame when it was scheduled
-    int batch = -1;        ///< dispatch batch: tasks dispatched with no completion between them
-    bool cached = false;   ///< finished from the trace by a resume, not run again
-    bool child = false;    ///< a child workflow call
+    int attempts = 0;     ///< dispatches (0 if it never ran)
+    int run = 0;          ///< the run (0, then each resume) in which it was scheduled
+    int incarnation = 0;  ///< restart() count of its frame when it was scheduled
+    int batch = -1;       ///< dispatch batch: tasks dispatched with no completion between them
+    bool cached = false;  ///< finished from the trace by a resume, not run again
+    bool child = false;   ///< a child workflow call
     State state = State::scheduled;
     std::vector<std::string> args;   ///< ids of the results passed as arguments
     std::vector<std::string> reads;  ///< ids of results the body read before this call
@@ -42,7 +42,7 @@ struct TraceTask {
     std::string value;        ///< encoded result
     std::string short_value;  ///< a short readable form of it
     std::string message, error_type;
-    std::string because;      ///< for a skipped task: the failed input
+    std::string because;  ///< for a skipped task: the failed input
 };
 
 /// One run recorded in a trace (a resumed run appends another).

@@ -26,9 +26,9 @@ public:
     explicit Workflow(std::string name) : Activity<R(Args...)>(std::move(name), true) {}
     /// A child run inline (direct mode): `f` is typically a lambda calling the child's body.
     template <class F>
-        requires(std::is_invocable_r_v<R, F&, Args...> && !std::is_convertible_v<F, std::string> &&
-                 !std::is_same_v<std::remove_cvref_t<F>, Workflow>)
-    Workflow(F f) : Activity<R(Args...)>(std::move(f)) {}  // NOLINT: implicit, like Activity
+    requires(std::is_invocable_r_v<R, F&, Args...> && !std::is_convertible_v<F, std::string> &&
+             !std::is_same_v<std::remove_cvref_t<F>, Workflow>) Workflow(F f)
+        : Activity<R(Args...)>(std::move(f)) {}  // NOLINT: implicit, like Activity
 };
 
 namespace detail {

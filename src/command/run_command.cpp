@@ -114,11 +114,13 @@ std::string CommandResult::describe() const {
         }
     std::size_t slash = program.rfind('/');
     if (slash != std::string::npos) program = program.substr(slash + 1);
-    return program + ": " + (exit_code >= 0 ? "exit " + std::to_string(exit_code)
-                                            : "killed by signal " + std::to_string(-exit_code));
+    return program + ": " +
+           (exit_code >= 0 ? "exit " + std::to_string(exit_code) : "killed by signal " + std::to_string(-exit_code));
 }
 
-Command shell(std::string script) { return Command{"/bin/sh", {"-c", std::move(script)}, {}, {}, {}, false}; }
+Command shell(std::string script) {
+    return Command{"/bin/sh", {"-c", std::move(script)}, {}, {}, {}, false};
+}
 
 Command command(std::string program, std::vector<std::string> args) {
     return Command{std::move(program), std::move(args), {}, {}, {}, false};
@@ -132,7 +134,8 @@ CommandResult run_command(Command c) {
     bp2::filesystem::path exe = c.program;
     if (c.program.find('/') == std::string::npos) {
         exe = bp2::environment::find_executable(c.program);
-        if (exe.empty()) throw std::runtime_error("cannot start `" + r.command + "`: '" + c.program + "' is not on PATH");
+        if (exe.empty())
+            throw std::runtime_error("cannot start `" + r.command + "`: '" + c.program + "' is not on PATH");
     }
     std::vector<std::string> env;
     for (char** e = environ; e && *e; ++e) {

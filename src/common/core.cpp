@@ -15,8 +15,12 @@ TaskError::TaskError(const std::string& message, std::string task, std::string t
     : std::runtime_error(message),
       where_(std::make_shared<const std::pair<std::string, std::string>>(std::move(task), std::move(type))) {}
 
-const std::string& TaskError::task() const noexcept { return where_->first; }
-const std::string& TaskError::type() const noexcept { return where_->second; }
+const std::string& TaskError::task() const noexcept {
+    return where_->first;
+}
+const std::string& TaskError::type() const noexcept {
+    return where_->second;
+}
 
 namespace detail {
 
@@ -31,9 +35,12 @@ std::string type_name(const std::type_info& t) {
 
 void throw_error(const ErrorInfo& e) {
     switch (e.kind) {
-    case ErrorInfo::Kind::timed_out: throw TaskTimedout(e.message, e.task, e.type);
-    case ErrorInfo::Kind::crashed: throw WorkerCrashed(e.message, e.task, e.type);
-    case ErrorInfo::Kind::exception: break;
+        case ErrorInfo::Kind::timed_out:
+            throw TaskTimedout(e.message, e.task, e.type);
+        case ErrorInfo::Kind::crashed:
+            throw WorkerCrashed(e.message, e.task, e.type);
+        case ErrorInfo::Kind::exception:
+            break;
     }
     throw TaskError(e.message, e.task, e.type);
 }
@@ -58,7 +65,9 @@ thread_local std::uint64_t direct_seq = 0;
 thread_local DeclarationScope* declaring = nullptr;
 }  // namespace
 
-std::uint64_t next_direct_seq() { return ++direct_seq; }
+std::uint64_t next_direct_seq() {
+    return ++direct_seq;
+}
 
 SlotPtr finished_void_slot() {
     auto s = std::make_shared<Slot>();
@@ -82,8 +91,12 @@ const Slot* first_failed(const std::vector<const Slot*>& inputs) {
     return best;
 }
 
-DeclarationScope::DeclarationScope() { declaring = this; }
-DeclarationScope::~DeclarationScope() { declaring = nullptr; }
+DeclarationScope::DeclarationScope() {
+    declaring = this;
+}
+DeclarationScope::~DeclarationScope() {
+    declaring = nullptr;
+}
 
 void declare(const Dependency& d) {
     if (declaring) declaring->declared.push_back(&d);

@@ -25,7 +25,7 @@ namespace {
 
 thread_local Execution* current_execution = nullptr;
 constexpr std::size_t body_stack_size = std::size_t(8) << 20;  // reserved, touched on demand
-constexpr double cheap_task_us = 100;                           // below this, queue several per worker
+constexpr double cheap_task_us = 100;                          // below this, queue several per worker
 constexpr std::uint32_t cheap_depth = 16;
 constexpr int max_nesting = 16;
 
@@ -131,15 +131,25 @@ private:
 };
 }  // namespace
 
-int cancel_signal() noexcept { return cancel_requested; }
+int cancel_signal() noexcept {
+    return cancel_requested;
+}
 
-void leave_engine_in_child() { current_execution = nullptr; }
+void leave_engine_in_child() {
+    current_execution = nullptr;
+}
 
-Execution* Execution::current() { return current_execution; }
+Execution* Execution::current() {
+    return current_execution;
+}
 
 Execution::Execution(const Config& config, const Plan& root, Registry registry, int workers, const History* history)
-    : config_(config), root_(root), registry_(std::move(registry)), cost_us_(registry_.size(), -1.0),
-      history_(history), workers_(workers) {
+    : config_(config),
+      root_(root),
+      registry_(std::move(registry)),
+      cost_us_(registry_.size(), -1.0),
+      history_(history),
+      workers_(workers) {
     std::string path = config.trace_path;
     if (path.empty())
         if (const char* env = std::getenv("FLOWY_TRACE")) path = env;
@@ -147,13 +157,21 @@ Execution::Execution(const Config& config, const Plan& root, Registry registry, 
         trace_ = std::make_unique<trace::Writer>(path, history != nullptr, [this](const std::string& m) { warn(m); });
     show_progress_ = config.progress == 1 || (config.progress < 0 && isatty(2));
     switch (config.executor) {
-    case Executor::synchronous: executor_ = make_synchronous_executor(registry_); break;
-    case Executor::threads: executor_ = make_thread_executor(registry_, workers); break;
-    case Executor::processes: executor_ = make_process_executor(registry_, workers); break;
+        case Executor::synchronous:
+            executor_ = make_synchronous_executor(registry_);
+            break;
+        case Executor::threads:
+            executor_ = make_thread_executor(registry_, workers);
+            break;
+        case Executor::processes:
+            executor_ = make_process_executor(registry_, workers);
+            break;
     }
 }
 
-Execution::~Execution() { abandon(); }
+Execution::~Execution() {
+    abandon();
+}
 
 void Execution::abandon() noexcept {
     if (executor_) executor_->stop(true);
@@ -209,15 +227,20 @@ std::string args_hash(std::string_view bytes) {
 }
 const char* executor_name(Executor e) {
     switch (e) {
-    case Executor::processes: return "processes";
-    case Executor::threads: return "threads";
-    case Executor::synchronous: return "synchronous";
+        case Executor::processes:
+            return "processes";
+        case Executor::threads:
+            return "threads";
+        case Executor::synchronous:
+            return "synchronous";
     }
     return "?";
 }
 }  // namespace
 
-std::uint32_t Execution::activity_of(const Task& t) const { return frames_[t.frame].plan->base + t.dep; }
+std::uint32_t Execution::activity_of(const Task& t) const {
+    return frames_[t.frame].plan->base + t.dep;
+}
 
 std::uint32_t Execution::binding_of(const Frame& f, const Dependency& d) const {
     const auto& b = f.plan->config->bindings;
@@ -267,7 +290,8 @@ Execution::Frame& Execution::start_frame(const Plan& plan, std::string prefix, s
     f.calls.assign(plan.config->bindings.size(), 0);
     f.args = std::move(args);
     live_frames_.push_back(f.index);
-    if (trace_ && parent_task != UINT32_MAX) trace_->begin("child_started").field("id", task_id(tasks_[parent_task])).end();
+    if (trace_ && parent_task != UINT32_MAX)
+        trace_->begin("child_started").field("id", task_id(tasks_[parent_task])).end();
     start_incarnation(f);
     return f;
 }
@@ -385,8 +409,10 @@ void Execution::settle(Frame& f) {
                 if (f.result->owner != this) {
                     f.error = std::make_exception_ptr(
                         std::logic_error("flowy: the workflow returned a Result of another run"));
-                    if (f.parent_task != UINT32_MAX) frame_failed(f, error_of(f.error));
-                    else f.state = FrameState::done;
+                    if (f.parent_task != UINT32_MAX)
+                        frame_failed(f, error_of(f.error));
+                    else
+                        f.state = FrameState::done;
                 }
                 return;
             }
@@ -424,7 +450,8 @@ void Execution::settle(Frame& f) {
                     frame_failed(f, std::make_shared<ErrorInfo>(
                                         ErrorInfo{ErrorInfo::Kind::exception,
                                                   "flowy::restart: an argument is a Result of another run",
-                                                  "std::logic_error", {}}));
+                                                  "std::logic_error",
+                                                  {}}));
                 }
                 return;
             }
@@ -435,12 +462,13 @@ void Execution::settle(Frame& f) {
             return;
         }
         if (!(f.restart->values == f.plan->type->parameters)) {
-            frame_failed(f, std::make_shared<ErrorInfo>(ErrorInfo{
-                                ErrorInfo::Kind::exception,
-                                "flowy::restart: the arguments " + f.restart->values.name() +
-                                    " do not match the parameters of " + f.plan->type->name + ", " +
-                                    f.plan->type->parameters.name(),
-                                "std::invalid_argument", {}}));
+            frame_failed(
+                f, std::make_shared<ErrorInfo>(ErrorInfo{ErrorInfo::Kind::exception,
+                                                         "flowy::restart: the arguments " + f.restart->values.name() +
+                                                             " do not match the parameters of " + f.plan->type->name +
+                                                             ", " + f.plan->type->parameters.name(),
+                                                         "std::invalid_argument",
+                                                         {}}));
             return;
         }
         std::string args;
@@ -610,8 +638,8 @@ void Execution::start(std::uint32_t index) {
         }
     }
     const ActivityOptions& o = binding(t).options;
-    int worker = executor_->submit(Request{index, activity_of(t), &t.args, depth_for(t),
-                                           o.timeout ? *o.timeout : std::chrono::nanoseconds(0)});
+    int worker = executor_->submit(
+        Request{index, activity_of(t), &t.args, depth_for(t), o.timeout ? *o.timeout : std::chrono::nanoseconds(0)});
     if (trace_) {
         t.dispatched_us = trace::now_us();
         trace_->begin("task_dispatched")
@@ -637,46 +665,48 @@ void Execution::dispatch() {
 void Execution::on_completion(Completion& c) {
     Task& t = tasks_[c.task];
     switch (c.outcome) {
-    case Completion::Outcome::requeue:
-        t.state = TaskState::ready;
-        ready_.push_front(c.task);
-        return;
-    case Completion::Outcome::finished: {
-        double& cost = cost_us_[activity_of(t)];
-        cost = cost < 0 ? double(c.duration_us) : 0.8 * cost + 0.2 * double(c.duration_us);
-        if (trace_)
-            trace_->begin("task_finished")
-                .field_id("id", frames_[t.frame].prefix, binding(t).name, t.call, t.attempt)
-                .field("worker", std::int64_t(c.worker))
-                .field("duration_us", std::int64_t(c.duration_us))
-                .field_bytes("value", c.bytes)
-                .field("short", binding(t).describe ? binding(t).describe(c.bytes) : std::string())
-                .end();
-        ++finished_count_;
-        finish(c.task, std::move(c.bytes));
-        return;
-    }
-    case Completion::Outcome::failed: {
-        auto e = std::make_shared<ErrorInfo>(std::move(c.error));
-        e->task = task_id(t);
-        if (e->kind == ErrorInfo::Kind::crashed) {
-            e->message += " while running " + e->task;
-            warn(e->message + "; a new worker took its place");
-        } else if (e->kind == ErrorInfo::Kind::timed_out) {
-            e->message = "task " + e->task + " " + e->message;
+        case Completion::Outcome::requeue:
+            t.state = TaskState::ready;
+            ready_.push_front(c.task);
+            return;
+        case Completion::Outcome::finished: {
+            double& cost = cost_us_[activity_of(t)];
+            cost = cost < 0 ? double(c.duration_us) : 0.8 * cost + 0.2 * double(c.duration_us);
+            if (trace_)
+                trace_->begin("task_finished")
+                    .field_id("id", frames_[t.frame].prefix, binding(t).name, t.call, t.attempt)
+                    .field("worker", std::int64_t(c.worker))
+                    .field("duration_us", std::int64_t(c.duration_us))
+                    .field_bytes("value", c.bytes)
+                    .field("short", binding(t).describe ? binding(t).describe(c.bytes) : std::string())
+                    .end();
+            ++finished_count_;
+            finish(c.task, std::move(c.bytes));
+            return;
         }
-        if (trace_)
-            trace_failure(t, *e, e->kind == ErrorInfo::Kind::crashed     ? "worker_crashed"
-                                 : e->kind == ErrorInfo::Kind::timed_out ? "task_timed_out"
-                                                                         : "task_failed");
-        if (retry(t, c.task, *e)) return;
-        ++failed_count_;
-        const ActivityOptions& o = binding(t).options;
-        if (t.attempt > 0 && (e->kind != ErrorInfo::Kind::exception || o.retry_on_error))
-            e->message += " (attempt " + std::to_string(t.attempt + 1) + " of " + std::to_string(o.retries + 1) + ")";
-        fail(c.task, std::move(e));
-        return;
-    }
+        case Completion::Outcome::failed: {
+            auto e = std::make_shared<ErrorInfo>(std::move(c.error));
+            e->task = task_id(t);
+            if (e->kind == ErrorInfo::Kind::crashed) {
+                e->message += " while running " + e->task;
+                warn(e->message + "; a new worker took its place");
+            } else if (e->kind == ErrorInfo::Kind::timed_out) {
+                e->message = "task " + e->task + " " + e->message;
+            }
+            if (trace_)
+                trace_failure(t, *e,
+                              e->kind == ErrorInfo::Kind::crashed     ? "worker_crashed"
+                              : e->kind == ErrorInfo::Kind::timed_out ? "task_timed_out"
+                                                                      : "task_failed");
+            if (retry(t, c.task, *e)) return;
+            ++failed_count_;
+            const ActivityOptions& o = binding(t).options;
+            if (t.attempt > 0 && (e->kind != ErrorInfo::Kind::exception || o.retry_on_error))
+                e->message +=
+                    " (attempt " + std::to_string(t.attempt + 1) + " of " + std::to_string(o.retries + 1) + ")";
+            fail(c.task, std::move(e));
+            return;
+        }
     }
 }
 
@@ -773,7 +803,9 @@ void Execution::resolved(Task& t) {
     watchers_.erase(from, to);
 }
 
-void Execution::watch(Slot& s, FinishQueue* q) { watchers_.emplace(s.task, q); }
+void Execution::watch(Slot& s, FinishQueue* q) {
+    watchers_.emplace(s.task, q);
+}
 
 void Execution::unwatch(FinishQueue* q) {
     std::erase_if(watchers_, [q](const auto& kv) { return kv.second == q; });
@@ -962,7 +994,9 @@ bool finished_before(const Slot& a, const Slot& b) {
 
 namespace {
 // std heap functions build a max-heap: "later" puts the earliest on top.
-bool later(const SlotPtr& a, const SlotPtr& b) { return finished_before(*b, *a); }
+bool later(const SlotPtr& a, const SlotPtr& b) {
+    return finished_before(*b, *a);
+}
 }  // namespace
 
 FinishQueue::FinishQueue() : exec_(Execution::current()) {
@@ -1015,8 +1049,7 @@ void note_read(Slot& s) {
 
 void await(Slot& s) {
     Execution* ex = Execution::current();
-    if (!ex)
-        throw std::logic_error("flowy: a Result was read before its task finished, outside a workflow run");
+    if (!ex) throw std::logic_error("flowy: a Result was read before its task finished, outside a workflow run");
     ex->await(s);
 }
 
@@ -1057,7 +1090,8 @@ std::unique_ptr<Plan> make_plan(const WorkflowType& type, const Config& config, 
     if (depth > max_nesting)
         throw ConfigError("flowy: child workflows nest deeper than " + std::to_string(max_nesting) + " levels at " +
                           where + " (does a workflow contain itself?)");
-    if (!config.errors.empty()) throw ConfigError("flowy: bad configuration of " + where + ": " + config_problems(config));
+    if (!config.errors.empty())
+        throw ConfigError("flowy: bad configuration of " + where + ": " + config_problems(config));
 
     std::vector<const Dependency*> declared;
     std::unique_ptr<Instance> instance;

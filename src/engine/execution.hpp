@@ -31,9 +31,9 @@ struct History {
         std::string value;
         std::string args_hash;
     };
-    std::unordered_map<std::string, Done> finished;                        // by first-attempt id
-    std::unordered_map<std::string, std::vector<std::string>> calls;       // per frame prefix, in order
-    std::string input;                                                     // the run's encoded arguments
+    std::unordered_map<std::string, Done> finished;                   // by first-attempt id
+    std::unordered_map<std::string, std::vector<std::string>> calls;  // per frame prefix, in order
+    std::string input;                                                // the run's encoded arguments
 };
 
 /// Reads what resume needs from the trace at `path` (throws flowy::TraceError).
@@ -42,7 +42,7 @@ History load_history(const std::string& path);
 struct Plan {
     const WorkflowType* type = nullptr;
     const Config* config = nullptr;
-    std::uint32_t base = 0;                      // registry index of bindings[0]
+    std::uint32_t base = 0;                       // registry index of bindings[0]
     std::vector<std::unique_ptr<Plan>> children;  // per binding: set for child workflows
 };
 
@@ -88,13 +88,13 @@ private:
     struct Frame {
         std::uint32_t index = 0;
         const Plan* plan = nullptr;
-        std::string prefix;                       // of its task ids: "" or "<parent task id>/"
-        std::uint32_t parent_task = UINT32_MAX;   // the task a child frame resolves
-        std::vector<std::uint32_t> calls;         // next call index, per binding
-        std::size_t outstanding = 0;              // its tasks not done
+        std::string prefix;                      // of its task ids: "" or "<parent task id>/"
+        std::uint32_t parent_task = UINT32_MAX;  // the task a child frame resolves
+        std::vector<std::uint32_t> calls;        // next call index, per binding
+        std::size_t outstanding = 0;             // its tasks not done
         FrameState state = FrameState::running;
         std::unique_ptr<Instance> instance;
-        std::string args;                         // encoded arguments of the current incarnation
+        std::string args;  // encoded arguments of the current incarnation
         boost::context::fiber fiber;
         boost::context::fiber scheduler;
         Slot* waiting = nullptr;
@@ -103,9 +103,9 @@ private:
         std::exception_ptr error;
         std::shared_ptr<const RestartRequest> restart;
         int incarnation = 0;
-        std::vector<std::uint32_t> reads;         // tasks whose results the body read since its last call
-        std::size_t scheduled = 0;                // calls made, for resume's comparison
-        const void* stack_bottom = nullptr;       // for AddressSanitizer's fiber annotations
+        std::vector<std::uint32_t> reads;    // tasks whose results the body read since its last call
+        std::size_t scheduled = 0;           // calls made, for resume's comparison
+        const void* stack_bottom = nullptr;  // for AddressSanitizer's fiber annotations
         std::size_t stack_size = 0;
     };
 

@@ -3,8 +3,8 @@
 #include "engine/executor.hpp"
 
 #include <chrono>
-#include <cstdio>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -96,9 +96,7 @@ public:
     }
     ~ThreadExecutor() override { stop(false); }
 
-    bool accepts(std::uint32_t depth) const override {
-        return in_flight_ < threads_.size() * (depth > 1 ? 2 : 1);
-    }
+    bool accepts(std::uint32_t depth) const override { return in_flight_ < threads_.size() * (depth > 1 ? 2 : 1); }
     int submit(const Request& r) override {
         {
             std::lock_guard<std::mutex> l(m_);

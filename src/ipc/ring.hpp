@@ -15,11 +15,11 @@
 namespace flowy::detail::ipc {
 
 struct RingControl {
-    alignas(64) std::atomic<std::uint64_t> tail{0};        // bytes published by the producer
-    std::atomic<std::uint32_t> data_signal{0};             // futex word, bumped on publish
+    alignas(64) std::atomic<std::uint64_t> tail{0};  // bytes published by the producer
+    std::atomic<std::uint32_t> data_signal{0};       // futex word, bumped on publish
     std::atomic<std::uint32_t> consumer_waiting{0};
-    alignas(64) std::atomic<std::uint64_t> head{0};        // bytes consumed
-    std::atomic<std::uint32_t> space_signal{0};            // futex word, bumped on consume
+    alignas(64) std::atomic<std::uint64_t> head{0};  // bytes consumed
+    std::atomic<std::uint32_t> space_signal{0};      // futex word, bumped on consume
     std::atomic<std::uint32_t> producer_waiting{0};
 };
 

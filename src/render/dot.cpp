@@ -22,10 +22,16 @@ namespace flowy {
 namespace {
 
 // The C API takes char*: keep the casts here.
-char* c(const std::string& s) { return const_cast<char*>(s.c_str()); }
-char* c(const char* s) { return const_cast<char*>(s); }
+char* c(const std::string& s) {
+    return const_cast<char*>(s.c_str());
+}
+char* c(const char* s) {
+    return const_cast<char*>(s);
+}
 
-void set(void* obj, const char* key, const std::string& value) { agsafeset(obj, c(key), c(value), c("")); }
+void set(void* obj, const char* key, const std::string& value) {
+    agsafeset(obj, c(key), c(value), c(""));
+}
 
 constexpr std::size_t fold_above = 300;
 
@@ -37,7 +43,9 @@ struct SeqIds {
     std::vector<char*> names;  // from cgraph's string pool: agwrite inspects them
     IDTYPE anonymous = 1;
 };
-void* seq_open(Agraph_t*, Agdisc_t*) { return new SeqIds; }
+void* seq_open(Agraph_t*, Agdisc_t*) {
+    return new SeqIds;
+}
 long seq_map(void* state, int, char* str, IDTYPE* id, int create) {
     auto* s = static_cast<SeqIds*>(state);
     if (!str) {
@@ -56,7 +64,9 @@ long seq_map(void* state, int, char* str, IDTYPE* id, int create) {
     s->ids.emplace(str, *id);
     return 1;
 }
-long seq_alloc(void*, int, IDTYPE) { return 0; }
+long seq_alloc(void*, int, IDTYPE) {
+    return 0;
+}
 void seq_free(void*, int, IDTYPE) {}
 char* seq_print(void* state, int, IDTYPE id) {
     auto* s = static_cast<SeqIds*>(state);
@@ -81,23 +91,33 @@ struct Style {
 
 Style style_of(TraceTask::State s) {
     switch (s) {
-    case TraceTask::State::finished: return {"#d4edda", "box", "rounded,filled", "finished"};
-    case TraceTask::State::failed: return {"#f8d7da", "box", "rounded,filled,bold", "failed"};
-    case TraceTask::State::timed_out: return {"#ffe5b4", "box", "rounded,filled,bold", "timed out"};
-    case TraceTask::State::crashed: return {"#f5c6e6", "octagon", "filled,bold", "worker crashed"};
-    case TraceTask::State::skipped: return {"#eeeeee", "box", "rounded,filled,dashed", "skipped (input failed)"};
-    case TraceTask::State::never_finished: return {"#ffffff", "box", "rounded,dotted", "never finished"};
-    case TraceTask::State::scheduled:
-    case TraceTask::State::running: break;
+        case TraceTask::State::finished:
+            return {"#d4edda", "box", "rounded,filled", "finished"};
+        case TraceTask::State::failed:
+            return {"#f8d7da", "box", "rounded,filled,bold", "failed"};
+        case TraceTask::State::timed_out:
+            return {"#ffe5b4", "box", "rounded,filled,bold", "timed out"};
+        case TraceTask::State::crashed:
+            return {"#f5c6e6", "octagon", "filled,bold", "worker crashed"};
+        case TraceTask::State::skipped:
+            return {"#eeeeee", "box", "rounded,filled,dashed", "skipped (input failed)"};
+        case TraceTask::State::never_finished:
+            return {"#ffffff", "box", "rounded,dotted", "never finished"};
+        case TraceTask::State::scheduled:
+        case TraceTask::State::running:
+            break;
     }
     return {"#ffffff", "box", "rounded,dotted", "never finished"};
 }
 
 std::string ms(std::int64_t us) {
     char buf[32];
-    if (us < 1000) std::snprintf(buf, sizeof buf, "%lld µs", static_cast<long long>(us));
-    else if (us < 10000000) std::snprintf(buf, sizeof buf, "%.1f ms", double(us) / 1000.0);
-    else std::snprintf(buf, sizeof buf, "%.1f s", double(us) / 1e6);
+    if (us < 1000)
+        std::snprintf(buf, sizeof buf, "%lld µs", static_cast<long long>(us));
+    else if (us < 10000000)
+        std::snprintf(buf, sizeof buf, "%.1f ms", double(us) / 1000.0);
+    else
+        std::snprintf(buf, sizeof buf, "%.1f s", double(us) / 1e6);
     return buf;
 }
 
@@ -148,22 +168,22 @@ public:
         set(result, "shape", "house");
         set(result, "style", "filled");
         switch (run.outcome) {
-        case TraceRun::Outcome::finished:
-            set(result, "label", "result\n" + clip(run.short_value));
-            set(result, "fillcolor", "#d4edda");
-            break;
-        case TraceRun::Outcome::failed:
-            set(result, "label", "failed\n" + clip(run.message));
-            set(result, "fillcolor", "#f8d7da");
-            break;
-        case TraceRun::Outcome::cancelled:
-            set(result, "label", "cancelled");
-            set(result, "fillcolor", "#eeeeee");
-            break;
-        case TraceRun::Outcome::running:
-            set(result, "label", "never finished");
-            set(result, "fillcolor", "#ffffff");
-            break;
+            case TraceRun::Outcome::finished:
+                set(result, "label", "result\n" + clip(run.short_value));
+                set(result, "fillcolor", "#d4edda");
+                break;
+            case TraceRun::Outcome::failed:
+                set(result, "label", "failed\n" + clip(run.message));
+                set(result, "fillcolor", "#f8d7da");
+                break;
+            case TraceRun::Outcome::cancelled:
+                set(result, "label", "cancelled");
+                set(result, "fillcolor", "#eeeeee");
+                break;
+            case TraceRun::Outcome::running:
+                set(result, "label", "never finished");
+                set(result, "fillcolor", "#ffffff");
+                break;
         }
         edges(input, result);
         rows();
@@ -243,10 +263,18 @@ private:
             if (t.cached) label += "\n(from the trace)";
             if (t.attempts > 1) label += "\n" + std::to_string(t.attempts) + " attempts";
             switch (t.state) {
-            case TraceTask::State::finished: label += "\n= " + clip(t.short_value); break;
-            case TraceTask::State::skipped: label += "\nskipped: " + clip(t.because) + " failed"; break;
-            case TraceTask::State::never_finished: label += "\nnever finished"; break;
-            default: label += "\n" + clip(t.message); break;
+                case TraceTask::State::finished:
+                    label += "\n= " + clip(t.short_value);
+                    break;
+                case TraceTask::State::skipped:
+                    label += "\nskipped: " + clip(t.because) + " failed";
+                    break;
+                case TraceTask::State::never_finished:
+                    label += "\nnever finished";
+                    break;
+                default:
+                    label += "\n" + clip(t.message);
+                    break;
             }
         } else {
             std::int64_t lo = INT64_MAX, hi = INT64_MIN, first = INT64_MAX, last = INT64_MIN;

@@ -17,14 +17,21 @@ namespace {
 
 const char* state_name(TraceTask::State s) {
     switch (s) {
-    case TraceTask::State::finished: return "finished";
-    case TraceTask::State::failed: return "failed";
-    case TraceTask::State::timed_out: return "timed out";
-    case TraceTask::State::crashed: return "worker crashed";
-    case TraceTask::State::skipped: return "skipped";
-    case TraceTask::State::never_finished: return "never finished";
-    case TraceTask::State::scheduled:
-    case TraceTask::State::running: break;
+        case TraceTask::State::finished:
+            return "finished";
+        case TraceTask::State::failed:
+            return "failed";
+        case TraceTask::State::timed_out:
+            return "timed out";
+        case TraceTask::State::crashed:
+            return "worker crashed";
+        case TraceTask::State::skipped:
+            return "skipped";
+        case TraceTask::State::never_finished:
+            return "never finished";
+        case TraceTask::State::scheduled:
+        case TraceTask::State::running:
+            break;
     }
     return "never finished";
 }
@@ -66,16 +73,19 @@ std::string Trace::timeline() const {
         add(R"({"ph":"X","pid":1,"tid":0,"name":)" + str(r.resumed ? "resumed run" : "run") +
             ",\"ts\":" + std::to_string(r.started_us - origin) + ",\"dur\":" + std::to_string(end - r.started_us) +
             ",\"args\":{\"workflow\":" + str(r.workflow) + ",\"outcome\":" +
-            str(r.outcome == TraceRun::Outcome::finished ? "finished" : r.outcome == TraceRun::Outcome::failed ? "failed"
-                : r.outcome == TraceRun::Outcome::cancelled ? "cancelled" : "never finished") + "}}");
+            str(r.outcome == TraceRun::Outcome::finished    ? "finished"
+                : r.outcome == TraceRun::Outcome::failed    ? "failed"
+                : r.outcome == TraceRun::Outcome::cancelled ? "cancelled"
+                                                            : "never finished") +
+            "}}");
     }
     for (const TraceTask& t : tasks_) {
         if (t.dispatched_us < 0 || t.ended_us < 0 || t.cached) continue;
         std::int64_t tid = t.worker >= 0 ? t.worker + 1 : 0;
         add(R"({"ph":"X","pid":1,"tid":)" + std::to_string(tid) + ",\"name\":" + str(t.activity) +
-            ",\"ts\":" + std::to_string(t.dispatched_us - origin) + ",\"dur\":" +
-            std::to_string(std::max<std::int64_t>(0, t.ended_us - t.dispatched_us)) + ",\"args\":{\"id\":" +
-            str(t.last_id) + ",\"attempts\":" + std::to_string(t.attempts) + ",\"outcome\":" +
+            ",\"ts\":" + std::to_string(t.dispatched_us - origin) +
+            ",\"dur\":" + std::to_string(std::max<std::int64_t>(0, t.ended_us - t.dispatched_us)) +
+            ",\"args\":{\"id\":" + str(t.last_id) + ",\"attempts\":" + std::to_string(t.attempts) + ",\"outcome\":" +
             str(state_name(t.state)) + (t.short_value.empty() ? std::string() : ",\"value\":" + str(t.short_value)) +
             (t.message.empty() ? std::string() : ",\"error\":" + str(t.message)) + "}}");
     }

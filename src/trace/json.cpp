@@ -82,10 +82,14 @@ private:
         for (int i = 0; i < 4; ++i) {
             char c = in_[pos_++];
             v <<= 4;
-            if (c >= '0' && c <= '9') v |= unsigned(c - '0');
-            else if (c >= 'a' && c <= 'f') v |= unsigned(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F') v |= unsigned(c - 'A' + 10);
-            else return fail("bad \\u escape");
+            if (c >= '0' && c <= '9')
+                v |= unsigned(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                v |= unsigned(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F')
+                v |= unsigned(c - 'A' + 10);
+            else
+                return fail("bad \\u escape");
         }
         return true;
     }
@@ -120,31 +124,48 @@ private:
             if (at_end()) break;
             char e = in_[pos_++];
             switch (e) {
-            case '"': out += '"'; break;
-            case '\\': out += '\\'; break;
-            case '/': out += '/'; break;
-            case 'b': out += '\b'; break;
-            case 'f': out += '\f'; break;
-            case 'n': out += '\n'; break;
-            case 'r': out += '\r'; break;
-            case 't': out += '\t'; break;
-            case 'u': {
-                unsigned cp = 0;
-                if (!hex4(cp)) return false;
-                if (cp >= 0xd800 && cp < 0xdc00) {
-                    unsigned lo = 0;
-                    if (in_.substr(pos_, 2) != "\\u") return fail("lone surrogate");
-                    pos_ += 2;
-                    if (!hex4(lo)) return false;
-                    if (lo < 0xdc00 || lo >= 0xe000) return fail("bad surrogate pair");
-                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                } else if (cp >= 0xdc00 && cp < 0xe000) {
-                    return fail("lone surrogate");
+                case '"':
+                    out += '"';
+                    break;
+                case '\\':
+                    out += '\\';
+                    break;
+                case '/':
+                    out += '/';
+                    break;
+                case 'b':
+                    out += '\b';
+                    break;
+                case 'f':
+                    out += '\f';
+                    break;
+                case 'n':
+                    out += '\n';
+                    break;
+                case 'r':
+                    out += '\r';
+                    break;
+                case 't':
+                    out += '\t';
+                    break;
+                case 'u': {
+                    unsigned cp = 0;
+                    if (!hex4(cp)) return false;
+                    if (cp >= 0xd800 && cp < 0xdc00) {
+                        unsigned lo = 0;
+                        if (in_.substr(pos_, 2) != "\\u") return fail("lone surrogate");
+                        pos_ += 2;
+                        if (!hex4(lo)) return false;
+                        if (lo < 0xdc00 || lo >= 0xe000) return fail("bad surrogate pair");
+                        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                    } else if (cp >= 0xdc00 && cp < 0xe000) {
+                        return fail("lone surrogate");
+                    }
+                    utf8(out, cp);
+                    break;
                 }
-                utf8(out, cp);
-                break;
-            }
-            default: return fail("bad escape");
+                default:
+                    return fail("bad escape");
             }
         }
         return fail("unterminated string");

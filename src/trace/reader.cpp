@@ -22,8 +22,13 @@ public:
     Reader(std::string name, std::vector<TraceRun>& runs, std::vector<TraceTask>& tasks,
            std::vector<TraceRestart>& restarts, std::vector<std::string>& warnings, std::vector<std::string>& ignored,
            detail::History* history = nullptr)
-        : name_(std::move(name)), runs_(runs), tasks_(tasks), restarts_(restarts), warnings_(warnings),
-          ignored_(ignored), history_(history) {}
+        : name_(std::move(name)),
+          runs_(runs),
+          tasks_(tasks),
+          restarts_(restarts),
+          warnings_(warnings),
+          ignored_(ignored),
+          history_(history) {}
 
     void read(std::string_view text) {
         // A run killed while writing leaves zeros after its last line (the file was reserved ahead).
@@ -50,8 +55,7 @@ public:
                 }
                 fail("bad JSON: " + why);
             }
-            if (last)
-                warnings_.push_back(name_ + ":" + std::to_string(line_) + ": the last line has no newline");
+            if (last) warnings_.push_back(name_ + ":" + std::to_string(line_) + ": the last line has no newline");
             event(v);
         }
         if (runs_.empty()) throw TraceError(name_ + ": no run in the trace (an empty file?)", 0);

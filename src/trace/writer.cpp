@@ -83,19 +83,29 @@ void append_json_string(std::string& out, std::string_view s) {
     out += '"';
     for (unsigned char c : s) {
         switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-            if (c < 0x20) {
-                char buf[8];
-                std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                out += buf;
-            } else {
-                out += char(c);
-            }
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                if (c < 0x20) {
+                    char buf[8];
+                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                    out += buf;
+                } else {
+                    out += char(c);
+                }
         }
     }
     out += '"';
@@ -201,17 +211,27 @@ void Writer::put_string(std::string_view s) {
         }
         *at_++ = '\\';
         switch (c) {
-        case '"': *at_++ = '"'; break;
-        case '\\': *at_++ = '\\'; break;
-        case '\n': *at_++ = 'n'; break;
-        case '\r': *at_++ = 'r'; break;
-        case '\t': *at_++ = 't'; break;
-        default:
-            *at_++ = 'u';
-            *at_++ = '0';
-            *at_++ = '0';
-            *at_++ = "0123456789abcdef"[c >> 4];
-            *at_++ = "0123456789abcdef"[c & 15];
+            case '"':
+                *at_++ = '"';
+                break;
+            case '\\':
+                *at_++ = '\\';
+                break;
+            case '\n':
+                *at_++ = 'n';
+                break;
+            case '\r':
+                *at_++ = 'r';
+                break;
+            case '\t':
+                *at_++ = 't';
+                break;
+            default:
+                *at_++ = 'u';
+                *at_++ = '0';
+                *at_++ = '0';
+                *at_++ = "0123456789abcdef"[c >> 4];
+                *at_++ = "0123456789abcdef"[c & 15];
         }
     }
     *at_++ = '"';
@@ -252,7 +272,8 @@ Writer& Writer::field_bytes(std::string_view key, std::string_view bytes) {
     *at_++ = '"';
     std::size_t i = 0;
     for (; i + 2 < bytes.size(); i += 3) {
-        std::uint32_t v = (std::uint8_t(bytes[i]) << 16) | (std::uint8_t(bytes[i + 1]) << 8) | std::uint8_t(bytes[i + 2]);
+        std::uint32_t v =
+            (std::uint8_t(bytes[i]) << 16) | (std::uint8_t(bytes[i + 1]) << 8) | std::uint8_t(bytes[i + 2]);
         *at_++ = b64[v >> 18];
         *at_++ = b64[(v >> 12) & 63];
         *at_++ = b64[(v >> 6) & 63];

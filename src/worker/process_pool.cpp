@@ -35,7 +35,9 @@ namespace bip = boost::interprocess;
 using worker::PoolShared;
 using worker::WorkerShared;
 
-[[noreturn]] void throw_errno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
+[[noreturn]] void throw_errno(const char* what) {
+    throw std::system_error(errno, std::generic_category(), what);
+}
 
 std::string describe_status(int status) {
     char buf[160];
@@ -87,7 +89,8 @@ struct Worker {
 
 class ProcessExecutor final : public TaskExecutor {
 public:
-    ProcessExecutor(const Registry& registry, int n) : registry_(registry), pool_region_(bip::anonymous_shared_memory(sizeof(PoolShared))) {
+    ProcessExecutor(const Registry& registry, int n)
+        : registry_(registry), pool_region_(bip::anonymous_shared_memory(sizeof(PoolShared))) {
         pool_ = new (pool_region_.get_address()) PoolShared();
         wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (wake_fd_ < 0) throw_errno("flowy: eventfd");
@@ -115,7 +118,7 @@ public:
 
     int worker_pid(int worker) const override {
         return worker >= 0 && static_cast<std::size_t>(worker) < workers_.size() ? workers_[std::size_t(worker)].pid
-                                                                                  : -1;
+                                                                                 : -1;
     }
 
     int submit(const Request& r) override {
@@ -196,7 +199,8 @@ public:
             // Wait for the exit without reaping, so the process group id cannot be reused
             // before whatever the activity started in it is killed too.
             pollfd pfd{w.pidfd, POLLIN, 0};
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (::poll(&pfd, 1, static_cast<int>(std::max<long>(0, left.count()))) <= 0) ::kill(w.pid, SIGKILL);
             siginfo_t info{};
             ::waitid(P_PID, static_cast<id_t>(w.pid), &info, WEXITED | WNOWAIT);
@@ -416,8 +420,7 @@ private:
     void reap(Worker& w, std::vector<Completion>& out) {
         pid_t pid = w.pid;
         siginfo_t info{};
-        if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid == 0)
-            return;
+        if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid == 0) return;
         ::kill(-pid, SIGKILL);  // anything the activity left running in its group
         int status = 0;
         while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {

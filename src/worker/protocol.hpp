@@ -34,8 +34,8 @@ struct WorkerShared {
 
 inline constexpr std::size_t ring_capacity = std::size_t(1) << 20;
 inline constexpr std::size_t region_size = sizeof(WorkerShared) + 2 * ring_capacity;
-inline constexpr std::size_t request_head = 8;                 // task, activity
-inline constexpr std::size_t reply_head = 4 + 1 + 8;          // task, outcome, duration
+inline constexpr std::size_t request_head = 8;                        // task, activity
+inline constexpr std::size_t reply_head = 4 + 1 + 8;                  // task, outcome, duration
 inline constexpr std::uint64_t max_message = std::uint64_t(1) << 36;  // 64 GiB: beyond it, garbage
 
 inline ipc::Ring request_ring(WorkerShared* w) {

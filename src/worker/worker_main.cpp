@@ -108,7 +108,9 @@ WorkerShared* current = nullptr;
 
 }  // namespace
 
-WorkerShared* this_worker() noexcept { return current; }
+WorkerShared* this_worker() noexcept {
+    return current;
+}
 
 void worker_main(const Registry* registry, WorkerShared* shared, PoolShared* pool, int wake_fd, int parent) {
     current = shared;

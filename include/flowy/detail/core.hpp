@@ -51,15 +51,15 @@ public:
     ~Slot() { reset_value(); }
 
     State state = State::pending;
-    bool observed = false;             ///< read by the body or consumed by a task
-    std::uint32_t task = UINT32_MAX;   ///< index of the producing task in `owner`
-    std::uint64_t finish_seq = 0;      ///< order of completion, 0 while pending
-    Execution* owner = nullptr;        ///< the execution that resolves this slot
-    std::string bytes;                 ///< encoded value (engine results)
+    bool observed = false;            ///< read by the body or consumed by a task
+    std::uint32_t task = UINT32_MAX;  ///< index of the producing task in `owner`
+    std::uint64_t finish_seq = 0;     ///< order of completion, 0 while pending
+    Execution* owner = nullptr;       ///< the execution that resolves this slot
+    std::string bytes;                ///< encoded value (engine results)
     std::shared_ptr<const ErrorInfo> error;
     std::shared_ptr<const struct RestartRequest> restart;  ///< set on the result of restart(...)
 
-    void* value = nullptr;             ///< decoded value, owned
+    void* value = nullptr;  ///< decoded value, owned
     void (*destroy)(void*) = nullptr;
     void reset_value() {
         if (destroy) destroy(value);
@@ -153,8 +153,8 @@ struct Dependency {
 
 /// What restart(args...) asks for: the arguments of the next incarnation.
 struct RestartRequest {
-    Signature values;                  ///< void(argument value types...)
-    std::vector<SlotPtr> inputs;       ///< the results among the arguments
+    Signature values;             ///< void(argument value types...)
+    std::vector<SlotPtr> inputs;  ///< the results among the arguments
     std::shared_ptr<const TaskArgs> args;
 };
 
@@ -168,9 +168,9 @@ public:
 
 /// A workflow class, type-erased: how to make an instance and what it takes and gives.
 struct WorkflowType {
-    std::string name;                  ///< the class name, demangled
-    Signature signature;               ///< R(Params...) with R the value type of its results
-    Signature parameters;              ///< void(Params...)
+    std::string name;      ///< the class name, demangled
+    Signature signature;   ///< R(Params...) with R the value type of its results
+    Signature parameters;  ///< void(Params...)
     std::unique_ptr<Instance> (*make)();
     /// Appends the encoded value of a finished result of this workflow.
     void (*encode_result)(Slot& result, std::string& out);
@@ -193,7 +193,7 @@ using Invoker = std::function<void(std::string_view args, std::string& out)>;
 struct Binding {
     std::string name;
     Signature signature;
-    Invoker invoke;                         ///< empty for a child workflow
+    Invoker invoke;  ///< empty for a child workflow
     ActivityOptions options;
     std::shared_ptr<const ChildWorkflow> child;  ///< set for a child workflow
     Describe describe = nullptr;
@@ -204,7 +204,7 @@ struct Config {
     std::vector<Binding> bindings;
     std::vector<std::string> errors;  ///< problems found while configuring, reported by run()
     Executor executor = Executor::processes;
-    int workers = 0;                  ///< 0: the number of cores
+    int workers = 0;  ///< 0: the number of cores
     bool workers_set = false;
     std::function<void(std::string_view)> log;  ///< warnings; null: standard error
     std::string trace_path;                     ///< record the run here (or $FLOWY_TRACE)

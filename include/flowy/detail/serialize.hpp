@@ -24,11 +24,11 @@
 
 #include <cstddef>
 #include <cstring>
-#include <vector>
 #include <streambuf>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 namespace cereal {
 // Raw bytes travel as one binary block (cereal would write them one enum at a time).
@@ -80,9 +80,8 @@ public:
 
 template <class T>
 inline constexpr bool serialisable_v =
-    std::is_void_v<T> ||
-    (cereal::traits::is_output_serializable<T, cereal::PortableBinaryOutputArchive>::value &&
-     cereal::traits::is_input_serializable<T, cereal::PortableBinaryInputArchive>::value);
+    std::is_void_v<T> || (cereal::traits::is_output_serializable<T, cereal::PortableBinaryOutputArchive>::value &&
+                          cereal::traits::is_input_serializable<T, cereal::PortableBinaryInputArchive>::value);
 
 template <class T>
 inline constexpr bool storable_v = std::is_void_v<T> || (std::is_object_v<T> && std::is_move_constructible_v<T>);
