@@ -87,7 +87,7 @@ SlotPtr failed_slot(std::shared_ptr<const ErrorInfo> e) {
 const Slot* first_failed(const std::vector<const Slot*>& inputs) {
     const Slot* best = nullptr;
     for (const Slot* s : inputs)
-        if (s->state == Slot::State::failed && (!best || s->finish_seq < best->finish_seq)) best = s;
+        if (s->state == Slot::State::failed && (!best || finished_before(*s, *best))) best = s;
     return best;
 }
 

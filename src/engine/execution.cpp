@@ -220,11 +220,6 @@ std::uint64_t args_fnv(std::string_view bytes) {
     for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ULL;
     return h;
 }
-std::string args_hash(std::string_view bytes) {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(args_fnv(bytes)));
-    return buf;
-}
 const char* executor_name(Executor e) {
     switch (e) {
         case Executor::processes:
@@ -595,7 +590,7 @@ SlotPtr Execution::schedule(const Dependency& d, std::vector<SlotPtr>& inputs, s
     return t.slot;
 }
 
-void Execution::start(std::uint32_t index) {
+void Execution::start(std::uint32_t index, std::uint32_t depth) {
     Task& t = tasks_[index];
     if (t.deferred) {
         try {
@@ -616,7 +611,7 @@ void Execution::start(std::uint32_t index) {
     if (history_) {
         auto done = history_->finished.find(first_id(t));
         if (done != history_->finished.end()) {
-            if (done->second.args_hash == args_hash(t.args)) {
+            if (done->second.args_hash == args_fnv(t.args)) {
                 // Succeeded in the traced run: its recorded value stands, it does not run again.
                 if (trace_)
                     trace_->begin("task_finished")
@@ -639,7 +634,7 @@ void Execution::start(std::uint32_t index) {
     }
     const ActivityOptions& o = binding(t).options;
     int worker = executor_->submit(
-        Request{index, activity_of(t), &t.args, depth_for(t), o.timeout ? *o.timeout : std::chrono::nanoseconds(0)});
+        Request{index, activity_of(t), &t.args, depth, o.timeout ? *o.timeout : std::chrono::nanoseconds(0)});
     if (trace_) {
         t.dispatched_us = trace::now_us();
         trace_->begin("task_dispatched")
@@ -656,9 +651,10 @@ void Execution::dispatch() {
         std::uint32_t index = ready_.front();
         Task& t = tasks_[index];
         bool child = frames_[t.frame].plan->children[t.dep] != nullptr;
-        if (!child && !executor_->accepts(depth_for(t))) return;
+        std::uint32_t depth = child ? 1 : depth_for(t);
+        if (!child && !executor_->accepts(depth)) return;
         ready_.pop_front();
-        start(index);
+        start(index, depth);
     }
 }
 

@@ -29,7 +29,7 @@ namespace flowy::detail {
 struct History {
     struct Done {
         std::string value;
-        std::string args_hash;
+        std::uint64_t args_hash = 0;  // FNV-1a of the encoded arguments it ran with
     };
     std::unordered_map<std::string, Done> finished;                   // by first-attempt id
     std::unordered_map<std::string, std::vector<std::string>> calls;  // per frame prefix, in order
@@ -126,7 +126,7 @@ private:
     void frame_failed(Frame& f, std::shared_ptr<const ErrorInfo> e);
 
     void dispatch();
-    void start(std::uint32_t index);
+    void start(std::uint32_t index, std::uint32_t depth);
     void on_completion(Completion& c);
     void finish(std::uint32_t index, std::string bytes);
     void fail(std::uint32_t index, std::shared_ptr<const ErrorInfo> error, bool skipped = false);

@@ -7,6 +7,7 @@
 #include "trace/json.hpp"
 #include "trace/writer.hpp"
 
+#include <charconv>
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
@@ -174,7 +175,11 @@ private:
             ++tk.attempts;
             tk.worker = num(v, "worker");
             tk.pid = num(v, "pid");
-            hashes_[tk.id] = str(v, "args_hash");
+            std::string hex = str(v, "args_hash");
+            std::uint64_t hash = 0;
+            auto [end, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), hash, 16);
+            if (ec != std::errc() || end != hex.data() + hex.size()) fail("field \"args_hash\" is not hexadecimal");
+            hashes_[tk.id] = hash;
             if (!batch_open_) ++batch_;
             batch_open_ = true;
             if (tk.batch < 0) tk.batch = batch_;
@@ -280,7 +285,7 @@ private:
     std::vector<std::string>& ignored_;
     detail::History* history_;
     std::unordered_map<std::string, std::size_t> by_id_;
-    std::unordered_map<std::string, std::string> hashes_;  // args hash of each task's last dispatch
+    std::unordered_map<std::string, std::uint64_t> hashes_;  // args hash of each task's last dispatch
     std::unordered_map<std::string, int> incarnation_;
     std::size_t line_ = 0;
     std::int64_t last_t_ = 0;

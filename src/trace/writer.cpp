@@ -23,35 +23,28 @@ std::int64_t now_us() {
 namespace {
 const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 constexpr std::size_t first_capacity = std::size_t(1) << 20;
-}  // namespace
 
-namespace {
-void append_base64(std::string& out, std::string_view in) {
-    out.reserve(out.size() + (in.size() + 2) / 3 * 4);
+/// Writes the base64 of `in` at `out` ((size + 2) / 3 * 4 bytes); returns the end.
+char* encode_base64(char* out, std::string_view in) {
     std::size_t i = 0;
     for (; i + 2 < in.size(); i += 3) {
         std::uint32_t v = (std::uint8_t(in[i]) << 16) | (std::uint8_t(in[i + 1]) << 8) | std::uint8_t(in[i + 2]);
-        out += b64[v >> 18];
-        out += b64[(v >> 12) & 63];
-        out += b64[(v >> 6) & 63];
-        out += b64[v & 63];
+        *out++ = b64[v >> 18];
+        *out++ = b64[(v >> 12) & 63];
+        *out++ = b64[(v >> 6) & 63];
+        *out++ = b64[v & 63];
     }
     if (i < in.size()) {
         std::uint32_t v = std::uint8_t(in[i]) << 16;
         if (i + 1 < in.size()) v |= std::uint8_t(in[i + 1]) << 8;
-        out += b64[v >> 18];
-        out += b64[(v >> 12) & 63];
-        out += i + 1 < in.size() ? b64[(v >> 6) & 63] : '=';
-        out += '=';
+        *out++ = b64[v >> 18];
+        *out++ = b64[(v >> 12) & 63];
+        *out++ = i + 1 < in.size() ? b64[(v >> 6) & 63] : '=';
+        *out++ = '=';
     }
-}
-}  // namespace
-
-std::string base64(std::string_view in) {
-    std::string out;
-    append_base64(out, in);
     return out;
 }
+}  // namespace
 
 bool unbase64(std::string_view in, std::string& out) {
     out.clear();
@@ -270,23 +263,7 @@ Writer& Writer::field_bytes(std::string_view key, std::string_view bytes) {
     put_key(key);
     room((bytes.size() + 2) / 3 * 4 + 2);
     *at_++ = '"';
-    std::size_t i = 0;
-    for (; i + 2 < bytes.size(); i += 3) {
-        std::uint32_t v =
-            (std::uint8_t(bytes[i]) << 16) | (std::uint8_t(bytes[i + 1]) << 8) | std::uint8_t(bytes[i + 2]);
-        *at_++ = b64[v >> 18];
-        *at_++ = b64[(v >> 12) & 63];
-        *at_++ = b64[(v >> 6) & 63];
-        *at_++ = b64[v & 63];
-    }
-    if (i < bytes.size()) {
-        std::uint32_t v = std::uint8_t(bytes[i]) << 16;
-        if (i + 1 < bytes.size()) v |= std::uint8_t(bytes[i + 1]) << 8;
-        *at_++ = b64[v >> 18];
-        *at_++ = b64[(v >> 12) & 63];
-        *at_++ = i + 1 < bytes.size() ? b64[(v >> 6) & 63] : '=';
-        *at_++ = '=';
-    }
+    at_ = encode_base64(at_, bytes);
     *at_++ = '"';
     return *this;
 }

@@ -19,7 +19,6 @@ inline constexpr int format_version = 1;
 /// Monotonic microseconds (CLOCK_MONOTONIC).
 std::int64_t now_us();
 
-std::string base64(std::string_view bytes);
 bool unbase64(std::string_view text, std::string& out);
 void append_json_string(std::string& out, std::string_view s);
 
