@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #define FLOWY_ASAN 1
 #endif
@@ -56,7 +57,14 @@ public:
         *got_ = sc.size;
         return sc;
     }
-    void deallocate(ctx::stack_context& sc) noexcept { inner_.deallocate(sc); }
+    void deallocate(ctx::stack_context& sc) noexcept {
+#ifdef FLOWY_ASAN
+        // The body's frames leave poisoned shadow behind; the pages may be mapped again
+        // (a trace file), where AddressSanitizer would take them for stack.
+        __asan_unpoison_memory_region(static_cast<char*>(sc.sp) - sc.size, sc.size);
+#endif
+        inner_.deallocate(sc);
+    }
 
 private:
     ctx::protected_fixedsize_stack inner_;
