@@ -2,12 +2,15 @@
 // (and refusing bad ones), the picture, and resume after a kill or a fixed failure.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "support.hpp"
+#include "trace/writer.hpp"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <cstdio>
 #include <fstream>
+#include <numeric>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -191,6 +194,100 @@ TEST_CASE("a trace that cannot be written is reported once and the run goes on")
         CHECK(std::count(log.text.begin(), log.text.end(), '\n') == 1);
         CHECK(log.text.find("tracing stopped, the run goes on") != std::string::npos);
     }
+}
+
+TEST_CASE("the trace writer writes numbers, strings, ids and lists exactly") {
+    std::string path = temp_path("writer.jsonl");
+    std::vector<std::int64_t> numbers = {0,         9,        10,        99,        100,
+                                         12345678,  99999999, 100000000, 100000001, 123456789012,
+                                         INT64_MAX, -1,       -100,      INT64_MIN, 4294967296};
+    std::vector<std::string> warnings;
+    {
+        flowy::detail::trace::Writer w(path, false, [&](const std::string& m) { warnings.push_back(m); });
+        REQUIRE(w.ok());
+        for (std::int64_t n : numbers) w.begin("n").field("v", n).end();
+        w.begin(std::string_view("run_time_name"))
+            .field("s", std::string_view("q\"b\\n\nt\tc\x01\x7f"))
+            .field_bool("yes", true)
+            .field_bool("no", false)
+            .field_hex("h", 0x0123456789abcdefULL)
+            .field_bytes("b", std::string_view("\x00\xff\x10", 3))
+            .field_id("id", "child-0-0/", "sq", 4294967295U, 10)
+            .list_begin("ids")
+            .list_id("", "a", 0, 0)
+            .list_id("p/", "b", 1, 2)
+            .list_end()
+            .list_begin("none")
+            .list_end()
+            .field_list("names", {"x", "y\"z"})
+            .end();
+    }
+    CHECK(warnings.empty());
+    std::istringstream lines(slurp(path));
+    std::string line;
+    for (std::int64_t n : numbers) {
+        REQUIRE(std::getline(lines, line));
+        CAPTURE(line);
+        std::size_t t_end = line.find(',');
+        REQUIRE(line.rfind("{\"t\":", 0) == 0);
+        CHECK(std::stoll(line.substr(5, t_end - 5)) > 0);
+        CHECK(line.substr(t_end) == ",\"event\":\"n\",\"v\":" + std::to_string(n) + "}");
+    }
+    REQUIRE(std::getline(lines, line));
+    CHECK(line.substr(line.find(',')) ==
+          ",\"event\":\"run_time_name\",\"s\":\"q\\\"b\\\\n\\nt\\tc\\u0001\x7f\",\"yes\":true,\"no\":false,"
+          "\"h\":\"0123456789abcdef\",\"b\":\"AP8Q\",\"id\":\"child-0-0/sq-4294967295-10\","
+          "\"ids\":[\"a-0-0\",\"p/b-1-2\"],\"none\":[],\"names\":[\"x\",\"y\\\"z\"]}");
+    CHECK_FALSE(std::getline(lines, line));
+    std::remove(path.c_str());
+}
+
+namespace {
+struct Squares {
+    Activity<int(int)> square{"square"};
+    Activity<long(std::vector<int>)> total{"total"};
+    Result<long> operator()(int n) {
+        std::vector<Result<int>> rs;
+        for (int i = 0; i < n; ++i) rs.push_back(square(i));
+        return total(rs);
+    }
+};
+long total(std::vector<int> xs) {
+    return std::accumulate(xs.begin(), xs.end(), 0L);
+}
+}  // namespace
+
+TEST_CASE("a disk that fills up in the middle of a run: reported once, the run goes on, the trace loads") {
+    test::NoLeaks no_leaks;
+    std::string path = temp_path("full.jsonl");
+    pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        // A file size limit plays the full disk: the trace's first 1 MiB fits, growing it does not.
+        signal(SIGXFSZ, SIG_IGN);
+        rlimit limit{std::size_t(1536) << 10, std::size_t(1536) << 10};
+        setrlimit(RLIMIT_FSIZE, &limit);
+        test::Log log;
+        flowy::LocalWorkflow<Squares> w;
+        w.workers(2).trace(path).log(log.sink());
+        w.conf_activity("square", square).conf_activity("total", total);
+        bool right = w.run(5000) == 4999L * 5000 * 9999 / 6;
+        bool once = std::count(log.text.begin(), log.text.end(), '\n') == 1 &&
+                    log.text.find("cannot grow the file") != std::string::npos;
+        std::size_t finished = 0;  // the trace holds the run up to the moment the file could not grow
+        try {
+            auto trace = flowy::Trace::load(path);
+            for (const auto& t : trace.tasks()) finished += t.state == TraceTask::State::finished;
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "%s\n", e.what());
+        }
+        _exit(right && once && finished > 100 && finished < 5000 ? 0 : 1 + right + 2 * once);
+    }
+    int status = 0;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    std::remove(path.c_str());
 }
 
 // ---- resume ----

@@ -644,7 +644,6 @@ void Execution::start(std::uint32_t index, std::uint32_t depth) {
     int worker = executor_->submit(
         Request{index, activity_of(t), &t.args, depth, o.timeout ? *o.timeout : std::chrono::nanoseconds(0)});
     if (trace_) {
-        t.dispatched_us = trace::now_us();
         trace_->begin("task_dispatched")
             .field_id("id", frames_[t.frame].prefix, binding(t).name, t.call, t.attempt)
             .field("worker", std::int64_t(worker))

@@ -81,7 +81,6 @@ private:
         std::string args;
         std::unique_ptr<TaskArgs> deferred;
         std::vector<std::uint32_t> dependents;
-        std::int64_t dispatched_us = 0;
     };
 
     enum class FrameState : std::uint8_t { running, suspended, restarting, returned, done };

@@ -178,22 +178,6 @@ void Writer::grow(std::size_t n) {
     end_ = buf_.data() + buf_.size();
 }
 
-void Writer::put_int(std::int64_t v) {
-    room(24);
-    at_ = std::to_chars(at_, at_ + 24, v).ptr;
-}
-
-void Writer::put_key(std::string_view key) {
-    std::size_t n = key.size();
-    room(n + 4);
-    *at_++ = ',';
-    *at_++ = '"';
-    std::memcpy(at_, key.data(), n);
-    at_ += n;
-    *at_++ = '"';
-    *at_++ = ':';
-}
-
 void Writer::put_string(std::string_view s) {
     room(s.size() * 6 + 2);  // the worst case: every byte escaped as \u00XX
     *at_++ = '"';
@@ -205,10 +189,8 @@ void Writer::put_string(std::string_view s) {
         *at_++ = '\\';
         switch (c) {
             case '"':
-                *at_++ = '"';
-                break;
             case '\\':
-                *at_++ = '\\';
+                *at_++ = char(c);
                 break;
             case '\n':
                 *at_++ = 'n';
@@ -230,111 +212,24 @@ void Writer::put_string(std::string_view s) {
     *at_++ = '"';
 }
 
-Writer& Writer::begin(const char* event) {
-    at_ = buf_.data();
-    end_ = buf_.data() + buf_.size();
-    put("{\"t\":");
-    put_int(now_us());
-    put(",\"event\":\"");
-    put(event);
-    put('"');
-    return *this;
-}
-
-Writer& Writer::field(std::string_view key, std::string_view value) {
-    put_key(key);
-    put_string(value);
-    return *this;
-}
-
-Writer& Writer::field(std::string_view key, std::int64_t value) {
-    put_key(key);
-    put_int(value);
-    return *this;
-}
-
-Writer& Writer::field_bool(std::string_view key, bool value) {
-    put_key(key);
-    put(value ? "true" : "false");
-    return *this;
-}
-
-Writer& Writer::field_bytes(std::string_view key, std::string_view bytes) {
-    put_key(key);
+void Writer::put_base64(std::string_view bytes) {
     room((bytes.size() + 2) / 3 * 4 + 2);
     *at_++ = '"';
     at_ = encode_base64(at_, bytes);
     *at_++ = '"';
-    return *this;
 }
 
-Writer& Writer::field_list(std::string_view key, const std::vector<std::string>& values) {
-    put_key(key);
-    put('[');
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        if (i) put(',');
-        put_string(values[i]);
-    }
-    put(']');
-    return *this;
-}
-
-void Writer::id(std::string_view prefix, std::string_view name, std::uint32_t call, std::uint32_t attempt) {
-    // names are checked at configuration ([A-Za-z0-9_.:-]) and prefixes are made of ids: nothing to escape
-    room(prefix.size() + name.size() + 48);
-    *at_++ = '"';
-    std::memcpy(at_, prefix.data(), prefix.size());
-    at_ += prefix.size();
-    std::memcpy(at_, name.data(), name.size());
-    at_ += name.size();
-    *at_++ = '-';
-    at_ = std::to_chars(at_, at_ + 12, call).ptr;
-    *at_++ = '-';
-    at_ = std::to_chars(at_, at_ + 12, attempt).ptr;
-    *at_++ = '"';
-}
-
-Writer& Writer::field_hex(std::string_view key, std::uint64_t value) {
-    put_key(key);
-    room(18);
-    *at_++ = '"';
-    for (int shift = 60; shift >= 0; shift -= 4) *at_++ = "0123456789abcdef"[(value >> shift) & 15];
+Writer& Writer::begin(std::string_view event) {
+    at_ = buf_.data();  // buf_ never shrinks below its first 4 KiB
+    end_ = at_ + buf_.size();
+    literal("{\"t\":");
+    at_ = put_decimal(at_, static_cast<std::uint64_t>(now_us()));
+    literal(",\"event\":\"");
+    room(event.size() + 1);
+    std::memcpy(at_, event.data(), event.size());
+    at_ += event.size();
     *at_++ = '"';
     return *this;
-}
-
-Writer& Writer::field_id(std::string_view key, std::string_view prefix, std::string_view name, std::uint32_t call,
-                         std::uint32_t attempt) {
-    put_key(key);
-    id(prefix, name, call, attempt);
-    return *this;
-}
-
-Writer& Writer::list_begin(std::string_view key) {
-    put_key(key);
-    put('[');
-    first_item_ = true;
-    return *this;
-}
-
-Writer& Writer::list_id(std::string_view prefix, std::string_view name, std::uint32_t call, std::uint32_t attempt) {
-    if (!first_item_) put(',');
-    first_item_ = false;
-    id(prefix, name, call, attempt);
-    return *this;
-}
-
-Writer& Writer::list_end() {
-    put(']');
-    return *this;
-}
-
-void Writer::end() {
-    put("}\n");
-    std::size_t n = static_cast<std::size_t>(at_ - buf_.data());
-    if (!reserve(n)) return;
-    std::memcpy(map_ + size_, buf_.data(), n);
-    size_ += n;
 }
 
 }  // namespace flowy::detail::trace

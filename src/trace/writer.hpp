@@ -22,6 +22,43 @@ std::int64_t now_us();
 bool unbase64(std::string_view text, std::string& out);
 void append_json_string(std::string& out, std::string_view s);
 
+/// Writes `v` in decimal at `p` (room for 20 bytes); returns the end. Timestamps (11
+/// digits) and call indices are most of a trace's numbers: 8 digits at a time, by pairs.
+inline char* put_decimal(char* p, std::uint64_t v) {
+    static constexpr char pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
+    if (v < 10) {
+        *p = char('0' + v);
+        return p + 1;
+    }
+    if (v < 100000000) {
+        auto x = static_cast<std::uint32_t>(v);
+        char* end = p + (x < 100        ? 2
+                         : x < 1000     ? 3
+                         : x < 10000    ? 4
+                         : x < 100000   ? 5
+                         : x < 1000000  ? 6
+                         : x < 10000000 ? 7
+                                        : 8);
+        char* q = end;
+        for (; x >= 100; x /= 100) std::memcpy(q -= 2, pairs + 2 * (x % 100), 2);
+        if (x >= 10)
+            std::memcpy(q - 2, pairs + 2 * x, 2);
+        else
+            q[-1] = char('0' + x);
+        return end;
+    }
+    p = put_decimal(p, v / 100000000);
+    auto low = static_cast<std::uint32_t>(v % 100000000);
+    for (int i = 6; i >= 0; i -= 2) {
+        std::memcpy(p + i, pairs + 2 * (low % 100), 2);
+        low /= 100;
+    }
+    return p + 8;
+}
+
 class Writer {
 public:
     /// Opens `path` for a new trace, or to append to one (resume) after its last complete line.
@@ -32,25 +69,104 @@ public:
 
     bool ok() const { return fd_ >= 0; }
 
+    // The line being built. Keys are string literals, so their copies are fixed-size moves;
+    // a field checks the room it needs once.
+
     /// Starts an event line: {"t":...,"event":"name"
-    Writer& begin(const char* event);
-    Writer& field(std::string_view key, std::string_view value);
-    Writer& field(std::string_view key, const char* value) { return field(key, std::string_view(value)); }
-    Writer& field(std::string_view key, std::int64_t value);
-    Writer& field_bool(std::string_view key, bool value);
-    Writer& field_bytes(std::string_view key, std::string_view bytes);  // base64
-    Writer& field_list(std::string_view key, const std::vector<std::string>& values);
+    template <std::size_t N>
+    Writer& begin(const char (&event)[N]) {
+        return begin(std::string_view(event, N - 1));
+    }
+    /// The same, for an event name chosen at run time.
+    Writer& begin(std::string_view event);
+    template <std::size_t N>
+    Writer& field(const char (&k)[N], std::string_view value) {
+        key(k);
+        put_string(value);
+        return *this;
+    }
+    template <std::size_t N>
+    Writer& field(const char (&k)[N], const char* value) {
+        return field(k, std::string_view(value));
+    }
+    template <std::size_t N>
+    Writer& field(const char (&k)[N], std::int64_t value) {
+        key(k);
+        if (value < 0) *at_++ = '-';
+        at_ = put_decimal(at_, value < 0 ? 0 - static_cast<std::uint64_t>(value) : static_cast<std::uint64_t>(value));
+        return *this;
+    }
+    template <std::size_t N>
+    Writer& field_bool(const char (&k)[N], bool value) {
+        key(k);
+        if (value)
+            literal("true");
+        else
+            literal("false");
+        return *this;
+    }
+    /// base64
+    template <std::size_t N>
+    Writer& field_bytes(const char (&k)[N], std::string_view bytes) {
+        key(k);
+        put_base64(bytes);
+        return *this;
+    }
+    template <std::size_t N>
+    Writer& field_list(const char (&k)[N], const std::vector<std::string>& values) {
+        key(k);
+        *at_++ = '[';
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            if (i) put(',');
+            put_string(values[i]);
+        }
+        put(']');
+        return *this;
+    }
     /// 16 hex digits.
-    Writer& field_hex(std::string_view key, std::uint64_t value);
+    template <std::size_t N>
+    Writer& field_hex(const char (&k)[N], std::uint64_t value) {
+        key(k);
+        *at_++ = '"';
+        for (int shift = 60; shift >= 0; shift -= 4) *at_++ = "0123456789abcdef"[(value >> shift) & 15];
+        *at_++ = '"';
+        return *this;
+    }
     /// A task id, `<prefix><name>-<call>-<attempt>`, written in place.
-    Writer& field_id(std::string_view key, std::string_view prefix, std::string_view name, std::uint32_t call,
-                     std::uint32_t attempt);
+    template <std::size_t N>
+    Writer& field_id(const char (&k)[N], std::string_view prefix, std::string_view name, std::uint32_t call,
+                     std::uint32_t attempt) {
+        key(k);
+        id(prefix, name, call, attempt);
+        return *this;
+    }
     /// A list of task ids, written in place: list_begin, then list_id for each, then list_end.
-    Writer& list_begin(std::string_view key);
-    Writer& list_id(std::string_view prefix, std::string_view name, std::uint32_t call, std::uint32_t attempt);
-    Writer& list_end();
+    template <std::size_t N>
+    Writer& list_begin(const char (&k)[N]) {
+        key(k);
+        *at_++ = '[';
+        first_item_ = true;
+        return *this;
+    }
+    Writer& list_id(std::string_view prefix, std::string_view name, std::uint32_t call, std::uint32_t attempt) {
+        if (!first_item_) put(',');
+        first_item_ = false;
+        id(prefix, name, call, attempt);
+        return *this;
+    }
+    Writer& list_end() {
+        put(']');
+        return *this;
+    }
     /// Ends the line and stores it.
-    void end();
+    void end() {
+        put('}');
+        put('\n');
+        std::size_t n = static_cast<std::size_t>(at_ - buf_.data());
+        if (!reserve(n)) return;
+        std::memcpy(map_ + size_, buf_.data(), n);
+        size_ += n;
+    }
 
 private:
     void fail(const std::string& why);
@@ -60,24 +176,47 @@ private:
     char* map_ = nullptr;
     std::size_t capacity_ = 0;
     std::size_t size_ = 0;
-    void id(std::string_view prefix, std::string_view name, std::uint32_t call, std::uint32_t attempt);
-    // The line being built: a raw buffer, checked once per field (the hot path of tracing).
+    // Room for a key and a number, a literal or a hash after it.
+    static constexpr std::size_t key_slack = 48;
     void room(std::size_t n) {
         if (static_cast<std::size_t>(end_ - at_) < n) grow(n);
     }
     void grow(std::size_t n);
-    void put(std::string_view s) {
-        room(s.size());
-        std::memcpy(at_, s.data(), s.size());
-        at_ += s.size();
+    template <std::size_t N>
+    void literal(const char (&s)[N]) {  // callers made room for it
+        std::memcpy(at_, s, N - 1);
+        at_ += N - 1;
+    }
+    template <std::size_t N>
+    void key(const char (&k)[N]) {
+        static_assert(N + 4 + 24 < key_slack, "a long key: give it its own room");
+        room(key_slack);
+        *at_++ = ',';
+        *at_++ = '"';
+        literal(k);
+        *at_++ = '"';
+        *at_++ = ':';
     }
     void put(char c) {
         room(1);
         *at_++ = c;
     }
-    void put_int(std::int64_t v);
-    void put_key(std::string_view key);
+    void id(std::string_view prefix, std::string_view name, std::uint32_t call, std::uint32_t attempt) {
+        // names are checked at configuration ([A-Za-z0-9_.:-]) and prefixes are made of ids: nothing to escape
+        room(prefix.size() + name.size() + 26);
+        *at_++ = '"';
+        std::memcpy(at_, prefix.data(), prefix.size());
+        at_ += prefix.size();
+        std::memcpy(at_, name.data(), name.size());
+        at_ += name.size();
+        *at_++ = '-';
+        at_ = put_decimal(at_, call);
+        *at_++ = '-';
+        at_ = put_decimal(at_, attempt);
+        *at_++ = '"';
+    }
     void put_string(std::string_view s);
+    void put_base64(std::string_view bytes);
     std::vector<char> buf_ = std::vector<char>(4096);
     char* at_ = nullptr;
     char* end_ = nullptr;
