@@ -2,7 +2,10 @@
 """Runs flowy and its peers on the same workloads, interleaved (flowy, peer, flowy,
 peer, ...), after a warm-up, and prints medians and ratios.
 
-    tools/dev bench [--reps 5] [--only W1,W2] [--systems flowy,ppe,pool,dask]
+    tools/dev bench [--reps 5] [--only W1,W2] [--systems flowy,traced,ppe,pool,dask]
+
+`traced` is flowy writing a trace (FLOWY_TRACE), measured on W1 and W2 only: its ratio
+to flowy is what tracing costs.
 
 Writes JSON lines (one per measurement) and a Markdown summary to bench/results/.
 The header records nproc, CPU model and kernel: never mix figures from two machines.
@@ -32,7 +35,10 @@ WORKLOADS = [
 MAP_REDUCE = [("naive_map_reduce", 10.5), ("finish_order_map_reduce", 8.5), ("parallel_map_reduce", 8.0)]
 UNIT_MS = 20
 
-PEERS = {"ppe": "ProcessPoolExecutor", "pool": "multiprocessing.Pool", "dask": "dask processes"}
+PEERS = {"traced": "flowy traced", "ppe": "ProcessPoolExecutor", "pool": "multiprocessing.Pool",
+         "dask": "dask processes"}
+TRACED_WORKLOADS = ("W1", "W2")
+TRACE_PATH = os.path.join("/tmp", f"flowy-bench-{os.getpid()}.jsonl")
 
 
 def machine():
@@ -49,11 +55,15 @@ def machine():
 
 
 def run_one(system, build, workload, n):
-    if system == "flowy":
+    env = dict(os.environ)
+    env.pop("FLOWY_TRACE", None)
+    if system in ("flowy", "traced"):
         cmd = [os.path.join(build, "bench", "flowy_bench"), workload, str(n)]
+        if system == "traced":
+            env["FLOWY_TRACE"] = TRACE_PATH
     else:
         cmd = [PY, os.path.join(HERE, "peer.py"), system, workload, str(n)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {out.stderr.strip()[-500:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -82,7 +92,7 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--only", default="", help="comma-separated workload ids (W1..W6) or name:N")
-    ap.add_argument("--systems", default="flowy,ppe,pool,dask")
+    ap.add_argument("--systems", default="flowy,traced,ppe,pool,dask")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     args = ap.parse_args()
 
@@ -102,24 +112,25 @@ def main():
 
     rows = []
     for wid, workload, n in wanted:
-        samples = {s: [] for s in systems}
-        for s in systems:  # warm-up, not recorded
+        here = [s for s in systems if s != "traced" or wid in TRACED_WORKLOADS]
+        samples = {s: [] for s in here}
+        for s in here:  # warm-up, not recorded
             run_one(s, args.build, workload, n)
         for rep in range(args.reps):
-            for s in systems:  # interleaved
+            for s in here:  # interleaved
                 r = run_one(s, args.build, workload, n)
                 samples[s].append(r)
                 jsonl.write(json.dumps({"system": s, "workload": wid, "name": workload, "n": n, "rep": rep,
                                         "wall_s": r["wall_s"], "per_task_us": r["per_task_us"],
                                         "peak_rss_kib": r["peak_rss_kib"]}) + "\n")
                 jsonl.flush()
-        med = {s: statistics.median(x["per_task_us"] for x in samples[s]) for s in systems}
-        wall = {s: statistics.median(x["wall_s"] for x in samples[s]) for s in systems}
-        rss = {s: statistics.median(x["peak_rss_kib"] for x in samples[s]) for s in systems}
+        med = {s: statistics.median(x["per_task_us"] for x in samples[s]) for s in here}
+        wall = {s: statistics.median(x["wall_s"] for x in samples[s]) for s in here}
+        rss = {s: statistics.median(x["peak_rss_kib"] for x in samples[s]) for s in here}
         rows.append((wid, workload, n, med, wall, rss))
         line = f"{wid} {workload:8} N={n:<9}" + "".join(
-            f" {s}={med[s]:10.2f}µs" + (f" (x{med[s] / med['flowy']:.1f})" if s != "flowy" and "flowy" in med else "")
-            for s in systems)
+            f" {s}={med[s]:10.2f}µs" + (f" (x{med[s] / med['flowy']:.2f})" if s != "flowy" and "flowy" in med else "")
+            for s in here)
         print(line, flush=True)
 
     md = [f"# Benchmarks, {info['date']}", "", f"Machine: {info['nproc']} cores, {info['cpu']}, "
@@ -129,8 +140,10 @@ def main():
           " | ".join(f"{PEERS[s]} / flowy" for s in systems if s != "flowy") + " | flowy peak RSS |",
           "|---|---:|" + "---:|" * (2 * len(systems) - (1 if "flowy" in systems else 0)) + "---:|"]
     for wid, workload, n, med, wall, rss in rows:
-        ratios = [f"{med[s] / med['flowy']:.1f}x" for s in systems if s != "flowy" and "flowy" in med]
-        md.append(f"| {wid} {workload} | {n} | " + " | ".join(f"{med[s]:.2f}" for s in systems) + " | " +
+        ratios = [(f"{med[s] / med['flowy']:.2f}x" if s == "traced" else f"{med[s] / med['flowy']:.1f}x")
+                  if s in med and "flowy" in med else "–" for s in systems if s != "flowy"]
+        md.append(f"| {wid} {workload} | {n} | " +
+                  " | ".join(f"{med[s]:.2f}" if s in med else "–" for s in systems) + " | " +
                   " | ".join(ratios) + f" | {rss.get('flowy', 0) / 1024:.1f} MiB |")
     if not args.only or "W6" in args.only.split(","):
         mr = run_map_reduce(args.build, args.reps)
@@ -140,6 +153,8 @@ def main():
         for n, i, m, p in mr:
             jsonl.write(json.dumps({"system": "flowy", "workload": "W6", "name": n, "ideal_units": i,
                                     "median_units": m, "unit_ms": UNIT_MS}) + "\n")
+    if os.path.exists(TRACE_PATH):
+        os.remove(TRACE_PATH)
     with open(os.path.join(args.out, "latest.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     print(f"\nwrote {args.out}/latest.jsonl and latest.md")
