@@ -184,8 +184,8 @@ auto run_direct(W& w, A&&... args) {
     using Flow = detail::workflow_of<W>;
     using T = typename Flow::value_type;
     detail::SlotPtr s = detail::invoke_encoded(w, Flow::encode_args(args...), static_cast<Sig*>(nullptr));
-    while (s && s->restart) {
-        const detail::RestartRequest& req = *s->restart;
+    while (s && s->restarting) {
+        const detail::RestartRequest& req = *detail::restart_of(*s);
         for (const auto& in : req.inputs) detail::settle(in);
         if (!(req.values == Flow::type().parameters))
             throw TaskError("flowy::restart: the arguments " + req.values.name() + " do not match the parameters of " +

@@ -54,7 +54,7 @@ const T& value_of(Slot& s) {
 inline Slot& settle(const SlotPtr& p) {
     if (!p) throw std::logic_error("flowy: read of an empty Result (default-constructed, never assigned)");
     Slot& s = *p;
-    if (s.restart)
+    if (s.restarting)
         throw std::logic_error(
             "flowy: the Result of restart() is not a value: return it from the workflow body (in direct mode, "
             "run the workflow with flowy::run_direct)");

@@ -399,8 +399,8 @@ void Execution::settle(Frame& f) {
             }
             return;
         }
-        if (f.result->restart) {
-            f.restart = f.result->restart;
+        if (f.result->restarting) {
+            f.restart = restart_of(*f.result);
             f.state = FrameState::restarting;
         } else {
             f.result->observed = true;
@@ -560,7 +560,7 @@ SlotPtr Execution::schedule(const Dependency& d, std::vector<SlotPtr>& inputs, s
         } else if (s.state == Slot::State::pending) {
             if (s.owner != this)
                 throw std::logic_error("flowy: a Result of another run was passed to '" + d.name + "'");
-            tasks_[s.task].dependents.push_back(index);
+            add_dependent(tasks_[s.task], index);
             ++t.pending;
         }
     }
@@ -759,7 +759,8 @@ void Execution::finish(std::uint32_t index, std::string bytes) {
     s.finish_seq = ++seq_;
     s.bytes = std::move(bytes);
     resolved(t);
-    for (std::uint32_t d : t.dependents) {
+    for (std::uint32_t e = t.first_dependent; e != no_edge; e = edges_[e].next) {
+        std::uint32_t d = edges_[e].task;
         Task& dt = tasks_[d];
         if (dt.state != TaskState::waiting) continue;
         if (--dt.pending == 0) {
@@ -767,7 +768,6 @@ void Execution::finish(std::uint32_t index, std::string bytes) {
             ready_.push_back(d);
         }
     }
-    t.dependents = {};
 }
 
 void Execution::fail(std::uint32_t first, std::shared_ptr<const ErrorInfo> error, bool skipped) {
@@ -790,13 +790,22 @@ void Execution::fail(std::uint32_t first, std::shared_ptr<const ErrorInfo> error
         s.finish_seq = ++seq_;
         s.error = error;
         resolved(t);
-        for (std::uint32_t d : t.dependents)
-            if (tasks_[d].state == TaskState::waiting) {
+        for (std::uint32_t e = t.first_dependent; e != no_edge; e = edges_[e].next)
+            if (tasks_[edges_[e].task].state == TaskState::waiting) {
                 s.observed = true;  // consumed by a dependent, which carries the error on
-                work.push_back(d);
+                work.push_back(edges_[e].task);
             }
-        t.dependents = {};
     }
+}
+
+void Execution::add_dependent(Task& producer, std::uint32_t index) {
+    auto e = static_cast<std::uint32_t>(edges_.size());
+    edges_.push_back({index, no_edge});
+    if (producer.last_dependent == no_edge)
+        producer.first_dependent = e;
+    else
+        edges_[producer.last_dependent].next = e;
+    producer.last_dependent = e;
 }
 
 void Execution::resolved(Task& t) {

@@ -70,6 +70,7 @@ public:
 
 private:
     enum class TaskState : std::uint8_t { waiting, ready, running, done };
+    static constexpr std::uint32_t no_edge = UINT32_MAX;
     struct Task {
         std::uint32_t frame = 0;
         std::uint32_t dep = 0;  // binding index in the frame's configuration
@@ -80,8 +81,17 @@ private:
         SlotPtr slot;
         std::string args;
         std::unique_ptr<TaskArgs> deferred;
-        std::vector<std::uint32_t> dependents;
+        std::uint32_t first_dependent = no_edge;  // the tasks waiting on it: a list in edges_
+        std::uint32_t last_dependent = no_edge;
     };
+    // Dependents as lists in one array: a task with one dependent (a fan-in) costs 8
+    // bytes, not a vector and its allocation.
+    struct Edge {
+        std::uint32_t task;
+        std::uint32_t next;
+    };
+    std::vector<Edge> edges_;
+    void add_dependent(Task& producer, std::uint32_t index);
 
     enum class FrameState : std::uint8_t { running, suspended, restarting, returned, done };
     struct Frame {

@@ -52,12 +52,12 @@ public:
 
     State state = State::pending;
     bool observed = false;            ///< read by the body or consumed by a task
+    bool restarting = false;          ///< the result of restart(...): a RestartSlot
     std::uint32_t task = UINT32_MAX;  ///< index of the producing task in `owner`
     std::uint64_t finish_seq = 0;     ///< order of completion, 0 while pending
     Execution* owner = nullptr;       ///< the execution that resolves this slot
     std::string bytes;                ///< encoded value (engine results)
     std::shared_ptr<const ErrorInfo> error;
-    std::shared_ptr<const struct RestartRequest> restart;  ///< set on the result of restart(...)
 
     void* value = nullptr;  ///< decoded value, owned
     void (*destroy)(void*) = nullptr;
@@ -69,6 +69,16 @@ public:
 };
 
 using SlotPtr = std::shared_ptr<Slot>;
+
+/// What restart(...) returns; rare, so its request is not a field of every Slot.
+struct RestartSlot : Slot {
+    explicit RestartSlot(std::shared_ptr<const struct RestartRequest> r) : request(std::move(r)) { restarting = true; }
+    std::shared_ptr<const RestartRequest> request;
+};
+/// The request of a slot that is `restarting`.
+inline const std::shared_ptr<const RestartRequest>& restart_of(const Slot& s) {
+    return static_cast<const RestartSlot&>(s).request;
+}
 
 /// Finished-slot sequence numbers for results made outside an engine (direct mode).
 std::uint64_t next_direct_seq();
