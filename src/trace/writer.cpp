@@ -7,8 +7,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
-#include <cstdio>
 #include <cstring>
 #include <ctime>
 
@@ -72,36 +70,44 @@ bool unbase64(std::string_view in, std::string& out) {
     return true;
 }
 
-void append_json_string(std::string& out, std::string_view s) {
-    out += '"';
+char* put_json_string(char* p, std::string_view s) {
+    *p++ = '"';
     for (unsigned char c : s) {
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *p++ = char(c);
+            continue;
+        }
+        *p++ = '\\';
         switch (c) {
             case '"':
-                out += "\\\"";
-                break;
             case '\\':
-                out += "\\\\";
+                *p++ = char(c);
                 break;
             case '\n':
-                out += "\\n";
+                *p++ = 'n';
                 break;
             case '\r':
-                out += "\\r";
+                *p++ = 'r';
                 break;
             case '\t':
-                out += "\\t";
+                *p++ = 't';
                 break;
             default:
-                if (c < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
-                } else {
-                    out += char(c);
-                }
+                *p++ = 'u';
+                *p++ = '0';
+                *p++ = '0';
+                *p++ = "0123456789abcdef"[c >> 4];
+                *p++ = "0123456789abcdef"[c & 15];
         }
     }
-    out += '"';
+    *p++ = '"';
+    return p;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+    std::size_t at = out.size();
+    out.resize(at + s.size() * 6 + 2);
+    out.resize(static_cast<std::size_t>(put_json_string(out.data() + at, s) - out.data()));
 }
 
 Writer::Writer(const std::string& path, bool append, std::function<void(const std::string&)> warn)
@@ -179,37 +185,8 @@ void Writer::grow(std::size_t n) {
 }
 
 void Writer::put_string(std::string_view s) {
-    room(s.size() * 6 + 2);  // the worst case: every byte escaped as \u00XX
-    *at_++ = '"';
-    for (unsigned char c : s) {
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *at_++ = char(c);
-            continue;
-        }
-        *at_++ = '\\';
-        switch (c) {
-            case '"':
-            case '\\':
-                *at_++ = char(c);
-                break;
-            case '\n':
-                *at_++ = 'n';
-                break;
-            case '\r':
-                *at_++ = 'r';
-                break;
-            case '\t':
-                *at_++ = 't';
-                break;
-            default:
-                *at_++ = 'u';
-                *at_++ = '0';
-                *at_++ = '0';
-                *at_++ = "0123456789abcdef"[c >> 4];
-                *at_++ = "0123456789abcdef"[c & 15];
-        }
-    }
-    *at_++ = '"';
+    room(s.size() * 6 + 2);
+    at_ = put_json_string(at_, s);
 }
 
 void Writer::put_base64(std::string_view bytes) {

@@ -21,6 +21,8 @@ std::int64_t now_us();
 
 bool unbase64(std::string_view text, std::string& out);
 void append_json_string(std::string& out, std::string_view s);
+/// Writes `s` as a JSON string at `p` (room: 6 bytes per byte, and 2); returns the end.
+char* put_json_string(char* p, std::string_view s);
 
 /// Writes `v` in decimal at `p` (room for 20 bytes); returns the end. Timestamps (11
 /// digits) and call indices are most of a trace's numbers: 8 digits at a time, by pairs.
