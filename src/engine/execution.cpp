@@ -218,6 +218,10 @@ std::string Execution::task_id(const Task& t) const {
     return frames_[t.frame].prefix + binding(t).name + "-" + std::to_string(t.call) + "-" + std::to_string(t.attempt);
 }
 
+trace::Writer& Execution::trace_task(std::string_view event, const Task& t) {
+    return trace_->begin(event).field_id("id", frames_[t.frame].prefix, binding(t).name, t.call, t.attempt);
+}
+
 std::string Execution::first_id(const Task& t) const {
     return frames_[t.frame].prefix + binding(t).name + "-" + std::to_string(t.call) + "-0";
 }
@@ -570,8 +574,7 @@ SlotPtr Execution::schedule(const Dependency& d, std::vector<SlotPtr>& inputs, s
             trace_->list_id(frames_[x.frame].prefix, binding(x).name, x.call, x.attempt);
         };
         const std::string& name = binding(t).name;
-        trace_->begin("task_scheduled")
-            .field_id("id", f->prefix, name, t.call, 0)
+        trace_task("task_scheduled", t)
             .field("activity", name)
             .field("call", std::int64_t(t.call))
             .field("frame", f->prefix)
@@ -622,8 +625,7 @@ void Execution::start(std::uint32_t index, std::uint32_t depth) {
             if (done->second.args_hash == args_fnv(t.args)) {
                 // Succeeded in the traced run: its recorded value stands, it does not run again.
                 if (trace_)
-                    trace_->begin("task_finished")
-                        .field("id", task_id(t))
+                    trace_task("task_finished", t)
                         .field_bool("cached", true)
                         .field_bytes("value", done->second.value)
                         .field("short", binding(t).describe ? binding(t).describe(done->second.value) : std::string())
@@ -644,8 +646,7 @@ void Execution::start(std::uint32_t index, std::uint32_t depth) {
     int worker = executor_->submit(
         Request{index, activity_of(t), &t.args, depth, o.timeout ? *o.timeout : std::chrono::nanoseconds(0)});
     if (trace_) {
-        trace_->begin("task_dispatched")
-            .field_id("id", frames_[t.frame].prefix, binding(t).name, t.call, t.attempt)
+        trace_task("task_dispatched", t)
             .field("worker", std::int64_t(worker))
             .field("pid", std::int64_t(executor_->worker_pid(worker)))
             .field_hex("args_hash", args_fnv(t.args))
@@ -676,8 +677,7 @@ void Execution::on_completion(Completion& c) {
             double& cost = cost_us_[activity_of(t)];
             cost = cost < 0 ? double(c.duration_us) : 0.8 * cost + 0.2 * double(c.duration_us);
             if (trace_)
-                trace_->begin("task_finished")
-                    .field_id("id", frames_[t.frame].prefix, binding(t).name, t.call, t.attempt)
+                trace_task("task_finished", t)
                     .field("worker", std::int64_t(c.worker))
                     .field("duration_us", std::int64_t(c.duration_us))
                     .field_bytes("value", c.bytes)
@@ -735,12 +735,7 @@ bool Execution::retry(Task& t, std::uint32_t index, const ErrorInfo& e) {
 }
 
 void Execution::trace_failure(const Task& t, const ErrorInfo& e, const char* event) {
-    trace_->begin(event)
-        .field("id", task_id(t))
-        .field("message", e.message)
-        .field("type", e.type)
-        .field("origin", e.task)
-        .end();
+    trace_task(event, t).field("message", e.message).field("type", e.type).field("origin", e.task).end();
 }
 
 void Execution::done(Task& t) {
@@ -779,11 +774,7 @@ void Execution::fail(std::uint32_t first, std::shared_ptr<const ErrorInfo> error
         Task& t = tasks_[index];
         if (t.state == TaskState::done) continue;
         if (trace_ && (skipped || index != first))
-            trace_->begin("task_skipped")
-                .field("id", task_id(t))
-                .field("input", error->task)
-                .field("message", error->message)
-                .end();
+            trace_task("task_skipped", t).field("input", error->task).field("message", error->message).end();
         done(t);
         Slot& s = *t.slot;
         s.state = Slot::State::failed;

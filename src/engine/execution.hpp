@@ -144,6 +144,8 @@ private:
     void warn(const std::string& message) const;
     void report_ignored_failures();
     std::string first_id(const Task& t) const;
+    /// Begins a trace event about `t`: its time, the event and the id of its attempt.
+    trace::Writer& trace_task(std::string_view event, const Task& t);
     void trace_failure(const Task& t, const ErrorInfo& e, const char* event);
     void trace_run_end(const Frame& root);
     void progress(bool final);
