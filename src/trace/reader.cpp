@@ -301,27 +301,30 @@ Trace Trace::parse(std::string_view text, const std::string& name) {
     return t;
 }
 
-Trace Trace::load(const std::string& path) {
+namespace {
+std::string read_trace(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
     if (!f) throw TraceError(path + ": cannot open the trace", 0);
     std::stringstream ss;
     ss << f.rdbuf();
-    return parse(ss.str(), path);
+    return std::move(ss).str();
+}
+}  // namespace
+
+Trace Trace::load(const std::string& path) {
+    return parse(read_trace(path), path);
 }
 
 namespace detail {
 
 History load_history(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw TraceError(path + ": cannot open the trace", 0);
-    std::stringstream ss;
-    ss << f.rdbuf();
+    std::string text = read_trace(path);
     std::vector<TraceRun> runs;
     std::vector<TraceTask> tasks;
     std::vector<TraceRestart> restarts;
     std::vector<std::string> warnings, ignored;
     History h;  // the calls of the first run, in order per frame; what succeeded in any run
-    Reader(path, runs, tasks, restarts, warnings, ignored, &h).read(ss.str());
+    Reader(path, runs, tasks, restarts, warnings, ignored, &h).read(text);
     h.input = runs.front().input;
     return h;
 }

@@ -120,18 +120,28 @@ Writer::Writer(const std::string& path, bool append, std::function<void(const st
         return;
     }
     if (append) {
-        // Continue after the last complete line; a torn line or zeros after it are dropped.
+        // Continue after the last complete line; a torn line or zeros after it are
+        // dropped. Read backwards from the end, a block at a time, up to a newline.
         struct stat st {};
         fstat(fd_, &st);
-        std::string tail(static_cast<std::size_t>(st.st_size), '\0');
-        std::size_t got = 0;
-        while (got < tail.size()) {
-            ssize_t r = ::pread(fd_, tail.data() + got, tail.size() - got, static_cast<off_t>(got));
-            if (r <= 0) break;
-            got += static_cast<std::size_t>(r);
+        auto at = static_cast<std::size_t>(st.st_size);
+        char block[1 << 16];
+        while (at > 0) {
+            std::size_t n = std::min(at, sizeof block);
+            ssize_t r = ::pread(fd_, block, n, static_cast<off_t>(at - n));
+            if (r != static_cast<ssize_t>(n)) {
+                std::string why = r < 0 ? std::strerror(errno) : "it changed while read";
+                ::close(fd_);  // closed first: fail() would cut the file
+                fd_ = -1;
+                fail("cannot read: " + why);
+                return;
+            }
+            if (const void* nl = memrchr(block, '\n', n)) {
+                size_ = at - n + static_cast<std::size_t>(static_cast<const char*>(nl) - block) + 1;
+                break;
+            }
+            at -= n;
         }
-        std::size_t end = tail.rfind('\n', got ? got - 1 : 0);
-        size_ = end == std::string::npos ? 0 : end + 1;
     }
     if (!reserve(first_capacity)) return;
 }
