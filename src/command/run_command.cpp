@@ -150,22 +150,15 @@ CommandResult run_command(Command c) {
     asio::writable_pipe in(ctx);
     Capture out_text, err_text;
     std::array<char, 65536> out_buf, err_buf;
-    int native = 0;
+    int native = 0;  // the raw wait status: WIFSIGNALED needs it
     {
         std::fflush(nullptr);  // Boost.Process calls exit() in the child if exec fails
-        boost::system::error_code ec;
         std::optional<bp2::process> proc;
         try {
-            if (c.input)
-                proc.emplace(ctx, exe, c.args, bp2::process_stdio{in, out, err},
-                             bp2::process_start_dir{c.cwd.empty() ? bp2::filesystem::current_path()
-                                                                  : bp2::filesystem::path(c.cwd)},
-                             bp2::process_environment{env});
-            else
-                proc.emplace(ctx, exe, c.args, bp2::process_stdio{nullptr, out, err},
-                             bp2::process_start_dir{c.cwd.empty() ? bp2::filesystem::current_path()
-                                                                  : bp2::filesystem::path(c.cwd)},
-                             bp2::process_environment{env});
+            bp2::process_start_dir dir{c.cwd.empty() ? bp2::filesystem::current_path() : bp2::filesystem::path(c.cwd)};
+            proc.emplace(ctx, exe, c.args,
+                         c.input ? bp2::process_stdio{in, out, err} : bp2::process_stdio{nullptr, out, err}, dir,
+                         bp2::process_environment{env});
         } catch (const std::exception& e) {
             throw std::runtime_error("cannot start `" + r.command + "`: " + e.what());
         }
@@ -174,7 +167,7 @@ CommandResult run_command(Command c) {
         }
         read_all(out, out_buf, out_text);
         read_all(err, err_buf, err_text);
-        proc->async_wait([&](boost::system::error_code, int status) { native = status; });
+        proc->async_wait([](boost::system::error_code, int) {});
         ctx.run();
         native = proc->native_exit_code();
     }
