@@ -141,6 +141,14 @@ TEST_CASE("row 18: misconfiguration throws ConfigError before any task runs, on 
             w.conf_activity("sum", sum_activity);
             CHECK(config_error(w).find("timeout must be positive") != std::string::npos);
         }
+        {
+            // A task keeps its attempt number in 16 bits.
+            flowy::LocalWorkflow<test::Seed> w;
+            w.executor(e);
+            w.conf_activity("square", counted_square, {.retries = 65536});
+            w.conf_activity("sum", sum_activity);
+            CHECK(config_error(w).find("'square': retries must be at most 65535") != std::string::npos);
+        }
         CHECK(Shared::get().calls == 0);
     }
 }
@@ -170,4 +178,39 @@ TEST_CASE("the same workflow class runs on the engine and inline") {
     inline_w.square = square_activity;
     inline_w.sum = sum_activity;
     CHECK(engine == inline_w(3, 4).get());
+}
+
+TEST_CASE("Bytes: up to 15 bytes inline, longer strings adopted without a copy, moves leave it empty") {
+    using flowy::detail::Bytes;
+    Bytes b;
+    CHECK(b.empty());
+    CHECK(b.view().empty());
+
+    for (std::size_t n : {std::size_t(1), std::size_t(15), std::size_t(16), std::size_t(100000)}) {
+        CAPTURE(n);
+        std::string s(n, '\0');
+        for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>(i * 7 + 1);  // NULs and high bytes too
+        const std::string expect = s;
+        const char* buffer = s.data();
+        b = std::move(s);
+        CHECK(b.size() == n);
+        CHECK(b.view() == expect);
+        if (n > 15) CHECK(b.view().data() == buffer);  // adopted: the same buffer
+
+        Bytes moved(std::move(b));
+        CHECK(b.empty());
+        CHECK(moved.view() == expect);
+        b = std::move(moved);
+        CHECK(moved.empty());
+        CHECK(b.view() == expect);
+
+        std::string out = b.take();
+        CHECK(out == expect);
+        CHECK(b.empty());
+        b = std::move(out);
+    }
+    b.clear();
+    CHECK(b.empty());
+    b = std::string("abc");  // a long value replaced by a short one
+    CHECK(b.view() == "abc");
 }

@@ -48,6 +48,7 @@ void gather(Call& call, const A& a) {
     if constexpr (is_result_v<A>) {
         call.input(slot_of(a));
     } else if constexpr (result_vector<A>::value) {
+        call.reserve(a.size());
         for (const auto& r : a) call.input(slot_of(r));
     }
 }
@@ -64,7 +65,7 @@ decltype(auto) resolve(const A& a) {
     } else if constexpr (result_vector<A>::value) {
         P out;
         out.reserve(a.size());
-        for (const auto& r : a) out.push_back(value_of<typename result_vector<A>::element>(*slot_of(r)));
+        for (const auto& r : a) out.push_back(value_copy<typename result_vector<A>::element>(*slot_of(r)));
         return out;
     } else if constexpr (std::is_same_v<A, P>) {
         return (a);
@@ -202,7 +203,7 @@ private:
             }
         };
         (collect(a), ...);
-        if (const detail::Slot* f = detail::first_failed(inputs)) return Result<R>(detail::failed_slot(f->error));
+        if (const detail::Slot* f = detail::first_failed(inputs)) return Result<R>(detail::failed_slot(f->error()));
         try {
             if constexpr (std::is_void_v<R>) {
                 invoke_direct(std::index_sequence_for<Args...>{}, a...);

@@ -65,7 +65,7 @@ public:
         }
         iterator& operator++() {
             s_->fetch();
-            s_->current.reset();
+            s_->current = nullptr;
             return *this;
         }
         void operator++(int) { ++*this; }

@@ -10,7 +10,7 @@ namespace flowy {
 struct ActivityOptions {
     /// Stop an attempt that runs longer than this (none by default).
     std::optional<std::chrono::nanoseconds> timeout{};
-    /// Extra attempts after a timeout or a worker crash.
+    /// Extra attempts after a timeout or a worker crash (0 to 65,535).
     int retries = 0;
     /// Pause before each extra attempt (nothing else waits for it).
     std::chrono::nanoseconds retry_delay{0};

@@ -41,13 +41,19 @@ inline constexpr std::size_t big_value = std::size_t(1) << 20;
 template <class T>
 const T& value_of(Slot& s) {
     if (!s.value) {
-        T v = decode<T>(s.bytes);
-        s.value = new T(std::move(v));
-        s.destroy = [](void* p) { delete static_cast<T*>(p); };
+        s.value = std::make_unique<ValueOf<T>>(decode<T>(s.bytes));
         // Keep one copy of a big value, not two: it is encoded again if passed on.
-        if (s.bytes.size() >= big_value) s.bytes = std::string();
+        if (s.bytes.size() >= big_value) s.bytes.clear();
     }
-    return *static_cast<const T*>(s.value);
+    return static_cast<const ValueOf<T>&>(*s.value).v;
+}
+
+/// The value of a finished, successful slot, as a copy: decoded from its bytes without
+/// keeping the decoded value (one read of each of many results, as an activity argument).
+template <class T>
+T value_copy(const Slot& s) {
+    if (s.value) return static_cast<const ValueOf<T>&>(*s.value).v;
+    return decode<T>(s.bytes);
 }
 
 /// Waits for `s`, marks it read, throws its error if it failed.
@@ -61,7 +67,7 @@ inline Slot& settle(const SlotPtr& p) {
     if (s.state == Slot::State::pending) await(s);
     if (s.owner) note_read(s);
     s.observed = true;
-    if (s.state == Slot::State::failed) throw_error(*s.error);
+    if (s.state == Slot::State::failed) throw_error(*s.error());
     return s;
 }
 

@@ -70,7 +70,7 @@ public:
         req->values = SignatureOf<void(restart_value_t<As>...)>::value;
         std::apply([&](const auto&... a) { (gather_into(req->inputs, a), ...); }, args_->values());
         req->args = args_;
-        return Result<T>(std::make_shared<RestartSlot>(std::move(req)));
+        return Result<T>(SlotPtr(new RestartSlot(std::move(req))));
     }
 
 private:

@@ -70,17 +70,16 @@ std::uint64_t next_direct_seq() {
 }
 
 SlotPtr finished_void_slot() {
-    auto s = std::make_shared<Slot>();
+    SlotPtr s = make_slot();
     s->state = Slot::State::finished;
     s->finish_seq = next_direct_seq();
     return s;
 }
 
 SlotPtr failed_slot(std::shared_ptr<const ErrorInfo> e) {
-    auto s = std::make_shared<Slot>();
-    s->state = Slot::State::failed;
+    SlotPtr s = make_slot();
+    s->fail(std::move(e));
     s->finish_seq = next_direct_seq();
-    s->error = std::move(e);
     return s;
 }
 
@@ -127,7 +126,14 @@ bool Config::bind(std::string name, Signature sig, Invoker inv, ActivityOptions 
         }
     if (opts.timeout && opts.timeout->count() <= 0)
         errors.push_back("dependency '" + name + "': the timeout must be positive");
+    if (bindings.size() >= max_bindings) {
+        errors.push_back("dependency '" + name + "': a workflow configures at most " + std::to_string(max_bindings) +
+                         " dependencies");
+        return false;
+    }
     if (opts.retries < 0) errors.push_back("dependency '" + name + "': retries must not be negative");
+    if (opts.retries > max_retries)
+        errors.push_back("dependency '" + name + "': retries must be at most " + std::to_string(max_retries));
     if (opts.retry_delay.count() < 0) errors.push_back("dependency '" + name + "': retry_delay must not be negative");
     bindings.push_back(Binding{std::move(name), sig, std::move(inv), opts, nullptr, describe});
     return true;

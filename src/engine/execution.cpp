@@ -197,11 +197,10 @@ void Execution::abandon() noexcept {
     for (Task& t : tasks_) {
         Slot& s = *t.slot;
         if (s.state == Slot::State::pending) {
-            s.state = Slot::State::failed;
             auto e = std::make_shared<ErrorInfo>();
             e->task = task_id(t);
             e->message = "the run ended before task " + e->task + " finished";
-            s.error = std::move(e);
+            s.fail(std::move(e));
             s.finish_seq = ++seq_;
         }
         s.owner = nullptr;
@@ -305,7 +304,7 @@ Execution::Frame& Execution::start_frame(const Plan& plan, std::string prefix, s
 
 void Execution::start_incarnation(Frame& f) {
     f.instance.reset();
-    f.result.reset();
+    f.result = nullptr;
     f.restart.reset();
     f.state = FrameState::returned;
     try {
@@ -409,7 +408,7 @@ void Execution::settle(Frame& f) {
         } else {
             f.result->observed = true;
             if (f.result->state == Slot::State::failed) {
-                frame_failed(f, f.result->error);
+                frame_failed(f, f.result->error());
                 return;
             }
             if (f.result->state == Slot::State::pending) {
@@ -465,7 +464,7 @@ void Execution::settle(Frame& f) {
             if (in->state == Slot::State::failed && (!failed || finished_before(*in, *failed))) failed = in.get();
         }
         if (failed) {
-            frame_failed(f, failed->error);
+            frame_failed(f, failed->error());
             return;
         }
         if (!(f.restart->values == f.plan->type->parameters)) {
@@ -524,7 +523,7 @@ void Execution::settle_frames() {
 
 // ---- tasks ----
 
-SlotPtr Execution::schedule(const Dependency& d, std::vector<SlotPtr>& inputs, std::string&& args,
+SlotPtr Execution::schedule(const Dependency& d, const std::vector<Slot*>& inputs, std::string&& args,
                             std::unique_ptr<TaskArgs> deferred) {
     Frame* f = current_frame_;
     if (!f)
@@ -532,6 +531,9 @@ SlotPtr Execution::schedule(const Dependency& d, std::vector<SlotPtr>& inputs, s
                                "' called outside a workflow body (from a constructor?): call it from operator()");
     if (abandoning_) throw Abandoned{};
     std::uint32_t dep = binding_of(*f, d);
+    if (inputs.size() > max_inputs)
+        throw std::length_error("flowy: activity '" + d.name + "' called with " + std::to_string(inputs.size()) +
+                                " results as arguments (at most " + std::to_string(max_inputs) + ")");
     std::uint32_t call = f->calls[dep];
     if (history_) {
         // Resume replays the body: it must make the calls the trace recorded, in order.
@@ -548,15 +550,15 @@ SlotPtr Execution::schedule(const Dependency& d, std::vector<SlotPtr>& inputs, s
     auto index = static_cast<std::uint32_t>(tasks_.size());
     Task& t = tasks_.emplace_back();
     t.frame = f->index;
-    t.dep = dep;
+    t.dep = static_cast<std::uint16_t>(dep);
     t.call = f->calls[dep]++;
-    t.slot = std::make_shared<Slot>();
+    t.slot = make_slot();
     t.slot->owner = this;
     t.slot->task = index;
     ++outstanding_;
     ++f->outstanding;
     const Slot* failed = nullptr;
-    for (const SlotPtr& in : inputs) {
+    for (Slot* in : inputs) {
         Slot& s = *in;
         s.observed = true;
         if (s.state == Slot::State::failed) {
@@ -579,7 +581,7 @@ SlotPtr Execution::schedule(const Dependency& d, std::vector<SlotPtr>& inputs, s
             .field("call", std::int64_t(t.call))
             .field("frame", f->prefix)
             .list_begin("args");
-        for (const SlotPtr& in : inputs)
+        for (const Slot* in : inputs)
             if (in->owner == this && in->task != UINT32_MAX) item(in->task);
         trace_->list_end().list_begin("reads");
         for (std::uint32_t r : f->reads) item(r);
@@ -587,7 +589,7 @@ SlotPtr Execution::schedule(const Dependency& d, std::vector<SlotPtr>& inputs, s
     }
     f->reads.clear();
     if (failed) {
-        fail(index, failed->error, true);
+        fail(index, failed->error(), true);
         return t.slot;
     }
     if (t.pending == 0) {
@@ -605,7 +607,9 @@ void Execution::start(std::uint32_t index, std::uint32_t depth) {
     Task& t = tasks_[index];
     if (t.deferred) {
         try {
-            t.deferred->encode(t.args);
+            std::string args;
+            t.deferred->encode(args);
+            t.args = std::move(args);
         } catch (...) {
             t.deferred.reset();
             fail(index, std::make_shared<ErrorInfo>(current_error(task_id(t))));
@@ -616,7 +620,7 @@ void Execution::start(std::uint32_t index, std::uint32_t depth) {
     t.state = TaskState::running;
     if (const Plan* child = frames_[t.frame].plan->children[t.dep].get()) {
         // A child workflow: a new frame, entered by the loop (never from inside a body).
-        start_frame(*child, task_id(t) + "/", index, std::move(t.args));
+        start_frame(*child, task_id(t) + "/", index, t.args.take());
         return;
     }
     if (history_) {
@@ -644,7 +648,7 @@ void Execution::start(std::uint32_t index, std::uint32_t depth) {
     }
     const ActivityOptions& o = binding(t).options;
     int worker = executor_->submit(
-        Request{index, activity_of(t), &t.args, depth, o.timeout ? *o.timeout : std::chrono::nanoseconds(0)});
+        Request{index, activity_of(t), t.args, depth, o.timeout ? *o.timeout : std::chrono::nanoseconds(0)});
     if (trace_) {
         trace_task("task_dispatched", t)
             .field("worker", std::int64_t(worker))
@@ -742,7 +746,7 @@ void Execution::done(Task& t) {
     t.state = TaskState::done;
     --outstanding_;
     --frames_[t.frame].outstanding;
-    t.args = std::string();
+    t.args.clear();
     t.deferred.reset();
 }
 
@@ -777,9 +781,8 @@ void Execution::fail(std::uint32_t first, std::shared_ptr<const ErrorInfo> error
             trace_task("task_skipped", t).field("input", error->task).field("message", error->message).end();
         done(t);
         Slot& s = *t.slot;
-        s.state = Slot::State::failed;
+        s.fail(error);
         s.finish_seq = ++seq_;
-        s.error = error;
         resolved(t);
         for (std::uint32_t e = t.first_dependent; e != no_edge; e = edges_[e].next)
             if (tasks_[edges_[e].task].state == TaskState::waiting) {
@@ -820,12 +823,12 @@ void Execution::report_ignored_failures() {
         const Slot& s = *t.slot;
         if (s.state != Slot::State::failed || s.observed) continue;
         std::string id = task_id(t);
-        if (trace_) trace_->begin("ignored_failure").field("id", id).field("message", s.error->message).end();
-        if (s.error->task == id)
-            warn("task " + id + " failed and its result was never read (failure ignored): " + s.error->message);
+        if (trace_) trace_->begin("ignored_failure").field("id", id).field("message", s.error()->message).end();
+        if (s.error()->task == id)
+            warn("task " + id + " failed and its result was never read (failure ignored): " + s.error()->message);
         else
-            warn("task " + id + " did not run because " + s.error->task +
-                 " failed, and its result was never read (failure ignored): " + s.error->message);
+            warn("task " + id + " did not run because " + s.error()->task +
+                 " failed, and its result was never read (failure ignored): " + s.error()->message);
     }
 }
 
@@ -934,7 +937,7 @@ SlotPtr Execution::run(std::string args, std::unique_ptr<Instance> first) {
             throw TaskError(e.message, {}, e.type);
         }
     }
-    throw_error(*root.result->error);
+    throw_error(*root.result->error());
 }
 
 void Execution::trace_run_end(const Frame& root) {
@@ -963,8 +966,8 @@ void Execution::trace_run_end(const Frame& root) {
             cancelled = true;
         } catch (...) {
         }
-    } else if (root.result && root.result->error) {
-        e = *root.result->error;
+    } else if (root.result && root.result->error()) {
+        e = *root.result->error();
     }
     trace_->begin("run_failed")
         .field("message", e.message)
@@ -1065,7 +1068,7 @@ Call::Call(const Dependency& d) : dep_(d), exec_(Execution::current()) {
 
 bool Call::input(const SlotPtr& s) {
     if (!s) throw std::logic_error("flowy: an empty Result passed to activity '" + dep_.name + "'");
-    inputs_.push_back(s);
+    inputs_.push_back(s.get());
     bool ok = s->state == Slot::State::finished;
     ready_ = ready_ && ok;
     return ok;

@@ -57,7 +57,7 @@ public:
     SlotPtr run(std::string args, std::unique_ptr<Instance> first);
 
     // Called from bodies (through Call, await and FinishQueue).
-    SlotPtr schedule(const Dependency& d, std::vector<SlotPtr>& inputs, std::string&& args,
+    SlotPtr schedule(const Dependency& d, const std::vector<Slot*>& inputs, std::string&& args,
                      std::unique_ptr<TaskArgs> deferred);
     void await(Slot& s);
     void await(FinishQueue& q);
@@ -71,19 +71,21 @@ public:
 private:
     enum class TaskState : std::uint8_t { waiting, ready, running, done };
     static constexpr std::uint32_t no_edge = UINT32_MAX;
+    // 56 bytes: one per task, nine to a block of the deque.
     struct Task {
         std::uint32_t frame = 0;
-        std::uint32_t dep = 0;  // binding index in the frame's configuration
         std::uint32_t call = 0;
-        std::uint32_t attempt = 0;
-        TaskState state = TaskState::waiting;
-        std::uint32_t pending = 0;  // inputs not finished yet
-        SlotPtr slot;
-        std::string args;
-        std::unique_ptr<TaskArgs> deferred;
+        std::uint16_t dep = 0;           // binding index in the frame's configuration (< max_bindings)
+        std::uint16_t attempt = 0;       // retries are at most max_retries
+        std::uint32_t pending : 30 = 0;  // inputs not finished yet (< max_inputs)
+        TaskState state : 2 = TaskState::waiting;
         std::uint32_t first_dependent = no_edge;  // the tasks waiting on it: a list in edges_
         std::uint32_t last_dependent = no_edge;
+        SlotPtr slot;
+        Bytes args;                          // encoded, once its inputs are finished
+        std::unique_ptr<TaskArgs> deferred;  // what encodes them then
     };
+    static constexpr std::size_t max_inputs = (std::size_t(1) << 30) - 1;
     // Dependents as lists in one array: a task with one dependent (a fan-in) costs 8
     // bytes, not a vector and its allocation.
     struct Edge {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace flowy::detail {
@@ -17,7 +18,7 @@ namespace flowy::detail {
 struct Request {
     std::uint32_t task = 0;
     std::uint32_t activity = 0;
-    const std::string* args = nullptr;
+    std::string_view args;
     /// How many tasks the executor may queue on one worker for this one (1: only to an idle worker).
     std::uint32_t depth = 1;
     /// Stop the task after this long (0: never). Only the processes executor can stop a

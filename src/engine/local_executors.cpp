@@ -74,7 +74,7 @@ public:
             return;
         }
         pending_ = false;
-        out.push_back(run_request(registry_, request_.task, request_.activity, *request_.args));
+        out.push_back(run_request(registry_, request_.task, request_.activity, request_.args));
         out.back().worker = 0;
         apply_timeout_late(out.back(), request_.timeout);
     }
@@ -138,7 +138,7 @@ private:
             Request r = queue_.front();
             queue_.pop_front();
             l.unlock();
-            Completion c = run_request(registry_, r.task, r.activity, *r.args);
+            Completion c = run_request(registry_, r.task, r.activity, r.args);
             c.worker = index;
             apply_timeout_late(c, r.timeout);
             l.lock();

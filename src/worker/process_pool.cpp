@@ -59,7 +59,7 @@ std::string describe_status(int status) {
 struct Outgoing {
     char head[8 + worker::request_head];
     std::size_t head_off = 0;
-    const std::string* body = nullptr;
+    std::string_view body;  // owned by the scheduler until the task completes
     std::size_t body_off = 0;
 };
 
@@ -127,7 +127,7 @@ public:
             if (w.pid > 0 && (!best || w.in_flight.size() < best->in_flight.size())) best = &w;
         Outgoing o;
         char* p = o.head;
-        worker::put<std::uint64_t>(p, worker::request_head + r.args->size());
+        worker::put<std::uint64_t>(p, worker::request_head + r.args.size());
         worker::put<std::uint32_t>(p, r.task);
         worker::put<std::uint32_t>(p, r.activity);
         o.body = r.args;
@@ -292,9 +292,9 @@ private:
                 wrote |= k > 0;
                 if (o.head_off < sizeof o.head) break;
             }
-            std::size_t left = o.body->size() - o.body_off;
+            std::size_t left = o.body.size() - o.body_off;
             if (left > 0) {
-                std::size_t k = w.requests.write_some(o.body->data() + o.body_off, left);
+                std::size_t k = w.requests.write_some(o.body.data() + o.body_off, left);
                 o.body_off += k;
                 wrote |= k > 0;
                 if (k < left) break;

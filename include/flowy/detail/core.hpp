@@ -5,12 +5,16 @@
 #include <flowy/error.hpp>
 #include <flowy/options.hpp>
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <typeinfo>
+#include <utility>
 #include <vector>
 
 namespace flowy::detail {
@@ -40,7 +44,94 @@ ErrorInfo current_error(std::string task);
 /// Throws the TaskError (or subclass) that `e` describes.
 [[noreturn]] void throw_error(const ErrorInfo& e);
 
-/// The state behind a Result: a value (as bytes, decoded on first read), an error, or pending.
+/// Encoded bytes in 16 bytes: up to 15 kept inline, more in a std::string on the heap
+/// (a string moved in is adopted, never copied). Slots and pending tasks hold one each,
+/// and most values and arguments are small.
+class Bytes {
+public:
+    Bytes() noexcept { raw_[tag] = 0; }
+    Bytes(const Bytes&) = delete;
+    Bytes& operator=(const Bytes&) = delete;
+    Bytes(Bytes&& o) noexcept {
+        std::memcpy(raw_, o.raw_, sizeof raw_);
+        o.raw_[tag] = 0;
+    }
+    Bytes& operator=(Bytes&& o) noexcept {
+        if (this != &o) {
+            clear();
+            std::memcpy(raw_, o.raw_, sizeof raw_);
+            o.raw_[tag] = 0;
+        }
+        return *this;
+    }
+    ~Bytes() { clear(); }
+
+    Bytes& operator=(std::string&& s) {
+        clear();
+        if (s.size() <= tag) {
+            std::memcpy(raw_, s.data(), s.size());
+            raw_[tag] = static_cast<unsigned char>(s.size());
+        } else {
+            std::string* h = new std::string(std::move(s));
+            std::memcpy(raw_, &h, sizeof h);
+            raw_[tag] = on_heap;
+        }
+        return *this;
+    }
+    std::string_view view() const noexcept {
+        if (raw_[tag] == on_heap) return *heap();
+        return {reinterpret_cast<const char*>(raw_), raw_[tag]};
+    }
+    operator std::string_view() const noexcept { return view(); }  // NOLINT: reads as bytes
+    std::size_t size() const noexcept { return raw_[tag] == on_heap ? heap()->size() : raw_[tag]; }
+    bool empty() const noexcept { return size() == 0; }
+    /// Moves the bytes out, leaving this empty.
+    std::string take() {
+        std::string out;
+        if (raw_[tag] == on_heap) {
+            std::string* h = heap();
+            out = std::move(*h);
+            delete h;
+        } else {
+            out.assign(reinterpret_cast<const char*>(raw_), raw_[tag]);
+        }
+        raw_[tag] = 0;
+        return out;
+    }
+    void clear() noexcept {
+        if (raw_[tag] == on_heap) delete heap();
+        raw_[tag] = 0;
+    }
+
+private:
+    static constexpr std::size_t tag = 15;          // raw_[15]: the inline size, or on_heap
+    static constexpr unsigned char on_heap = 0xff;  // raw_[0..7]: a std::string*
+    std::string* heap() const noexcept {
+        std::string* h;
+        std::memcpy(&h, raw_, sizeof h);
+        return h;
+    }
+    alignas(8) unsigned char raw_[16];
+};
+
+/// A decoded value, owned by its slot.
+struct Value {
+    virtual ~Value() = default;
+};
+template <class T>
+struct ValueOf final : Value {
+    explicit ValueOf(T&& x) : v(std::move(x)) {}
+    T v;
+};
+
+/// Why a slot failed, kept where a finished slot keeps its decoded value.
+struct Failure final : Value {
+    explicit Failure(std::shared_ptr<const ErrorInfo> e) : info(std::move(e)) {}
+    std::shared_ptr<const ErrorInfo> info;
+};
+
+/// The state behind a Result: a value (as bytes, decoded on first read), an error, or
+/// pending. Counted by the SlotPtrs to it (56 bytes: one per task, so kept small).
 class Slot {
 public:
     enum class State : std::uint8_t { pending, finished, failed };
@@ -48,27 +139,28 @@ public:
     Slot() = default;
     Slot(const Slot&) = delete;
     Slot& operator=(const Slot&) = delete;
-    ~Slot() { reset_value(); }
 
+    std::atomic<std::uint32_t> refs{0};  ///< SlotPtrs to it
+    std::uint32_t task = UINT32_MAX;     ///< index of the producing task in `owner`
     State state = State::pending;
-    bool observed = false;            ///< read by the body or consumed by a task
-    bool restarting = false;          ///< the result of restart(...): a RestartSlot
-    std::uint32_t task = UINT32_MAX;  ///< index of the producing task in `owner`
-    std::uint64_t finish_seq = 0;     ///< order of completion, 0 while pending
-    Execution* owner = nullptr;       ///< the execution that resolves this slot
-    std::string bytes;                ///< encoded value (engine results)
-    std::shared_ptr<const ErrorInfo> error;
+    bool observed = false;         ///< read by the body or consumed by a task
+    bool restarting = false;       ///< the result of restart(...): a RestartSlot
+    std::uint64_t finish_seq = 0;  ///< order of completion, 0 while pending
+    Execution* owner = nullptr;    ///< the execution that resolves this slot
+    Bytes bytes;                   ///< encoded value (engine results)
+    std::unique_ptr<Value> value;  ///< finished: the decoded value (once read); failed: a Failure
 
-    void* value = nullptr;  ///< decoded value, owned
-    void (*destroy)(void*) = nullptr;
-    void reset_value() {
-        if (destroy) destroy(value);
-        value = nullptr;
-        destroy = nullptr;
+    /// Marks it failed with `e`.
+    void fail(std::shared_ptr<const ErrorInfo> e) {
+        state = State::failed;
+        value = std::make_unique<Failure>(std::move(e));
+    }
+    /// Why it failed; null unless it failed.
+    const std::shared_ptr<const ErrorInfo>& error() const {
+        static const std::shared_ptr<const ErrorInfo> none;
+        return state == State::failed ? static_cast<const Failure&>(*value).info : none;
     }
 };
-
-using SlotPtr = std::shared_ptr<Slot>;
 
 /// What restart(...) returns; rare, so its request is not a field of every Slot.
 struct RestartSlot : Slot {
@@ -78,6 +170,44 @@ struct RestartSlot : Slot {
 /// The request of a slot that is `restarting`.
 inline const std::shared_ptr<const RestartRequest>& restart_of(const Slot& s) {
     return static_cast<const RestartSlot&>(s).request;
+}
+
+/// A counted reference to a Slot (the count lives in the slot: 8 bytes, one allocation).
+class SlotPtr {
+public:
+    SlotPtr() noexcept = default;
+    SlotPtr(std::nullptr_t) noexcept {}  // NOLINT: like a null pointer
+    /// Takes a reference to `s`, a slot made with new (or a RestartSlot).
+    explicit SlotPtr(Slot* s) noexcept : p_(s) {
+        if (p_) p_->refs.fetch_add(1, std::memory_order_relaxed);
+    }
+    SlotPtr(const SlotPtr& o) noexcept : SlotPtr(o.p_) {}
+    SlotPtr(SlotPtr&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+    SlotPtr& operator=(SlotPtr o) noexcept {
+        std::swap(p_, o.p_);
+        return *this;
+    }
+    ~SlotPtr() {
+        if (p_ && p_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            if (p_->restarting)
+                delete static_cast<RestartSlot*>(p_);
+            else
+                delete p_;
+        }
+    }
+    Slot* get() const noexcept { return p_; }
+    Slot& operator*() const noexcept { return *p_; }
+    Slot* operator->() const noexcept { return p_; }
+    explicit operator bool() const noexcept { return p_ != nullptr; }
+    friend bool operator==(const SlotPtr& a, const SlotPtr& b) noexcept { return a.p_ == b.p_; }
+
+private:
+    Slot* p_ = nullptr;
+};
+
+/// A new pending slot.
+inline SlotPtr make_slot() {
+    return SlotPtr(new Slot());
 }
 
 /// Finished-slot sequence numbers for results made outside an engine (direct mode).
@@ -92,10 +222,9 @@ void note_read(Slot& s);
 /// A slot that is already finished with `value` (ownership taken).
 template <class T>
 SlotPtr finished_slot(T&& value) {
-    auto s = std::make_shared<Slot>();
+    SlotPtr s = make_slot();
     using V = std::decay_t<T>;
-    s->value = new V(std::forward<T>(value));
-    s->destroy = [](void* p) { delete static_cast<V*>(p); };
+    s->value = std::make_unique<ValueOf<V>>(V(std::forward<T>(value)));
     s->state = Slot::State::finished;
     s->finish_seq = next_direct_seq();
     return s;
@@ -211,6 +340,8 @@ struct Binding {
 
 /// The untyped configuration of a LocalWorkflow.
 struct Config {
+    static constexpr int max_retries = 65535;
+    static constexpr std::size_t max_bindings = 65535;
     std::vector<Binding> bindings;
     std::vector<std::string> errors;  ///< problems found while configuring, reported by run()
     Executor executor = Executor::processes;
@@ -248,6 +379,8 @@ public:
     explicit Call(const Dependency& d);
     /// Adds an input; returns false if it is not finished successfully.
     bool input(const SlotPtr& s);
+    /// Makes room for `n` more inputs (a vector of results).
+    void reserve(std::size_t n) { inputs_.reserve(inputs_.size() + n); }
     /// True if every input so far finished successfully (the arguments can be encoded now).
     bool inputs_ready() const { return ready_; }
     std::string& bytes() { return bytes_; }
@@ -257,7 +390,7 @@ public:
 private:
     const Dependency& dep_;
     Execution* exec_;
-    std::vector<SlotPtr> inputs_;
+    std::vector<Slot*> inputs_;  // kept alive by the call's arguments
     std::string bytes_;
     bool ready_ = true;
 };
