@@ -2,10 +2,12 @@
 """Runs flowy and its peers on the same workloads, interleaved (flowy, peer, flowy,
 peer, ...), after a warm-up, and prints medians and ratios.
 
-    tools/dev bench [--reps 5] [--only W1,W2] [--systems flowy,traced,ppe,pool,dask]
+    tools/dev bench [--reps 5] [--only W1,W2] [--systems flowy,traced,memcpy,memcpy-reused,ppe,pool,dask]
 
 `traced` is flowy writing a trace (FLOWY_TRACE), measured on W1 and W2 only: its ratio
-to flowy is what tracing costs.
+to flowy is what tracing costs. `memcpy` and `memcpy-reused` are W5's reference, the
+payload copied twice in one process (into new buffers, or into buffers touched before):
+their column is flowy's time over theirs.
 
 Writes JSON lines (one per measurement) and a Markdown summary to bench/results/.
 The header records nproc, CPU model and kernel: never mix figures from two machines.
@@ -35,9 +37,11 @@ WORKLOADS = [
 MAP_REDUCE = [("naive_map_reduce", 10.5), ("finish_order_map_reduce", 8.5), ("parallel_map_reduce", 8.0)]
 UNIT_MS = 20
 
-PEERS = {"traced": "flowy traced", "ppe": "ProcessPoolExecutor", "pool": "multiprocessing.Pool",
-         "dask": "dask processes"}
+PEERS = {"traced": "flowy traced", "memcpy": "memcpy x2 (new buffers)", "memcpy-reused": "memcpy x2 (reused)",
+         "ppe": "ProcessPoolExecutor", "pool": "multiprocessing.Pool", "dask": "dask processes"}
 TRACED_WORKLOADS = ("W1", "W2")
+# The references, not peers: W5's payload copied twice in one process, and nothing else.
+REFERENCES = ("memcpy", "memcpy-reused")
 TRACE_PATH = os.path.join("/tmp", f"flowy-bench-{os.getpid()}.jsonl")
 
 
@@ -57,7 +61,9 @@ def machine():
 def run_one(system, build, workload, n):
     env = dict(os.environ)
     env.pop("FLOWY_TRACE", None)
-    if system in ("flowy", "traced"):
+    if system in REFERENCES:
+        cmd = [os.path.join(build, "bench", "flowy_bench"), system, str(n)]
+    elif system in ("flowy", "traced"):
         cmd = [os.path.join(build, "bench", "flowy_bench"), workload, str(n)]
         if system == "traced":
             env["FLOWY_TRACE"] = TRACE_PATH
@@ -67,6 +73,13 @@ def run_one(system, build, workload, n):
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {out.stderr.strip()[-500:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def ratio(s, med):
+    """A peer's time over flowy's; flowy's over a reference's (how far it is from a plain copy)."""
+    if s in REFERENCES:
+        return f"{med['flowy'] / med[s]:.1f}"
+    return f"{med[s] / med['flowy']:.2f}" if s == "traced" else f"{med[s] / med['flowy']:.1f}"
 
 
 def run_map_reduce(build, reps):
@@ -92,7 +105,7 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--only", default="", help="comma-separated workload ids (W1..W6) or name:N")
-    ap.add_argument("--systems", default="flowy,traced,ppe,pool,dask")
+    ap.add_argument("--systems", default="flowy,traced,memcpy,memcpy-reused,ppe,pool,dask")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     args = ap.parse_args()
 
@@ -112,7 +125,8 @@ def main():
 
     rows = []
     for wid, workload, n in wanted:
-        here = [s for s in systems if s != "traced" or wid in TRACED_WORKLOADS]
+        here = [s for s in systems
+                if (s != "traced" or wid in TRACED_WORKLOADS) and (s not in REFERENCES or wid == "W5")]
         samples = {s: [] for s in here}
         for s in here:  # warm-up, not recorded
             run_one(s, args.build, workload, n)
@@ -129,19 +143,20 @@ def main():
         rss = {s: statistics.median(x["peak_rss_kib"] for x in samples[s]) for s in here}
         rows.append((wid, workload, n, med, wall, rss))
         line = f"{wid} {workload:8} N={n:<9}" + "".join(
-            f" {s}={med[s]:10.2f}µs" + (f" (x{med[s] / med['flowy']:.2f})" if s != "flowy" and "flowy" in med else "")
+            f" {s}={med[s]:10.2f}µs" + (f" (x{ratio(s, med)})" if s != "flowy" and "flowy" in med else "")
             for s in here)
         print(line, flush=True)
 
     md = [f"# Benchmarks, {info['date']}", "", f"Machine: {info['nproc']} cores, {info['cpu']}, "
           f"kernel {info['kernel']}. Medians of {args.reps} interleaved repetitions after a warm-up; "
-          "per-task µs (for W4: per start-up; W5: per round trip); ratio = peer / flowy.", "",
+          "per-task µs (for W4: per start-up; W5: per round trip); ratio = peer / flowy, and flowy / reference "
+          "for the memcpy references.", "",
           "| workload | N | " + " | ".join(f"{s} µs/task" for s in systems) + " | " +
-          " | ".join(f"{PEERS[s]} / flowy" for s in systems if s != "flowy") + " | flowy peak RSS |",
+          " | ".join(f"flowy / {PEERS[s]}" if s in REFERENCES else f"{PEERS[s]} / flowy"
+                     for s in systems if s != "flowy") + " | flowy peak RSS |",
           "|---|---:|" + "---:|" * (2 * len(systems) - (1 if "flowy" in systems else 0)) + "---:|"]
     for wid, workload, n, med, wall, rss in rows:
-        ratios = [(f"{med[s] / med['flowy']:.2f}x" if s == "traced" else f"{med[s] / med['flowy']:.1f}x")
-                  if s in med and "flowy" in med else "–" for s in systems if s != "flowy"]
+        ratios = [f"{ratio(s, med)}x" if s in med and "flowy" in med else "–" for s in systems if s != "flowy"]
         md.append(f"| {wid} {workload} | {n} | " +
                   " | ".join(f"{med[s]:.2f}" if s in med else "–" for s in systems) + " | " +
                   " | ".join(ratios) + f" | {rss.get('flowy', 0) / 1024:.1f} MiB |")

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 
 namespace flowy::detail::ipc {
 
@@ -56,23 +57,36 @@ public:
 
     /// Consumer: copies up to `n` bytes out and frees their room; returns how many.
     std::size_t read_some(char* dst, std::size_t n) {
-        std::uint64_t head = c_->head.load(std::memory_order_relaxed);
-        std::size_t avail = static_cast<std::size_t>(c_->tail.load(std::memory_order_acquire) - head);
-        if (n > avail) n = avail;
-        if (n == 0) return 0;
-        std::size_t at = static_cast<std::size_t>(head & (cap_ - 1));
-        std::size_t first = n < cap_ - at ? n : cap_ - at;
-        std::memcpy(dst, data_ + at, first);
-        std::memcpy(dst + first, data_, n - first);
-        c_->head.store(head + n, std::memory_order_seq_cst);
-        c_->space_signal.fetch_add(1, std::memory_order_seq_cst);
-        return n;
+        return consume(n, [&](const char* src, std::size_t k) {
+            std::memcpy(dst, src, k);
+            dst += k;
+        });
+    }
+    /// Consumer: appends up to `n` bytes to `dst` (into its reserved capacity: no buffer
+    /// zero-filled first) and frees their room; returns how many.
+    std::size_t read_append(std::string& dst, std::size_t n) {
+        return consume(n, [&](const char* src, std::size_t k) { dst.append(src, k); });
     }
 
     RingControl& control() const { return *c_; }
     std::size_t capacity() const { return cap_; }
 
 private:
+    template <class Take>  // Take(src, k): takes k bytes at src
+    std::size_t consume(std::size_t n, Take take) {
+        std::uint64_t head = c_->head.load(std::memory_order_relaxed);
+        std::size_t avail = static_cast<std::size_t>(c_->tail.load(std::memory_order_acquire) - head);
+        if (n > avail) n = avail;
+        if (n == 0) return 0;
+        std::size_t at = static_cast<std::size_t>(head & (cap_ - 1));
+        std::size_t first = n < cap_ - at ? n : cap_ - at;
+        take(data_ + at, first);
+        if (n > first) take(data_, n - first);
+        c_->head.store(head + n, std::memory_order_seq_cst);
+        c_->space_signal.fetch_add(1, std::memory_order_seq_cst);
+        return n;
+    }
+
     RingControl* c_ = nullptr;
     char* data_ = nullptr;
     std::size_t cap_ = 0;

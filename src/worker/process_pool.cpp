@@ -76,7 +76,7 @@ struct Worker {
     char head[8 + worker::reply_head];
     std::size_t head_got = 0;
     std::string body;
-    std::size_t body_got = 0;
+    std::size_t body_size = 0;  // of the reply being read
     bool reading_body = false;
     bool broken = false;  // sent garbage: killed, handled as a crash
     // The timeout of the task it runs (a task with a timeout only goes to an idle worker).
@@ -320,14 +320,14 @@ private:
                     w.broken = true;
                     break;
                 }
-                w.body.assign(len - worker::reply_head, '\0');
-                w.body_got = 0;
+                w.body.clear();
+                w.body_size = len - worker::reply_head;
+                w.body.reserve(w.body_size);  // filled by appends: never zero-filled
                 w.reading_body = true;
             }
-            std::size_t k = w.replies.read_some(w.body.data() + w.body_got, w.body.size() - w.body_got);
-            w.body_got += k;
+            std::size_t k = w.replies.read_append(w.body, w.body_size - w.body.size());
             read |= k > 0;
-            if (w.body_got < w.body.size()) break;
+            if (w.body.size() < w.body_size) break;
             w.reading_body = false;
             w.head_got = 0;
             if (!complete(w, out)) {

@@ -21,19 +21,15 @@ public:
 
     /// Reads exactly `n` bytes; ends the process when told to stop.
     void read_exact(char* p, std::size_t n) {
-        while (n > 0) {
-            std::size_t k = req_.read_some(p, n);
-            if (k == 0) {
-                wait_readable();
-                continue;
-            }
-            p += k;
-            n -= k;
-            if (w_->requests.producer_waiting.load(std::memory_order_seq_cst)) {
-                w_->requests.producer_waiting.store(0);
-                wake_scheduler();
-            }
-        }
+        read_loop(n, [&](std::size_t k) {
+            std::size_t got = req_.read_some(p, k);
+            p += got;
+            return got;
+        });
+    }
+    /// Appends exactly `n` bytes to `s` (reserve first: nothing is zero-filled).
+    void read_append(std::string& s, std::size_t n) {
+        read_loop(n, [&](std::size_t k) { return req_.read_append(s, k); });
     }
 
     void write_all(const char* p, std::size_t n) {
@@ -50,6 +46,22 @@ public:
     }
 
 private:
+    template <class Read>  // Read(k): reads up to k bytes, returns how many
+    void read_loop(std::size_t n, Read read) {
+        while (n > 0) {
+            std::size_t k = read(n);
+            if (k == 0) {
+                wait_readable();
+                continue;
+            }
+            n -= k;
+            if (w_->requests.producer_waiting.load(std::memory_order_seq_cst)) {
+                w_->requests.producer_waiting.store(0);
+                wake_scheduler();
+            }
+        }
+    }
+
     void wake_scheduler() {
         if (pool_->scheduler_sleeping.load(std::memory_order_seq_cst) && pool_->scheduler_sleeping.exchange(0)) {
             std::uint64_t one = 1;
@@ -121,8 +133,9 @@ void worker_main(const Registry* registry, WorkerShared* shared, PoolShared* poo
         std::uint64_t len = 0;
         io.read_exact(reinterpret_cast<char*>(&len), sizeof len);
         if (len < request_head || len > max_message) _exit(70);  // the scheduler never sends this
-        message.resize(len);
-        io.read_exact(message.data(), len);
+        message.clear();
+        message.reserve(len);
+        io.read_append(message, len);
         const char* p = message.data();
         auto task = get<std::uint32_t>(p);
         auto activity = get<std::uint32_t>(p);
