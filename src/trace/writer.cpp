@@ -20,7 +20,7 @@ std::int64_t now_us() {
 
 namespace {
 const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-constexpr std::size_t first_capacity = std::size_t(1) << 20;
+constexpr std::size_t grow_step = std::size_t(1) << 20;
 
 /// Writes the base64 of `in` at `out` ((size + 2) / 3 * 4 bytes); returns the end.
 char* encode_base64(char* out, std::string_view in) {
@@ -143,7 +143,7 @@ Writer::Writer(const std::string& path, bool append, std::function<void(const st
             at -= n;
         }
     }
-    if (!reserve(first_capacity)) return;
+    if (!reserve(grow_step)) return;
 }
 
 Writer::~Writer() {
@@ -170,11 +170,19 @@ void Writer::fail(const std::string& why) {
 bool Writer::reserve(std::size_t n) {
     if (fd_ < 0) return false;
     if (size_ + n <= capacity_) return true;
-    std::size_t want = capacity_ ? capacity_ : first_capacity;
-    while (want < size_ + n) want *= 2;
-    if (int e = posix_fallocate(fd_, 0, static_cast<off_t>(want))) {
-        fail(std::string("cannot grow the file: ") + std::strerror(e));
-        return false;
+    // Grown a step at a time, by writing zeros: the blocks are reserved (a full disk is
+    // an error here, never a SIGBUS in the mapping) and the pages are in the page cache
+    // before the mapping writes them. On ext4 that makes the mapping's faults cheap,
+    // where a fallocated (unwritten) block costs a journalled conversion per page.
+    static const char zeros[1 << 16] = {};
+    std::size_t want = (size_ + n + grow_step - 1) / grow_step * grow_step;
+    for (std::size_t at = std::max(capacity_, size_); at < want;) {  // from size_: a torn line is cleared
+        ssize_t k = ::pwrite(fd_, zeros, std::min(sizeof zeros, want - at), static_cast<off_t>(at));
+        if (k <= 0) {
+            fail(std::string("cannot grow the file: ") + std::strerror(k < 0 ? errno : ENOSPC));
+            return false;
+        }
+        at += static_cast<std::size_t>(k);
     }
     void* p = map_ ? mremap(map_, capacity_, want, MREMAP_MAYMOVE)
                    : mmap(nullptr, want, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);

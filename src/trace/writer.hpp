@@ -1,9 +1,9 @@
 #pragma once
 // The trace recorder: JSON Lines appended to a shared file mapping. An event costs a
 // few string appends and a memcpy; the kernel owns the written pages, so a run killed
-// with SIGKILL leaves every complete line behind. Blocks are reserved with
-// posix_fallocate, so a full disk is an error we report (once) rather than SIGBUS,
-// and tracing stops without touching the run.
+// with SIGKILL leaves every complete line behind. The file grows by writing zeros
+// ahead of the mapping, so a full disk is an error we report (once) rather than
+// SIGBUS, and tracing stops without touching the run.
 
 #include <cstdint>
 #include <cstring>
