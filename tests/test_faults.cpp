@@ -490,3 +490,93 @@ TEST_CASE("bad inputs: a result that cannot be serialised, a worker writing garb
     CHECK_THROWS_WITH_AS(w.run(1), doctest::Contains("sent a malformed reply"), flowy::WorkerCrashed);
     CHECK(seconds_since(t0) < 10);
 }
+
+// ---- streamed arguments and results (processes: straight from and to the rings) ----
+
+namespace {
+/// A big value whose loading fails after its first field: the rest of the request
+/// (half a megabyte) is still on the ring when the activity's call fails.
+struct Picky {
+    bool refuse = false;
+    std::vector<int> data;
+    template <class A>
+    void save(A& a) const {
+        a(refuse, data);
+    }
+    template <class A>
+    void load(A& a) {
+        a(refuse);
+        if (refuse) throw std::runtime_error("refused to load");
+        a(data);
+    }
+};
+long total(Picky p) {
+    long s = 0;
+    for (int x : p.data) s += x;
+    return s;
+}
+struct PickyFlow {
+    Activity<long(Picky)> total{"total"};
+    std::string operator()(int n) {
+        std::string out;
+        for (bool refuse : {true, false, true, false}) {
+            Picky p{refuse, std::vector<int>(static_cast<std::size_t>(n), 3)};
+            try {
+                out += std::to_string(total(p).get()) + " ";
+            } catch (const flowy::TaskError& e) {
+                out += std::string(e.what()) + " ";
+            }
+        }
+        return out;
+    }
+};
+
+/// A result that writes other bytes each time it is saved: the worker counts the size
+/// first, then writes, and cannot send what it did not announce.
+struct Fickle {
+    int n = 0;
+    template <class A>
+    void save(A& a) const {
+        static int calls = 0;
+        a(std::vector<int>(static_cast<std::size_t>(n + calls++), 1));
+    }
+    template <class A>
+    void load(A& a) {
+        std::vector<int> v;
+        a(v);
+        n = static_cast<int>(v.size());
+    }
+};
+Fickle make_fickle(int n) {
+    return Fickle{n};
+}
+struct FickleFlow {
+    Activity<Fickle(int)> t{"t"};
+    int operator()(int n) { return t(n).get().n; }
+};
+}  // namespace
+
+TEST_CASE("an argument that fails to load part way: the task fails, the worker drops the rest of it and goes on") {
+    for (auto e : test::all_executors) {
+        CAPTURE(test::name(e));
+        test::NoLeaks no_leaks;
+        std::vector<std::string> warnings;  // a worker that lost its place would be replaced, with a warning
+        auto w = test::on<PickyFlow>(e, 1, [&](std::string_view m) { warnings.emplace_back(m); });
+        w.conf_activity("total", total);  // one worker: every task on the same ring
+        const int n = 150000;             // 600 KB of arguments
+        std::string expect = std::to_string(3L * n);
+        CHECK(w.run(n) == "refused to load " + expect + " refused to load " + expect + " ");
+        CHECK(warnings.empty());
+    }
+}
+
+TEST_CASE("a result that writes other bytes than it counted ends its worker: the task is reported crashed") {
+    test::NoLeaks no_leaks;
+    auto w = test::on<FickleFlow>(flowy::Executor::processes, 1, quiet);
+    w.conf_activity("t", make_fickle);
+    CHECK_THROWS_AS(w.run(5000), flowy::WorkerCrashed);
+    // in-process executors encode once: the result arrives
+    auto s = test::on<FickleFlow>(flowy::Executor::synchronous, 1, quiet);
+    s.conf_activity("t", make_fickle);
+    CHECK(s.run(5000) >= 5000);
+}

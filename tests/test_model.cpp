@@ -214,3 +214,50 @@ TEST_CASE("Bytes: up to 15 bytes inline, longer strings adopted without a copy, 
     b = std::string("abc");  // a long value replaced by a short one
     CHECK(b.view() == "abc");
 }
+
+namespace {
+std::string cereal_bytes(const auto& v, cereal::PortableBinaryOutputArchive::Options o =
+                                            cereal::PortableBinaryOutputArchive::Options::Default()) {
+    std::string out;
+    flowy::detail::StringSink sink(out);
+    std::ostream os(&sink);
+    cereal::PortableBinaryOutputArchive ar(os, o);
+    ar(v);
+    return out;
+}
+template <class T>
+void round_trip(T v) {
+    CAPTURE(v);
+    std::string ours;
+    flowy::detail::encode(ours, v);
+    CHECK(ours == cereal_bytes(v));  // the same bytes as cereal's archive, without it
+    CHECK(flowy::detail::encoded_size(v) == ours.size());
+    CHECK(flowy::detail::decode<T>(ours) == v);
+    flowy::detail::ViewSource src(ours);
+    CHECK(flowy::detail::decode_from<T>(src) == v);
+    CHECK(src.remaining() == 0);
+}
+}  // namespace
+
+TEST_CASE("numbers travel in cereal's bytes without its streams; other values through it") {
+    round_trip(-5);
+    round_trip(std::int64_t(INT64_MIN));
+    round_trip(std::uint8_t(255));
+    round_trip(3.25);
+    round_trip(-0.5f);
+    round_trip(true);
+    round_trip('x');
+    round_trip(std::string(100, 'q'));
+    round_trip(std::vector<int>{1, 2, 3});
+
+    // bytes a big-endian archive wrote are still read (through cereal)
+    std::string big = cereal_bytes(std::int32_t(0x01020304), cereal::PortableBinaryOutputArchive::Options::BigEndian());
+    CHECK(big[0] == 0);
+    CHECK(flowy::detail::decode<std::int32_t>(big) == 0x01020304);
+
+    // cut short: an error, never a read past the end
+    std::string cut = "\x01\x02";
+    flowy::detail::ViewSource src(cut);
+    CHECK_THROWS_AS(flowy::detail::decode_from<int>(src), cereal::Exception);
+    CHECK_THROWS_AS(flowy::detail::decode<int>(cut), cereal::Exception);
+}

@@ -59,19 +59,18 @@ struct InvokerOf<R(A...)> {
     static Invoker make(F f) {
         static_assert(serialisable_v<std::decay_t<R>> && (serialisable_v<std::decay_t<A>> && ...),
                       "flowy: the configured function's parameter and result types must be serialisable with cereal");
-        return [f = std::move(f)](std::string_view args, std::string& out) mutable {
-            ViewSource src(args);
-            std::istream is(&src);
-            std::tuple<std::decay_t<A>...> values{decode<std::decay_t<A>>(is)...};
+        return [f = std::move(f)](std::streambuf& args, ResultOut& out) mutable {
+            std::tuple<std::decay_t<A>...> values{decode_from<std::decay_t<A>>(args)...};
             call(f, values, out, std::index_sequence_for<A...>{});
         };
     }
     template <class F, class Tuple, std::size_t... I>
-    static void call(F& f, Tuple& values, std::string& out, std::index_sequence<I...>) {
+    static void call(F& f, Tuple& values, ResultOut& out, std::index_sequence<I...>) {
         if constexpr (std::is_void_v<R>) {
             std::invoke(f, pass<A>(std::get<I>(values))...);
         } else {
-            encode(out, std::invoke(f, pass<A>(std::get<I>(values))...));
+            const std::decay_t<R> r = std::invoke(f, pass<A>(std::get<I>(values))...);
+            encode_to(out.begin(out.needs_size() ? encoded_size(r) : 0), r);
         }
     }
 };

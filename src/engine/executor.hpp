@@ -78,6 +78,11 @@ std::unique_ptr<TaskExecutor> make_process_executor(const Registry& registry, in
 /// Runs one request on the calling thread: never throws; activity exceptions become a failed completion.
 Completion run_request(const Registry& registry, std::uint32_t task, std::uint32_t activity, std::string_view args);
 
+/// Runs an activity on the calling thread, its arguments read from `args` and its
+/// result written to `out`; sets the outcome, error and duration of `c`. Never throws.
+void run_activity(const Registry& registry, std::uint32_t activity, std::streambuf& args, ResultOut& out,
+                  Completion& c);
+
 /// A timed-out failure: "timed out after N ms".
 ErrorInfo timed_out(std::chrono::nanoseconds timeout);
 

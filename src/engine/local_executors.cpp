@@ -2,6 +2,8 @@
 
 #include "engine/executor.hpp"
 
+#include <flowy/detail/serialize.hpp>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -16,9 +18,17 @@ namespace flowy::detail {
 Completion run_request(const Registry& registry, std::uint32_t task, std::uint32_t activity, std::string_view args) {
     Completion c;
     c.task = task;
+    ViewSource in(args);
+    StringOut out(c.bytes);
+    run_activity(registry, activity, in, out, c);
+    return c;
+}
+
+void run_activity(const Registry& registry, std::uint32_t activity, std::streambuf& args, ResultOut& out,
+                  Completion& c) {
     auto t0 = std::chrono::steady_clock::now();
     try {
-        (*registry.at(activity))(args, c.bytes);
+        (*registry.at(activity))(args, out);
         c.outcome = Completion::Outcome::finished;
     } catch (...) {
         c.outcome = Completion::Outcome::failed;
@@ -31,7 +41,6 @@ Completion run_request(const Registry& registry, std::uint32_t task, std::uint32
     }
     c.duration_us = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
-    return c;
 }
 
 ErrorInfo timed_out(std::chrono::nanoseconds timeout) {

@@ -7,6 +7,10 @@
 
 #include <unistd.h>
 
+#include <flowy/detail/serialize.hpp>
+
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -21,15 +25,19 @@ public:
 
     /// Reads exactly `n` bytes; ends the process when told to stop.
     void read_exact(char* p, std::size_t n) {
-        read_loop(n, [&](std::size_t k) {
-            std::size_t got = req_.read_some(p, k);
-            p += got;
-            return got;
-        });
-    }
-    /// Appends exactly `n` bytes to `s` (reserve first: nothing is zero-filled).
-    void read_append(std::string& s, std::size_t n) {
-        read_loop(n, [&](std::size_t k) { return req_.read_append(s, k); });
+        while (n > 0) {
+            std::size_t k = req_.read_some(p, n);
+            if (k == 0) {
+                wait_readable();
+                continue;
+            }
+            p += k;
+            n -= k;
+            if (w_->requests.producer_waiting.load(std::memory_order_seq_cst)) {
+                w_->requests.producer_waiting.store(0);
+                wake_scheduler();
+            }
+        }
     }
 
     void write_all(const char* p, std::size_t n) {
@@ -46,22 +54,6 @@ public:
     }
 
 private:
-    template <class Read>  // Read(k): reads up to k bytes, returns how many
-    void read_loop(std::size_t n, Read read) {
-        while (n > 0) {
-            std::size_t k = read(n);
-            if (k == 0) {
-                wait_readable();
-                continue;
-            }
-            n -= k;
-            if (w_->requests.producer_waiting.load(std::memory_order_seq_cst)) {
-                w_->requests.producer_waiting.store(0);
-                wake_scheduler();
-            }
-        }
-    }
-
     void wake_scheduler() {
         if (pool_->scheduler_sleeping.load(std::memory_order_seq_cst) && pool_->scheduler_sleeping.exchange(0)) {
             std::uint64_t one = 1;
@@ -116,6 +108,128 @@ private:
     ipc::Ring req_, rep_;
 };
 
+/// The arguments of one request, read off the ring as they are decoded: a big value
+/// goes from the ring straight into the activity's argument, not through a buffer.
+class RequestIn final : public std::streambuf {
+public:
+    RequestIn(Io& io, std::uint64_t size) : io_(io), left_(size) {}
+    /// Reads and drops what decoding left: the next request starts after this one.
+    void skip_rest() {
+        setg(buf_, buf_, buf_);
+        while (left_ > 0) fill();
+        setg(buf_, buf_, buf_);
+    }
+
+protected:
+    int_type underflow() override {
+        if (gptr() == egptr()) {
+            if (left_ == 0) return traits_type::eof();
+            fill();
+        }
+        return traits_type::to_int_type(*gptr());
+    }
+    std::streamsize xsgetn(char* s, std::streamsize n) override {
+        std::streamsize got = 0;
+        while (got < n) {
+            if (gptr() == egptr()) {
+                if (left_ == 0) break;
+                auto want = static_cast<std::size_t>(n - got);
+                if (want >= sizeof buf_) {
+                    want = static_cast<std::size_t>(std::min<std::uint64_t>(want, left_));
+                    io_.read_exact(s + got, want);
+                    left_ -= want;
+                    got += static_cast<std::streamsize>(want);
+                    continue;
+                }
+                fill();
+            }
+            auto k = std::min<std::streamsize>(n - got, egptr() - gptr());
+            std::memcpy(s + got, gptr(), static_cast<std::size_t>(k));
+            gbump(static_cast<int>(k));
+            got += k;
+        }
+        return got;
+    }
+
+private:
+    void fill() {
+        auto k = static_cast<std::size_t>(std::min<std::uint64_t>(left_, sizeof buf_));
+        io_.read_exact(buf_, k);
+        left_ -= k;
+        setg(buf_, buf_, buf_ + k);
+    }
+    Io& io_;
+    std::uint64_t left_;  // bytes of the request not read off the ring yet
+    char buf_[4096];
+};
+
+/// The reply of a task that finished, written to the ring as its result is encoded:
+/// the head (with the size the encoder counted first), then the bytes. A small reply
+/// leaves in one write; a big one never sits whole in a buffer.
+class ReplyOut final : public ResultOut, public std::streambuf {
+public:
+    ReplyOut(Io& io, std::uint32_t task, Clock::time_point started) : io_(io), task_(task), started_(started) {}
+    bool needs_size() const override { return true; }
+    std::streambuf& begin(std::size_t size) override {
+        begun_ = true;
+        size_ = size;
+        auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_).count();
+        char* q = buf_;
+        put<std::uint64_t>(q, reply_head + size);
+        put<std::uint32_t>(q, task_);
+        put<std::uint8_t>(q, static_cast<std::uint8_t>(Completion::Outcome::finished));
+        put<std::uint64_t>(q, static_cast<std::uint64_t>(us));
+        setp(buf_, buf_ + sizeof buf_);
+        pbump(static_cast<int>(q - buf_));
+        return *this;
+    }
+    bool begun() const { return begun_; }
+    /// Sends what is buffered. A result that wrote other bytes than it counted (a save()
+    /// that is not the same twice) cannot be sent: the worker ends, which the scheduler
+    /// reports as a crash of the task, before the reply is complete.
+    void finish() {
+        if (written_ != size_) _exit(70);
+        send();
+    }
+
+protected:
+    int_type overflow(int_type c) override {
+        send();
+        if (!traits_type::eq_int_type(c, traits_type::eof())) {
+            if (written_ + 1 > size_) _exit(70);
+            *pptr() = traits_type::to_char_type(c);
+            pbump(1);
+            ++written_;
+        }
+        return traits_type::not_eof(c);
+    }
+    std::streamsize xsputn(const char* s, std::streamsize n) override {
+        auto k = static_cast<std::size_t>(n);
+        if (written_ + k > size_) _exit(70);
+        if (k > static_cast<std::size_t>(epptr() - pptr())) send();
+        if (k < sizeof buf_) {
+            std::memcpy(pptr(), s, k);
+            pbump(static_cast<int>(k));
+        } else {
+            io_.write_all(s, k);  // big: from the encoder straight into the ring
+        }
+        written_ += k;
+        return n;
+    }
+
+private:
+    void send() {
+        io_.write_all(pbase(), static_cast<std::size_t>(pptr() - pbase()));
+        setp(buf_, buf_ + sizeof buf_);
+    }
+    Io& io_;
+    std::uint32_t task_;
+    Clock::time_point started_;
+    bool begun_ = false;
+    std::size_t size_ = 0, written_ = 0;
+    char buf_[4096];
+};
+
 WorkerShared* current = nullptr;
 
 }  // namespace
@@ -127,43 +241,43 @@ WorkerShared* this_worker() noexcept {
 void worker_main(const Registry* registry, WorkerShared* shared, PoolShared* pool, int wake_fd, int parent) {
     current = shared;
     Io io(shared, pool, wake_fd, parent);
-    std::string message;
     std::string reply;
     for (;;) {
-        std::uint64_t len = 0;
-        io.read_exact(reinterpret_cast<char*>(&len), sizeof len);
+        char head[8 + request_head];
+        io.read_exact(head, sizeof head);
+        const char* p = head;
+        auto len = get<std::uint64_t>(p);
         if (len < request_head || len > max_message) _exit(70);  // the scheduler never sends this
-        message.clear();
-        message.reserve(len);
-        io.read_append(message, len);
-        const char* p = message.data();
         auto task = get<std::uint32_t>(p);
         auto activity = get<std::uint32_t>(p);
         shared->current.store(std::uint64_t(task) + 1, std::memory_order_seq_cst);
+        RequestIn in(io, len - request_head);
+        ReplyOut out(io, task, Clock::now());
         Completion c;
         if (activity < registry->size()) {
-            c = run_request(*registry, task, activity, std::string_view(p, len - request_head));
+            run_activity(*registry, activity, in, out, c);
         } else {
             c.outcome = Completion::Outcome::failed;
             c.error.message = "worker got an unknown activity index";
         }
+        in.skip_rest();
         std::cout.flush();
         std::cerr.flush();
         std::fflush(nullptr);
 
-        std::size_t payload = c.outcome == Completion::Outcome::finished
-                                  ? c.bytes.size()
-                                  : 8 + c.error.message.size() + c.error.type.size();
-        reply.resize(8 + reply_head + (c.outcome == Completion::Outcome::finished ? 0 : payload));
-        char* q = reply.data();
-        put<std::uint64_t>(q, reply_head + payload);
-        put<std::uint32_t>(q, task);
-        put<std::uint8_t>(q, static_cast<std::uint8_t>(c.outcome));
-        put<std::uint64_t>(q, c.duration_us);
         if (c.outcome == Completion::Outcome::finished) {
-            io.write_all(reply.data(), reply.size());
-            io.write_all(c.bytes.data(), c.bytes.size());  // no copy of a big result
+            if (!out.begun()) out.begin(0);  // a void result: no bytes
+            out.finish();
+        } else if (out.begun()) {
+            _exit(70);  // the result failed half written: the scheduler sees a crash
         } else {
+            std::size_t payload = 8 + c.error.message.size() + c.error.type.size();
+            reply.resize(8 + reply_head + payload);
+            char* q = reply.data();
+            put<std::uint64_t>(q, reply_head + payload);
+            put<std::uint32_t>(q, task);
+            put<std::uint8_t>(q, static_cast<std::uint8_t>(c.outcome));
+            put<std::uint64_t>(q, c.duration_us);
             put<std::uint32_t>(q, static_cast<std::uint32_t>(c.error.message.size()));
             std::memcpy(q, c.error.message.data(), c.error.message.size());
             q += c.error.message.size();

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -325,8 +326,11 @@ struct ChildWorkflow {
 /// Records `d` in the workflow under construction (no-op outside LocalWorkflow::run).
 void declare(const Dependency& d);
 
-/// Runs one task: decodes the arguments from `args`, calls the function, appends the encoded result to `out`.
-using Invoker = std::function<void(std::string_view args, std::string& out)>;
+class ResultOut;  // serialize.hpp
+
+/// Runs one task: decodes the arguments from `args` (reading no further than them),
+/// calls the function, writes the encoded result to `out`.
+using Invoker = std::function<void(std::streambuf& args, ResultOut& out)>;
 
 /// What conf_activity (or conf_workflow) bound to a name.
 struct Binding {

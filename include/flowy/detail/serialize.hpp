@@ -22,6 +22,7 @@
 #include <cereal/types/variant.hpp>
 #include <cereal/types/vector.hpp>
 
+#include <bit>
 #include <cstddef>
 #include <cstring>
 #include <streambuf>
@@ -86,13 +87,89 @@ inline constexpr bool serialisable_v =
 template <class T>
 inline constexpr bool storable_v = std::is_void_v<T> || (std::is_object_v<T> && std::is_move_constructible_v<T>);
 
+/// Where a task's encoded result goes: a stream that is told the size before the bytes
+/// (a worker's reply ring), or a buffer that is not. Not used when the result is void.
+class ResultOut {
+public:
+    /// Whether begin() must be given the exact size the result will take.
+    virtual bool needs_size() const = 0;
+    /// Where to write the `size` bytes of the result (0 if !needs_size()).
+    virtual std::streambuf& begin(std::size_t size) = 0;
+
+protected:
+    ~ResultOut() = default;
+};
+
+/// A ResultOut that appends to a string.
+class StringOut final : public ResultOut {
+public:
+    explicit StringOut(std::string& s) : sink_(s) {}
+    bool needs_size() const override { return false; }
+    std::streambuf& begin(std::size_t) override { return sink_; }
+
+private:
+    StringSink sink_;
+};
+
+/// A streambuf that only counts what is written to it.
+class CountSink : public std::streambuf {
+public:
+    std::size_t size = 0;
+
+protected:
+    std::streamsize xsputn(const char*, std::streamsize n) override {
+        size += static_cast<std::size_t>(n);
+        return n;
+    }
+    int_type overflow(int_type c) override {
+        if (!traits_type::eq_int_type(c, traits_type::eof())) ++size;
+        return traits_type::not_eof(c);
+    }
+};
+
+/// Numbers are written without a stream or an archive, in the bytes cereal's portable
+/// archive gives them: a 1 (little-endian) and the value as this machine stores it.
+template <class T>
+inline constexpr bool plain_number_v =
+    std::endian::native == std::endian::little&& std::is_arithmetic_v<T> && !std::is_same_v<T, long double>;
+
+/// Writes one value as a self-contained archive to `sb`.
+template <class T>
+void encode_to(std::streambuf& sb, const T& value) {
+    if constexpr (plain_number_v<T>) {
+        char b[1 + sizeof(T)] = {1};
+        std::memcpy(b + 1, &value, sizeof(T));
+        sb.sputn(b, sizeof b);
+    } else {
+        std::ostream os(&sb);
+        cereal::PortableBinaryOutputArchive ar(os);
+        ar(value);
+    }
+}
+
 /// Appends one value as a self-contained archive.
 template <class T>
 void encode(std::string& out, const T& value) {
-    StringSink sink(out);
-    std::ostream os(&sink);
-    cereal::PortableBinaryOutputArchive ar(os);
-    ar(value);
+    if constexpr (plain_number_v<T>) {
+        char b[1 + sizeof(T)] = {1};
+        std::memcpy(b + 1, &value, sizeof(T));
+        out.append(b, sizeof b);
+    } else {
+        StringSink sink(out);
+        encode_to(sink, value);
+    }
+}
+
+/// How many bytes encode() writes for `value` (a pass that writes nothing).
+template <class T>
+std::size_t encoded_size(const T& value) {
+    if constexpr (plain_number_v<T>) {
+        return 1 + sizeof(T);
+    } else {
+        CountSink count;
+        encode_to(count, value);
+        return count.size;
+    }
 }
 
 /// Reads one value written by encode() from the front of `src`.
@@ -109,8 +186,31 @@ T decode(std::istream& is) {
     }
 }
 
+/// Reads one value written by encode() from `sb`, and not a byte more.
+template <class T>
+T decode_from(std::streambuf& sb) {
+    if constexpr (plain_number_v<T> && !std::is_same_v<T, bool>) {
+        char b[1 + sizeof(T)];
+        if (sb.sgetn(b, sizeof b) != static_cast<std::streamsize>(sizeof b) || b[0] != 1)
+            throw cereal::Exception("flowy: an encoded number is cut short or not little-endian");
+        T v;
+        std::memcpy(&v, b + 1, sizeof(T));
+        return v;
+    } else {
+        std::istream is(&sb);
+        return decode<T>(is);
+    }
+}
+
 template <class T>
 T decode(std::string_view bytes) {
+    if constexpr (plain_number_v<T> && !std::is_same_v<T, bool>) {
+        if (bytes.size() >= 1 + sizeof(T) && bytes[0] == 1) {
+            T v;
+            std::memcpy(&v, bytes.data() + 1, sizeof(T));
+            return v;
+        }
+    }
     ViewSource src(bytes);
     std::istream is(&src);
     is.exceptions(std::ios::badbit);
@@ -123,14 +223,10 @@ template <class T>
 std::string describe(std::string_view bytes) {
     if constexpr (std::is_void_v<T>) {
         return {};
-    } else if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+    } else if constexpr (plain_number_v<T> && !std::is_same_v<T, bool>) {
         // the common case, on the trace's hot path: no stream, no archive
-        T v{};
-        if (bytes.size() == 1 + sizeof(T) && bytes[0] == 1) {  // written little-endian, as this machine reads
-            std::memcpy(&v, bytes.data() + 1, sizeof(T));
-            return std::to_string(v);
-        }
-        return std::to_string(decode<T>(bytes));
+        if (bytes.size() == 1 + sizeof(T) && bytes[0] == 1) return std::to_string(decode<T>(bytes));
+        return "<" + std::to_string(bytes.size()) + " bytes>";
     } else {
         try {
             T v = decode<T>(bytes);
