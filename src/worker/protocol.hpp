@@ -32,7 +32,9 @@ struct WorkerShared {
     ipc::RingControl replies;
 };
 
-inline constexpr std::size_t ring_capacity = std::size_t(1) << 20;
+// Each ring's pages become resident (in the scheduler too) as messages go round it,
+// so a ring is small: big values stream through it a quarter MiB at a time.
+inline constexpr std::size_t ring_capacity = std::size_t(1) << 18;
 inline constexpr std::size_t region_size = sizeof(WorkerShared) + 2 * ring_capacity;
 inline constexpr std::size_t request_head = 8;                        // task, activity
 inline constexpr std::size_t reply_head = 4 + 1 + 8;                  // task, outcome, duration
