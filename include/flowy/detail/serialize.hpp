@@ -22,6 +22,7 @@
 #include <cereal/types/variant.hpp>
 #include <cereal/types/vector.hpp>
 
+#include <array>
 #include <bit>
 #include <cstddef>
 #include <cstring>
@@ -130,16 +131,23 @@ protected:
 /// Numbers are written without a stream or an archive, in the bytes cereal's portable
 /// archive gives them: a 1 (little-endian) and the value as this machine stores it.
 template <class T>
-inline constexpr bool plain_number_v =
-    std::endian::native == std::endian::little&& std::is_arithmetic_v<T> && !std::is_same_v<T, long double>;
+inline constexpr bool plain_number_v = (std::endian::native == std::endian::little) && std::is_arithmetic_v<T> &&
+                                       !std::is_same_v<T, long double>;
+
+/// A plain number's encoded bytes.
+template <class T>
+std::array<char, 1 + sizeof(T)> number_bytes(T v) {
+    std::array<char, 1 + sizeof(T)> b{1};
+    std::memcpy(b.data() + 1, &v, sizeof(T));
+    return b;
+}
 
 /// Writes one value as a self-contained archive to `sb`.
 template <class T>
 void encode_to(std::streambuf& sb, const T& value) {
     if constexpr (plain_number_v<T>) {
-        char b[1 + sizeof(T)] = {1};
-        std::memcpy(b + 1, &value, sizeof(T));
-        sb.sputn(b, sizeof b);
+        auto b = number_bytes(value);
+        sb.sputn(b.data(), b.size());
     } else {
         std::ostream os(&sb);
         cereal::PortableBinaryOutputArchive ar(os);
@@ -151,9 +159,8 @@ void encode_to(std::streambuf& sb, const T& value) {
 template <class T>
 void encode(std::string& out, const T& value) {
     if constexpr (plain_number_v<T>) {
-        char b[1 + sizeof(T)] = {1};
-        std::memcpy(b + 1, &value, sizeof(T));
-        out.append(b, sizeof b);
+        auto b = number_bytes(value);
+        out.append(b.data(), b.size());
     } else {
         StringSink sink(out);
         encode_to(sink, value);
