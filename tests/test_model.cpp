@@ -261,3 +261,29 @@ TEST_CASE("numbers travel in cereal's bytes without its streams; other values th
     CHECK_THROWS_AS(flowy::detail::decode_from<int>(src), cereal::Exception);
     CHECK_THROWS_AS(flowy::detail::decode<int>(cut), cereal::Exception);
 }
+
+TEST_CASE("a big string's encoded bytes become the string in place, and only when laid out as expected") {
+    std::string text(3000, '\0');
+    for (std::size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>(i * 13);
+    std::string bytes;
+    flowy::detail::encode(bytes, text);
+    const char* buffer = bytes.data();
+    std::string same = bytes;
+    CHECK(flowy::detail::string_in_place(same));
+    CHECK(same == text);
+    CHECK(flowy::detail::string_in_place(bytes));
+    CHECK(bytes.data() == buffer);  // the same buffer, not a copy
+
+    std::string longer;
+    flowy::detail::encode(longer, text);
+    longer += "x";  // one byte more than its size says
+    const std::string before = longer;
+    CHECK_FALSE(flowy::detail::string_in_place(longer));
+    CHECK(longer == before);
+
+    std::string big_endian = cereal_bytes(text, cereal::PortableBinaryOutputArchive::Options::BigEndian());
+    CHECK_FALSE(flowy::detail::string_in_place(big_endian));
+    CHECK(flowy::detail::decode<std::string>(big_endian) == text);
+    std::string empty;
+    CHECK_FALSE(flowy::detail::string_in_place(empty));
+}

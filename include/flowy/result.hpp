@@ -41,6 +41,16 @@ inline constexpr std::size_t big_value = std::size_t(1) << 20;
 template <class T>
 const T& value_of(Slot& s) {
     if (!s.value) {
+        if constexpr (std::is_same_v<T, std::string>) {
+            if (s.bytes.size() >= big_value) {  // a big string takes over its encoded bytes' buffer
+                std::string b = s.bytes.take();
+                if (string_in_place(b)) {
+                    s.value = std::make_unique<ValueOf<T>>(std::move(b));
+                    return static_cast<const ValueOf<T>&>(*s.value).v;
+                }
+                s.bytes = std::move(b);
+            }
+        }
         s.value = std::make_unique<ValueOf<T>>(decode<T>(s.bytes));
         // Keep one copy of a big value, not two: it is encoded again if passed on.
         if (s.bytes.size() >= big_value) s.bytes.clear();

@@ -193,6 +193,21 @@ T decode(std::istream& is) {
     }
 }
 
+/// Turns the encoded bytes of a std::string into the string itself, in place: the
+/// header is dropped and the buffer kept, so a big string costs no second buffer.
+/// False (and `bytes` unchanged) if they are not exactly one string as encode() lays
+/// it out on this machine.
+inline bool string_in_place(std::string& bytes) {
+    constexpr std::size_t head = 1 + sizeof(cereal::size_type);
+    if constexpr (std::endian::native != std::endian::little) return false;
+    if (bytes.size() < head || bytes[0] != 1) return false;
+    cereal::size_type n;
+    std::memcpy(&n, bytes.data() + 1, sizeof n);
+    if (n != bytes.size() - head) return false;
+    bytes.erase(0, head);
+    return true;
+}
+
 /// Reads one value written by encode() from `sb`, and not a byte more.
 template <class T>
 T decode_from(std::streambuf& sb) {
