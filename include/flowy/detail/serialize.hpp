@@ -167,11 +167,17 @@ void encode(std::string& out, const T& value) {
     }
 }
 
-/// How many bytes encode() writes for `value` (a pass that writes nothing).
+/// An encoded std::string: a 1, its size, its bytes.
+inline constexpr std::size_t string_head = 1 + sizeof(cereal::size_type);
+
+/// How many bytes encode() writes for `value`: known for numbers and strings, else
+/// counted by a pass that writes nothing.
 template <class T>
 std::size_t encoded_size(const T& value) {
     if constexpr (plain_number_v<T>) {
         return 1 + sizeof(T);
+    } else if constexpr (std::is_same_v<T, std::string>) {
+        return string_head + value.size();
     } else {
         CountSink count;
         encode_to(count, value);
@@ -198,13 +204,12 @@ T decode(std::istream& is) {
 /// False (and `bytes` unchanged) if they are not exactly one string as encode() lays
 /// it out on this machine.
 inline bool string_in_place(std::string& bytes) {
-    constexpr std::size_t head = 1 + sizeof(cereal::size_type);
     if constexpr (std::endian::native != std::endian::little) return false;
-    if (bytes.size() < head || bytes[0] != 1) return false;
+    if (bytes.size() < string_head || bytes[0] != 1) return false;
     cereal::size_type n;
     std::memcpy(&n, bytes.data() + 1, sizeof n);
-    if (n != bytes.size() - head) return false;
-    bytes.erase(0, head);
+    if (n != bytes.size() - string_head) return false;
+    bytes.erase(0, string_head);
     return true;
 }
 
