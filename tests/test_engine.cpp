@@ -23,7 +23,7 @@ int sum(int a, int b) {
 
 }  // namespace
 
-TEST_CASE("row 1: the seed example gives 104 and runs both squares at once") {
+TEST_CASE("the seed example gives 104 and runs both squares at once") {
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
@@ -54,7 +54,7 @@ struct Chain {
 };
 }  // namespace
 
-TEST_CASE("row 2: a chain runs strictly one task after another") {
+TEST_CASE("a chain runs strictly one task after another") {
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
@@ -90,7 +90,7 @@ int reverse_finish(int i) {
 }
 }  // namespace
 
-TEST_CASE("row 3: a fan-out runs concurrently and gives values in call order") {
+TEST_CASE("a fan-out runs concurrently and gives values in call order") {
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
@@ -133,7 +133,7 @@ struct ReadsFailure {
 };
 }  // namespace
 
-TEST_CASE("row 5: an activity's exception fails the run with its message, type and task id") {
+TEST_CASE("an activity's exception fails the run with its message, type and task id") {
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
@@ -168,7 +168,7 @@ struct Catches {
 };
 }  // namespace
 
-TEST_CASE("row 6: a body that catches the failure finishes normally") {
+TEST_CASE("a body that catches the failure finishes normally") {
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
@@ -189,7 +189,7 @@ struct Ignores {
 };
 }  // namespace
 
-TEST_CASE("row 7: a failure never read does not fail the run, and the log says it was ignored") {
+TEST_CASE("a failure never read does not fail the run, and the log says it was ignored") {
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
@@ -237,7 +237,7 @@ struct FailsAfter {
 };
 }  // namespace
 
-TEST_CASE("row 8: a failed input fails the dependent task without running it, before or after the call") {
+TEST_CASE("a failed input fails the dependent task without running it, before or after the call") {
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
@@ -315,7 +315,7 @@ struct ErrorBeatsUnfinished {
 };
 }  // namespace
 
-TEST_CASE("row 9: of two failed inputs the earlier wins; an error wins over an unfinished input") {
+TEST_CASE("of two failed inputs the earlier wins; an error wins over an unfinished input") {
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
@@ -352,7 +352,7 @@ struct CtorThrows {
 };
 }  // namespace
 
-TEST_CASE("row 10: an exception from the body or the constructor fails the run") {
+TEST_CASE("an exception from the body or the constructor fails the run") {
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;

@@ -58,7 +58,7 @@ struct OneTask {
 
 }  // namespace
 
-TEST_CASE("row 16: a task past its timeout is stopped with its worker, which is replaced") {
+TEST_CASE("a task past its timeout is stopped with its worker, which is replaced") {
     test::NoLeaks no_leaks;
     Shared::reset();
     auto w = test::on<OneTask>(flowy::Executor::processes, 2, quiet);
@@ -73,7 +73,7 @@ TEST_CASE("row 16: a task past its timeout is stopped with its worker, which is 
     CHECK(seen[2] == "5");
 }
 
-TEST_CASE("row 16: retries = 2 makes three attempts, each with its own id, then TaskTimedout") {
+TEST_CASE("retries = 2 makes three attempts, each with its own id, then TaskTimedout") {
     test::NoLeaks no_leaks;
     Shared::reset();
     test::Log log;
@@ -213,7 +213,7 @@ int die(int how) {
 }
 }  // namespace
 
-TEST_CASE("row 17: SIGSEGV, abort, _exit(3), SIGKILL and an exception escaping a noexcept each fail one task") {
+TEST_CASE("SIGSEGV, abort, _exit(3), SIGKILL and an exception escaping a noexcept each fail one task") {
     struct Case {
         int how;
         const char* says;
@@ -335,7 +335,7 @@ int wait_exit(pid_t child, double limit_s, int* status) {
 }
 }  // namespace
 
-TEST_CASE("row 21: SIGINT or SIGTERM stops the run cleanly: run() throws Cancelled, workers are gone") {
+TEST_CASE("SIGINT or SIGTERM stops the run cleanly: run() throws Cancelled, workers are gone") {
     for (int sig : {SIGINT, SIGTERM}) {
         for (auto e : {flowy::Executor::processes, flowy::Executor::threads}) {
             CAPTURE(sig);
@@ -360,7 +360,7 @@ TEST_CASE("row 21: SIGINT or SIGTERM stops the run cleanly: run() throws Cancell
     }
 }
 
-TEST_CASE("row 21: a second SIGINT forces the scheduler out") {
+TEST_CASE("a second SIGINT forces the scheduler out") {
     test::NoLeaks no_leaks;
     pid_t child = start_hanging_run(flowy::Executor::synchronous);  // the first cannot stop a running task
     kill(child, SIGINT);
@@ -424,7 +424,7 @@ struct Payloads {
 };
 }  // namespace
 
-TEST_CASE("row 20: 64 MiB arguments and results arrive intact") {
+TEST_CASE("64 MiB arguments and results arrive intact") {
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
@@ -466,7 +466,7 @@ struct ReturnsUnsavable {
 };
 int garbage(int x) {
     if (auto* w = flowy::detail::worker::this_worker()) {
-        char junk[8 + flowy::detail::worker::reply_head];
+        char junk[flowy::detail::worker::ReplyHead::size];
         std::memset(junk, 0xff, sizeof junk);  // a length no reply has
         flowy::detail::worker::reply_ring(w).write_some(junk, sizeof junk);
     }

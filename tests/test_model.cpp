@@ -20,7 +20,7 @@ int square_activity(int n) {
 
 }  // namespace
 
-TEST_CASE("row 24: activities built from callables run inline, with no engine") {
+TEST_CASE("activities built from callables run inline, with no engine") {
     test::Seed w;
     w.square = square_activity;
     w.sum = [](int a, int b) { return a + b; };
@@ -86,7 +86,7 @@ std::string config_error(flowy::LocalWorkflow<W>& w) {
 }
 }  // namespace
 
-TEST_CASE("row 18: misconfiguration throws ConfigError before any task runs, on every executor") {
+TEST_CASE("misconfiguration throws ConfigError before any task runs, on every executor") {
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;

@@ -43,7 +43,7 @@ struct WaitsFirst {
 
 }  // namespace
 
-TEST_CASE("row 4: wait suspends the body, so nothing after it is dispatched while the result runs") {
+TEST_CASE("wait suspends the body, so nothing after it is dispatched while the result runs") {
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
@@ -109,7 +109,7 @@ struct FirstFailed {
 };
 }  // namespace
 
-TEST_CASE("row 11: first gives the result that finished first, failed ones included, plain values before tasks") {
+TEST_CASE("first gives the result that finished first, failed ones included, plain values before tasks") {
     for (auto e : {flowy::Executor::processes, flowy::Executor::threads}) {  // synchronous cannot block one task
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
@@ -182,7 +182,7 @@ struct TakeTwo {
 };
 }  // namespace
 
-TEST_CASE("row 12: finish_order gives the earliest finished, in finish order, reading as it goes") {
+TEST_CASE("finish_order gives the earliest finished, in finish order, reading as it goes") {
     for (auto e : {flowy::Executor::processes, flowy::Executor::threads}) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
@@ -246,7 +246,7 @@ struct Sum {
 };
 }  // namespace
 
-TEST_CASE("row 13: parallel_reduce makes n-1 reduce tasks pairing the earliest finished, same value as a fold") {
+TEST_CASE("parallel_reduce makes n-1 reduce tasks pairing the earliest finished, same value as a fold") {
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
@@ -308,7 +308,7 @@ struct RestartWrongTypes {
 };
 }  // namespace
 
-TEST_CASE("row 14: restart continues as new with the given arguments; a failed argument fails the run") {
+TEST_CASE("restart continues as new with the given arguments; a failed argument fails the run") {
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
@@ -380,7 +380,7 @@ int sum_of_squares(int n) {
 }
 }  // namespace
 
-TEST_CASE("row 15: child workflows give their value as a result, share the worker pool, and nest") {
+TEST_CASE("child workflows give their value as a result, share the worker pool, and nest") {
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;

@@ -113,7 +113,7 @@ struct Ignores {
 };
 }  // namespace
 
-TEST_CASE("row 7: an ignored failure is in the trace, and failures, reads and skips are recorded") {
+TEST_CASE("an ignored failure is in the trace, and failures, reads and skips are recorded") {
     test::NoLeaks no_leaks;
     std::string path = temp_path("ignored.jsonl");
     flowy::LocalWorkflow<Ignores> w;
@@ -134,7 +134,7 @@ TEST_CASE("row 7: an ignored failure is in the trace, and failures, reads and sk
     CHECK(failing.runs()[0].outcome == flowy::TraceRun::Outcome::failed);
 }
 
-TEST_CASE("row 25: a corrupt trace is refused with the line and the reason") {
+TEST_CASE("a corrupt trace is refused with the line and the reason") {
     std::string ok = slurp(std::string(FLOWY_TEST_DATA) + "/seed.jsonl");
     std::string first = ok.substr(0, ok.find('\n') + 1);
     std::string second = ok.substr(first.size(), ok.find('\n', first.size()) + 1 - first.size());
@@ -212,10 +212,10 @@ TEST_CASE("the trace writer writes numbers, strings, ids and lists exactly") {
             .field_bool("no", false)
             .field_hex("h", 0x0123456789abcdefULL)
             .field_bytes("b", std::string_view("\x00\xff\x10", 3))
-            .field_id("id", "child-0-0/", "sq", 4294967295U, 10)
+            .field_id("id", {"child-0-0/", "sq", 4294967295U, 10})
             .list_begin("ids")
-            .list_id("", "a", 0, 0)
-            .list_id("p/", "b", 1, 2)
+            .list_id({"", "a", 0, 0})
+            .list_id({"p/", "b", 1, 2})
             .list_end()
             .list_begin("none")
             .list_end()
@@ -337,7 +337,7 @@ std::size_t finished_in(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("rows 21-22: a run killed with SIGKILL halfway resumes from its trace; finished tasks do not run again") {
+TEST_CASE("a run killed with SIGKILL halfway resumes from its trace; finished tasks do not run again") {
     test::NoLeaks no_leaks;
     Shared::reset();
     for (int i = 0; i < 64; ++i) runs()[i] = 0;
@@ -397,7 +397,7 @@ struct OtherOrder {
 };
 }  // namespace
 
-TEST_CASE("row 22: resume after a failed run whose cause was fixed reruns only what did not succeed") {
+TEST_CASE("resume after a failed run whose cause was fixed reruns only what did not succeed") {
     test::NoLeaks no_leaks;
     for (int i = 0; i < 64; ++i) runs()[i] = 0;
     std::string path = temp_path("fixed.jsonl");
@@ -426,7 +426,7 @@ TEST_CASE("row 22: resume after a failed run whose cause was fixed reruns only w
     std::remove(path.c_str());
 }
 
-TEST_CASE("row 23: a resumed body that makes other calls stops with an error naming the first diverging call") {
+TEST_CASE("a resumed body that makes other calls stops with an error naming the first diverging call") {
     test::NoLeaks no_leaks;
     std::string path = temp_path("diverge.jsonl");
     flowy::LocalWorkflow<Twice> first;

@@ -80,6 +80,28 @@ concept workflow_class = requires {
     &W::operator();
 };
 
+/// Calls the body of `w` with arguments encoded as its parameters; returns its result's
+/// slot (an engine's instance, and direct mode's restart).
+template <class W, class Ret, class... P>
+SlotPtr invoke_encoded(W& w, std::string_view args, Ret (*)(P...)) {
+    ViewSource src(args);
+    std::istream is(&src);
+    std::tuple<std::decay_t<P>...> values{decode<std::decay_t<P>>(is)...};
+    return std::apply(
+        [&](auto&... v) -> SlotPtr {
+            if constexpr (std::is_void_v<Ret>) {
+                std::invoke(w, pass<P>(v)...);
+                return finished_void_slot();
+            } else if constexpr (is_result_v<Ret>) {
+                Ret r = std::invoke(w, pass<P>(v)...);
+                return slot_of(r);
+            } else {
+                return finished_slot(std::invoke(w, pass<P>(v)...));
+            }
+        },
+        values);
+}
+
 template <class W, class Sig>
 struct WorkflowOf;
 template <class W, class Ret, class... P>
@@ -91,22 +113,7 @@ struct WorkflowOf<W, Ret(P...)> {
     struct Inst final : Instance {
         W w;
         SlotPtr invoke(std::string_view args) override {
-            ViewSource src(args);
-            std::istream is(&src);
-            std::tuple<std::decay_t<P>...> values{decode<std::decay_t<P>>(is)...};
-            return call(values, std::index_sequence_for<P...>{});
-        }
-        template <class Tuple, std::size_t... I>
-        SlotPtr call(Tuple& values, std::index_sequence<I...>) {
-            if constexpr (std::is_void_v<Ret>) {
-                std::invoke(w, pass<P>(std::get<I>(values))...);
-                return finished_void_slot();
-            } else if constexpr (is_result_v<Ret>) {
-                Ret r = std::invoke(w, pass<P>(std::get<I>(values))...);
-                return slot_of(r);
-            } else {
-                return finished_slot(std::invoke(w, pass<P>(std::get<I>(values))...));
-            }
+            return invoke_encoded(w, args, static_cast<Ret (*)(P...)>(nullptr));
         }
     };
 
@@ -144,27 +151,6 @@ struct WorkflowOf<W, Ret(P...)> {
 template <class W>
 using workflow_of = WorkflowOf<W, typename callable_traits<W>::signature>;
 
-/// Calls `w` with arguments encoded as its parameters (direct mode's restart).
-template <class W, class Ret, class... P>
-SlotPtr invoke_encoded(W& w, std::string_view args, Ret (*)(P...)) {
-    ViewSource src(args);
-    std::istream is(&src);
-    std::tuple<std::decay_t<P>...> values{decode<std::decay_t<P>>(is)...};
-    return std::apply(
-        [&](auto&... v) -> SlotPtr {
-            if constexpr (std::is_void_v<Ret>) {
-                std::invoke(w, pass<P>(v)...);
-                return finished_void_slot();
-            } else if constexpr (is_result_v<Ret>) {
-                Ret r = std::invoke(w, pass<P>(v)...);
-                return slot_of(r);
-            } else {
-                return finished_slot(std::invoke(w, pass<P>(v)...));
-            }
-        },
-        values);
-}
-
 }  // namespace detail
 
 template <class W>
@@ -186,10 +172,8 @@ auto run_direct(W& w, A&&... args) {
     while (s && s->restarting) {
         const detail::RestartRequest& req = *detail::restart_of(*s);
         for (const auto& in : req.inputs) detail::settle(in);
-        if (!(req.values == Flow::type().parameters))
-            throw TaskError("flowy::restart: the arguments " + req.values.name() + " do not match the parameters of " +
-                                Flow::type().name + ", " + Flow::type().parameters.name(),
-                            {}, "std::invalid_argument");
+        if (std::string m = detail::restart_mismatch(req, Flow::type()); !m.empty())
+            throw TaskError(m, {}, "std::invalid_argument");
         std::string encoded;
         req.args->encode(encoded);
         s = detail::invoke_encoded(w, encoded, static_cast<Sig*>(nullptr));

@@ -45,6 +45,11 @@ struct TraceTask {
     std::string because;  ///< for a skipped task: the failed input
 };
 
+/// How a task's state reads in pictures and reports: "finished", "failed", "timed out",
+/// "worker crashed", "skipped", "never finished" (a task still scheduled or running
+/// when the trace ends never finished).
+const char* to_string(TraceTask::State state) noexcept;
+
 /// One run recorded in a trace (a resumed run appends another).
 struct TraceRun {
     enum class Outcome { running, finished, failed, cancelled };

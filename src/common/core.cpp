@@ -60,6 +60,12 @@ ErrorInfo current_error(std::string task) {
     return e;
 }
 
+std::string restart_mismatch(const RestartRequest& r, const WorkflowType& type) {
+    if (r.values == type.parameters) return {};
+    return "flowy::restart: the arguments " + r.values.name() + " do not match the parameters of " + type.name + ", " +
+           type.parameters.name();
+}
+
 namespace {
 thread_local std::uint64_t direct_seq = 0;
 thread_local DeclarationScope* declaring = nullptr;

@@ -1,6 +1,12 @@
 #pragma once
-// Where tasks run. The scheduler hands an executor encoded requests and collects
-// completions; every executor gives the same results for the same requests.
+// Where tasks run: the executor seam. The scheduler hands an executor requests (an
+// activity and its encoded arguments) and collects completions; it never assumes
+// where the workers are. The local executors run them in this process (synchronous,
+// threads) or in forked worker processes (src/worker/process_pool.cpp); an executor
+// whose workers are other hosts implements the same interface. Every executor gives
+// the same results for the same requests.
+
+#include "common/worker_ref.hpp"
 
 #include <flowy/detail/core.hpp>
 
@@ -19,7 +25,8 @@ struct Request {
     std::uint32_t task = 0;
     std::uint32_t activity = 0;
     std::string_view args;
-    /// How many tasks the executor may queue on one worker for this one (1: only to an idle worker).
+    /// How many tasks the executor may queue on one worker for this one (1: only to an
+    /// idle worker). A hint: an executor without local queues ignores it.
     std::uint32_t depth = 1;
     /// Stop the task after this long (0: never). Only the processes executor can stop a
     /// running task; the others report a task that returned late as timed out.
@@ -40,7 +47,7 @@ struct Completion {
     std::string bytes;
     ErrorInfo error;
     std::uint64_t duration_us = 0;  ///< time the activity ran, as seen by its worker
-    int worker = -1;
+    int worker = -1;                ///< the worker that ran it (TaskExecutor::worker tells which)
 };
 
 /// The registry of activity functions, indexed by Request::activity.
@@ -51,10 +58,11 @@ public:
     virtual ~TaskExecutor() = default;
     /// Whether a request with this depth can be submitted now.
     virtual bool accepts(std::uint32_t depth) const = 0;
-    /// Hands `r` to a worker; returns the worker's index.
+    /// Hands `r` over; returns the index of the worker it went to, or -1 if that is not
+    /// known yet (the completion names it).
     virtual int submit(const Request& r) = 0;
-    /// The process id of a worker (this process for in-process executors).
-    virtual int worker_pid(int worker) const = 0;
+    /// Who worker `index` is: its process and host.
+    virtual WorkerRef worker(int index) const = 0;
     /// Blocks until at least one completion is available, or `deadline` passes, and
     /// appends what completed to `out`.
     virtual void wait(std::vector<Completion>& out, Clock::time_point deadline) = 0;
@@ -68,26 +76,15 @@ public:
 };
 
 /// Set (to the signal number) when SIGINT or SIGTERM asks the run to stop; executors
-/// return from wait() when they see it.
+/// return from wait() when they see it (src/engine/stop_signals.cpp).
 int cancel_signal() noexcept;
+
+/// In a process forked to be a worker: forgets the parent's run (the current
+/// execution), so that an activity can start runs of its own.
+void leave_engine_in_child();
 
 std::unique_ptr<TaskExecutor> make_synchronous_executor(const Registry& registry);
 std::unique_ptr<TaskExecutor> make_thread_executor(const Registry& registry, int threads);
 std::unique_ptr<TaskExecutor> make_process_executor(const Registry& registry, int workers);
-
-/// Runs one request on the calling thread: never throws; activity exceptions become a failed completion.
-Completion run_request(const Registry& registry, std::uint32_t task, std::uint32_t activity, std::string_view args);
-
-/// Runs an activity on the calling thread, its arguments read from `args` and its
-/// result written to `out`; sets the outcome, error and duration of `c`. Never throws.
-void run_activity(const Registry& registry, std::uint32_t activity, std::streambuf& args, ResultOut& out,
-                  Completion& c);
-
-/// A timed-out failure: "timed out after N ms".
-ErrorInfo timed_out(std::chrono::nanoseconds timeout);
-
-/// For executors that cannot stop a running task: a task that returned after its
-/// timeout is a timeout (its result is dropped).
-void apply_timeout_late(Completion& c, std::chrono::nanoseconds timeout);
 
 }  // namespace flowy::detail

@@ -1,8 +1,7 @@
 // The executors that run tasks inside this process: synchronous and threads.
 
 #include "engine/executor.hpp"
-
-#include <flowy/detail/serialize.hpp>
+#include "worker/run_activity.hpp"
 
 #include <chrono>
 #include <condition_variable>
@@ -14,55 +13,6 @@
 #include <unistd.h>
 
 namespace flowy::detail {
-
-Completion run_request(const Registry& registry, std::uint32_t task, std::uint32_t activity, std::string_view args) {
-    Completion c;
-    c.task = task;
-    ViewSource in(args);
-    StringOut out(c.bytes);
-    run_activity(registry, activity, in, out, c);
-    return c;
-}
-
-void run_activity(const Registry& registry, std::uint32_t activity, std::streambuf& args, ResultOut& out,
-                  Completion& c) {
-    auto t0 = std::chrono::steady_clock::now();
-    try {
-        (*registry.at(activity))(args, out);
-        c.outcome = Completion::Outcome::finished;
-    } catch (...) {
-        c.outcome = Completion::Outcome::failed;
-        c.bytes.clear();
-        try {
-            c.error = current_error({});
-        } catch (...) {
-            c.error.message = "exception (its description failed)";
-        }
-    }
-    c.duration_us = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
-}
-
-ErrorInfo timed_out(std::chrono::nanoseconds timeout) {
-    ErrorInfo e;
-    e.kind = ErrorInfo::Kind::timed_out;
-    auto us = std::chrono::duration_cast<std::chrono::microseconds>(timeout).count();
-    char buf[64];
-    if (us % 1000 == 0)
-        std::snprintf(buf, sizeof buf, "timed out after %lld ms", static_cast<long long>(us / 1000));
-    else
-        std::snprintf(buf, sizeof buf, "timed out after %.3f ms", double(us) / 1000.0);
-    e.message = buf;
-    return e;
-}
-
-void apply_timeout_late(Completion& c, std::chrono::nanoseconds timeout) {
-    if (timeout.count() <= 0 || c.outcome == Completion::Outcome::requeue) return;
-    if (std::chrono::microseconds(c.duration_us) <= timeout) return;
-    c.outcome = Completion::Outcome::failed;
-    c.bytes.clear();
-    c.error = timed_out(timeout);
-}
 
 namespace {
 
@@ -76,7 +26,7 @@ public:
         pending_ = true;
         return 0;
     }
-    int worker_pid(int) const override { return getpid(); }
+    WorkerRef worker(int index) const override { return {index, getpid(), {}}; }
     void wait(std::vector<Completion>& out, Clock::time_point deadline) override {
         if (!pending_) {
             if (deadline != Clock::time_point::max()) std::this_thread::sleep_until(deadline);
@@ -115,7 +65,7 @@ public:
         work_.notify_one();
         return -1;  // whichever thread takes it
     }
-    int worker_pid(int) const override { return getpid(); }
+    WorkerRef worker(int index) const override { return {index, getpid(), {}}; }
     void wait(std::vector<Completion>& out, Clock::time_point deadline) override {
         std::unique_lock<std::mutex> l(m_);
         auto ready = [&] { return !done_.empty(); };

@@ -86,28 +86,28 @@ struct Style {
     const char* fill;
     const char* shape;
     const char* style;
-    const char* name;
+    std::string name;  // in the legend
 };
 
 Style style_of(TraceTask::State s) {
+    const char* name = to_string(s);
     switch (s) {
         case TraceTask::State::finished:
-            return {"#d4edda", "box", "rounded,filled", "finished"};
+            return {"#d4edda", "box", "rounded,filled", name};
         case TraceTask::State::failed:
-            return {"#f8d7da", "box", "rounded,filled,bold", "failed"};
+            return {"#f8d7da", "box", "rounded,filled,bold", name};
         case TraceTask::State::timed_out:
-            return {"#ffe5b4", "box", "rounded,filled,bold", "timed out"};
+            return {"#ffe5b4", "box", "rounded,filled,bold", name};
         case TraceTask::State::crashed:
-            return {"#f5c6e6", "octagon", "filled,bold", "worker crashed"};
+            return {"#f5c6e6", "octagon", "filled,bold", name};
         case TraceTask::State::skipped:
-            return {"#eeeeee", "box", "rounded,filled,dashed", "skipped (input failed)"};
+            return {"#eeeeee", "box", "rounded,filled,dashed", std::string(name) + " (input failed)"};
         case TraceTask::State::never_finished:
-            return {"#ffffff", "box", "rounded,dotted", "never finished"};
         case TraceTask::State::scheduled:
         case TraceTask::State::running:
             break;
     }
-    return {"#ffffff", "box", "rounded,dotted", "never finished"};
+    return {"#ffffff", "box", "rounded,dotted", name};
 }
 
 std::string ms(std::int64_t us) {

@@ -15,27 +15,6 @@
 namespace flowy {
 namespace {
 
-const char* state_name(TraceTask::State s) {
-    switch (s) {
-        case TraceTask::State::finished:
-            return "finished";
-        case TraceTask::State::failed:
-            return "failed";
-        case TraceTask::State::timed_out:
-            return "timed out";
-        case TraceTask::State::crashed:
-            return "worker crashed";
-        case TraceTask::State::skipped:
-            return "skipped";
-        case TraceTask::State::never_finished:
-            return "never finished";
-        case TraceTask::State::scheduled:
-        case TraceTask::State::running:
-            break;
-    }
-    return "never finished";
-}
-
 std::string fmt_ms(double us) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.3f ms", us / 1000.0);
@@ -86,7 +65,7 @@ std::string Trace::timeline() const {
             ",\"ts\":" + std::to_string(t.dispatched_us - origin) +
             ",\"dur\":" + std::to_string(std::max<std::int64_t>(0, t.ended_us - t.dispatched_us)) +
             ",\"args\":{\"id\":" + str(t.last_id) + ",\"attempts\":" + std::to_string(t.attempts) + ",\"outcome\":" +
-            str(state_name(t.state)) + (t.short_value.empty() ? std::string() : ",\"value\":" + str(t.short_value)) +
+            str(to_string(t.state)) + (t.short_value.empty() ? std::string() : ",\"value\":" + str(t.short_value)) +
             (t.message.empty() ? std::string() : ",\"error\":" + str(t.message)) + "}}");
     }
     out += "\n]}\n";
@@ -115,7 +94,7 @@ std::string Trace::summary(bool color) const {
     }
 
     std::map<std::string, int> by_state;
-    for (const TraceTask& t : tasks_) ++by_state[state_name(t.state)];
+    for (const TraceTask& t : tasks_) ++by_state[to_string(t.state)];
     out += "\ntasks: " + std::to_string(tasks_.size());
     for (const auto& [s, n] : by_state) out += ", " + std::to_string(n) + " " + s;
     if (!ignored_.empty()) out += ", " + std::to_string(ignored_.size()) + " failures ignored";
@@ -162,7 +141,7 @@ std::string Trace::summary(bool color) const {
     out += "\nslowest tasks:\n";
     for (const TraceTask* t : slow) {
         std::snprintf(line, sizeof line, "  %-30s %10s  %s\n", t->last_id.c_str(),
-                      fmt_ms(double(t->ended_us - t->dispatched_us)).c_str(), state_name(t->state));
+                      fmt_ms(double(t->ended_us - t->dispatched_us)).c_str(), to_string(t->state));
         out += line;
     }
 

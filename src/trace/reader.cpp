@@ -3,12 +3,14 @@
 
 #include <flowy/trace.hpp>
 
-#include "engine/execution.hpp"
+#include "common/task_id.hpp"
+#include "trace/history.hpp"
 #include "trace/json.hpp"
 #include "trace/writer.hpp"
 
 #include <charconv>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <unordered_map>
 
@@ -256,9 +258,9 @@ private:
 
     /// The task an attempt id (`...-<attempt>`) belongs to.
     TraceTask& by_attempt(const std::string& id) {
-        std::size_t dash = id.rfind('-');
-        if (dash == std::string::npos || dash + 1 >= id.size()) fail("bad task id " + id);
-        return task(id.substr(0, dash) + "-0");
+        std::optional<detail::TaskId> parsed = detail::TaskId::parse(id);
+        if (!parsed) fail("bad task id " + id);
+        return task(parsed->first_attempt().str());
     }
 
     void close_run(TraceRun::Outcome o, const std::string& message) {
@@ -294,6 +296,26 @@ private:
 };
 
 }  // namespace
+
+const char* to_string(TraceTask::State state) noexcept {
+    switch (state) {
+        case TraceTask::State::finished:
+            return "finished";
+        case TraceTask::State::failed:
+            return "failed";
+        case TraceTask::State::timed_out:
+            return "timed out";
+        case TraceTask::State::crashed:
+            return "worker crashed";
+        case TraceTask::State::skipped:
+            return "skipped";
+        case TraceTask::State::never_finished:
+        case TraceTask::State::scheduled:
+        case TraceTask::State::running:
+            break;
+    }
+    return "never finished";
+}
 
 Trace Trace::parse(std::string_view text, const std::string& name) {
     Trace t;

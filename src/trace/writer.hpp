@@ -5,6 +5,8 @@
 // ahead of the mapping, so a full disk is an error we report (once) rather than
 // SIGBUS, and tracing stops without touching the run.
 
+#include "common/task_id.hpp"
+
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -23,43 +25,6 @@ bool unbase64(std::string_view text, std::string& out);
 void append_json_string(std::string& out, std::string_view s);
 /// Writes `s` as a JSON string at `p` (room: 6 bytes per byte, and 2); returns the end.
 char* put_json_string(char* p, std::string_view s);
-
-/// Writes `v` in decimal at `p` (room for 20 bytes); returns the end. Timestamps (11
-/// digits) and call indices are most of a trace's numbers: 8 digits at a time, by pairs.
-inline char* put_decimal(char* p, std::uint64_t v) {
-    static constexpr char pairs[] =
-        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-        "8081828384858687888990919293949596979899";
-    if (v < 10) {
-        *p = char('0' + v);
-        return p + 1;
-    }
-    if (v < 100000000) {
-        auto x = static_cast<std::uint32_t>(v);
-        char* end = p + (x < 100        ? 2
-                         : x < 1000     ? 3
-                         : x < 10000    ? 4
-                         : x < 100000   ? 5
-                         : x < 1000000  ? 6
-                         : x < 10000000 ? 7
-                                        : 8);
-        char* q = end;
-        for (; x >= 100; x /= 100) std::memcpy(q -= 2, pairs + 2 * (x % 100), 2);
-        if (x >= 10)
-            std::memcpy(q - 2, pairs + 2 * x, 2);
-        else
-            q[-1] = char('0' + x);
-        return end;
-    }
-    p = put_decimal(p, v / 100000000);
-    auto low = static_cast<std::uint32_t>(v % 100000000);
-    for (int i = 6; i >= 0; i -= 2) {
-        std::memcpy(p + i, pairs + 2 * (low % 100), 2);
-        low /= 100;
-    }
-    return p + 8;
-}
 
 class Writer {
 public:
@@ -134,12 +99,11 @@ public:
         *at_++ = '"';
         return *this;
     }
-    /// A task id, `<prefix><name>-<call>-<attempt>`, written in place.
+    /// A task id, written in place.
     template <std::size_t N>
-    Writer& field_id(const char (&k)[N], std::string_view prefix, std::string_view name, std::uint32_t call,
-                     std::uint32_t attempt) {
+    Writer& field_id(const char (&k)[N], const TaskId& task) {
         key(k);
-        id(prefix, name, call, attempt);
+        id(task);
         return *this;
     }
     /// A list of task ids, written in place: list_begin, then list_id for each, then list_end.
@@ -150,10 +114,10 @@ public:
         first_item_ = true;
         return *this;
     }
-    Writer& list_id(std::string_view prefix, std::string_view name, std::uint32_t call, std::uint32_t attempt) {
+    Writer& list_id(const TaskId& task) {
         if (!first_item_) put(',');
         first_item_ = false;
-        id(prefix, name, call, attempt);
+        id(task);
         return *this;
     }
     Writer& list_end() {
@@ -203,18 +167,11 @@ private:
         room(1);
         *at_++ = c;
     }
-    void id(std::string_view prefix, std::string_view name, std::uint32_t call, std::uint32_t attempt) {
+    void id(const TaskId& task) {
         // names are checked at configuration ([A-Za-z0-9_.:-]) and prefixes are made of ids: nothing to escape
-        room(prefix.size() + name.size() + 26);
+        room(task.max_size() + 2);
         *at_++ = '"';
-        std::memcpy(at_, prefix.data(), prefix.size());
-        at_ += prefix.size();
-        std::memcpy(at_, name.data(), name.size());
-        at_ += name.size();
-        *at_++ = '-';
-        at_ = put_decimal(at_, call);
-        *at_++ = '-';
-        at_ = put_decimal(at_, attempt);
+        at_ = task.put(at_);
         *at_++ = '"';
     }
     void put_string(std::string_view s);

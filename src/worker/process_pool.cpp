@@ -4,6 +4,7 @@
 // its rings are dropped with it and a new worker gets fresh ones.
 
 #include "worker/protocol.hpp"
+#include "worker/run_activity.hpp"
 
 #include <boost/interprocess/anonymous_shared_memory.hpp>
 
@@ -26,8 +27,6 @@
 #include <system_error>
 
 namespace flowy::detail {
-
-void leave_engine_in_child();  // execution.cpp: forget the parent's run state
 
 namespace {
 
@@ -57,7 +56,7 @@ std::string describe_status(int status) {
 
 /// A piece of a request waiting for room in a worker's ring.
 struct Outgoing {
-    char head[8 + worker::request_head];
+    char head[worker::RequestHead::size];
     std::size_t head_off = 0;
     std::string_view body;  // owned by the scheduler until the task completes
     std::size_t body_off = 0;
@@ -73,10 +72,10 @@ struct Worker {
     std::deque<std::uint32_t> in_flight;  // tasks sent, in order; replies come back in that order
     std::deque<Outgoing> outgoing;
     // reply being read
-    char head[8 + worker::reply_head];
+    char head[worker::ReplyHead::size];
     std::size_t head_got = 0;
+    worker::ReplyHead reply;  // its head, once read
     std::string body;
-    std::size_t body_size = 0;  // of the reply being read
     bool reading_body = false;
     bool broken = false;  // sent garbage: killed, handled as a crash
     // The timeout of the task it runs (a task with a timeout only goes to an idle worker).
@@ -116,9 +115,9 @@ public:
         return false;
     }
 
-    int worker_pid(int worker) const override {
-        return worker >= 0 && static_cast<std::size_t>(worker) < workers_.size() ? workers_[std::size_t(worker)].pid
-                                                                                 : -1;
+    WorkerRef worker(int index) const override {
+        bool known = index >= 0 && static_cast<std::size_t>(index) < workers_.size();
+        return {index, known ? workers_[std::size_t(index)].pid : -1, {}};
     }
 
     int submit(const Request& r) override {
@@ -126,10 +125,7 @@ public:
         for (Worker& w : workers_)
             if (w.pid > 0 && (!best || w.in_flight.size() < best->in_flight.size())) best = &w;
         Outgoing o;
-        char* p = o.head;
-        worker::put<std::uint64_t>(p, worker::request_head + r.args.size());
-        worker::put<std::uint32_t>(p, r.task);
-        worker::put<std::uint32_t>(p, r.activity);
+        worker::RequestHead{r.task, r.activity, r.args.size()}.encode(o.head);
         o.body = r.args;
         if (r.timeout.count() > 0) {
             best->has_deadline = true;
@@ -314,20 +310,17 @@ private:
                 w.head_got += k;
                 read |= k > 0;
                 if (w.head_got < sizeof w.head) break;
-                const char* p = w.head;
-                auto len = worker::get<std::uint64_t>(p);
-                if (len < worker::reply_head || len > worker::max_message) {
+                if (!w.reply.decode(w.head)) {
                     w.broken = true;
                     break;
                 }
                 w.body.clear();
-                w.body_size = len - worker::reply_head;
-                w.body.reserve(w.body_size);  // filled by appends: never zero-filled
+                w.body.reserve(w.reply.payload_size);  // filled by appends: never zero-filled
                 w.reading_body = true;
             }
-            std::size_t k = w.replies.read_append(w.body, w.body_size - w.body.size());
+            std::size_t k = w.replies.read_append(w.body, w.reply.payload_size - w.body.size());
             read |= k > 0;
-            if (w.body.size() < w.body_size) break;
+            if (w.body.size() < w.reply.payload_size) break;
             w.reading_body = false;
             w.head_got = 0;
             if (!complete(w, out)) {
@@ -341,34 +334,17 @@ private:
 
     /// Turns the reply just read into a completion; false if it makes no sense.
     bool complete(Worker& w, std::vector<Completion>& out) {
-        const char* p = w.head + 8;
-        auto task = worker::get<std::uint32_t>(p);
-        auto outcome = worker::get<std::uint8_t>(p);
-        auto duration = worker::get<std::uint64_t>(p);
+        std::uint32_t task = w.reply.task;
         if (w.in_flight.empty() || w.in_flight.front() != task) return false;
         Completion c;
         c.task = task;
-        c.duration_us = duration;
+        c.duration_us = w.reply.duration_us;
         c.worker = w.index;
-        if (outcome == static_cast<std::uint8_t>(Completion::Outcome::finished)) {
-            c.outcome = Completion::Outcome::finished;
+        c.outcome = w.reply.outcome;
+        if (c.outcome == Completion::Outcome::finished)
             c.bytes = std::move(w.body);
-        } else if (outcome == static_cast<std::uint8_t>(Completion::Outcome::failed)) {
-            c.outcome = Completion::Outcome::failed;
-            const char* q = w.body.data();
-            const char* end = q + w.body.size();
-            auto text = [&](std::string& s) {
-                if (end - q < 4) return false;
-                auto n = worker::get<std::uint32_t>(q);
-                if (static_cast<std::size_t>(end - q) < n) return false;
-                s.assign(q, n);
-                q += n;
-                return true;
-            };
-            if (!text(c.error.message) || !text(c.error.type)) return false;
-        } else {
+        else if (!worker::decode_error(w.body, c.error))
             return false;
-        }
         w.in_flight.pop_front();
         --in_flight_;
         if (w.has_deadline && w.deadline_task == task) w.has_deadline = false;

@@ -1,11 +1,12 @@
 #pragma once
 // What scheduler and workers share: the layout of a worker's shared-memory region
-// and the framing of the messages on its rings.
+// and the messages on its rings, as types with their encodings.
 //
 //   request: u64 length | u32 task | u32 activity | encoded arguments
 //   reply:   u64 length | u32 task | u8 outcome | u64 duration µs | payload
 //            payload: the encoded result, or u32 n | message | u32 n | type
-// `length` counts the bytes after itself.
+// `length` counts the bytes after itself (length_prefix). Numbers are in the host's
+// byte order: both sides are one program on one host.
 
 #include "engine/executor.hpp"
 #include "ipc/ring.hpp"
@@ -14,6 +15,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
+#include <string_view>
 
 #include <sched.h>
 
@@ -36,8 +39,7 @@ struct WorkerShared {
 // so a ring is small: big values stream through it a quarter MiB at a time.
 inline constexpr std::size_t ring_capacity = std::size_t(1) << 18;
 inline constexpr std::size_t region_size = sizeof(WorkerShared) + 2 * ring_capacity;
-inline constexpr std::size_t request_head = 8;                        // task, activity
-inline constexpr std::size_t reply_head = 4 + 1 + 8;                  // task, outcome, duration
+inline constexpr std::size_t length_prefix = 8;                       // u64: the bytes of the message after it
 inline constexpr std::uint64_t max_message = std::uint64_t(1) << 36;  // 64 GiB: beyond it, garbage
 
 inline ipc::Ring request_ring(WorkerShared* w) {
@@ -58,6 +60,84 @@ T get(const char*& p) {
     std::memcpy(&v, p, sizeof v);
     p += sizeof v;
     return v;
+}
+
+/// A request's head; the encoded arguments follow it.
+struct RequestHead {
+    static constexpr std::size_t size = length_prefix + 4 + 4;
+    std::uint32_t task = 0;
+    std::uint32_t activity = 0;
+    std::uint64_t args_size = 0;
+
+    void encode(char* out) const {
+        put<std::uint64_t>(out, size - length_prefix + args_size);
+        put<std::uint32_t>(out, task);
+        put<std::uint32_t>(out, activity);
+    }
+    /// False if its length makes no sense.
+    bool decode(const char* in) {
+        auto len = get<std::uint64_t>(in);
+        if (len < size - length_prefix || len > max_message) return false;
+        args_size = len - (size - length_prefix);
+        task = get<std::uint32_t>(in);
+        activity = get<std::uint32_t>(in);
+        return true;
+    }
+};
+
+/// A reply's head; its payload follows it: the encoded result (finished) or the error (failed).
+struct ReplyHead {
+    static constexpr std::size_t size = length_prefix + 4 + 1 + 8;
+    std::uint32_t task = 0;
+    Completion::Outcome outcome = Completion::Outcome::finished;
+    std::uint64_t duration_us = 0;
+    std::uint64_t payload_size = 0;
+
+    void encode(char* out) const {
+        put<std::uint64_t>(out, size - length_prefix + payload_size);
+        put<std::uint32_t>(out, task);
+        put<std::uint8_t>(out, static_cast<std::uint8_t>(outcome));
+        put<std::uint64_t>(out, duration_us);
+    }
+    /// False if its length or outcome makes no sense.
+    bool decode(const char* in) {
+        auto len = get<std::uint64_t>(in);
+        if (len < size - length_prefix || len > max_message) return false;
+        payload_size = len - (size - length_prefix);
+        task = get<std::uint32_t>(in);
+        auto o = get<std::uint8_t>(in);
+        if (o != static_cast<std::uint8_t>(Completion::Outcome::finished) &&
+            o != static_cast<std::uint8_t>(Completion::Outcome::failed))
+            return false;
+        outcome = static_cast<Completion::Outcome>(o);
+        duration_us = get<std::uint64_t>(in);
+        return true;
+    }
+};
+
+/// The payload of a failed reply: u32 n | message | u32 n | type.
+inline std::size_t error_payload_size(const ErrorInfo& e) {
+    return 4 + e.message.size() + 4 + e.type.size();
+}
+inline void encode_error(char* out, const ErrorInfo& e) {
+    for (const std::string* s : {&e.message, &e.type}) {
+        put<std::uint32_t>(out, static_cast<std::uint32_t>(s->size()));
+        std::memcpy(out, s->data(), s->size());
+        out += s->size();
+    }
+}
+/// False if `payload` is not one.
+inline bool decode_error(std::string_view payload, ErrorInfo& e) {
+    const char* q = payload.data();
+    const char* end = q + payload.size();
+    for (std::string* s : {&e.message, &e.type}) {
+        if (end - q < 4) return false;
+        auto n = get<std::uint32_t>(q);
+        if (static_cast<std::size_t>(end - q) < n) return false;
+        s->assign(q, n);
+        q += n;
+    }
+    return q == end;
 }
 
 /// Waiting for the other side: a few rounds of CPU pause (a reply that is microseconds

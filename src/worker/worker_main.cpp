@@ -4,6 +4,7 @@
 // scheduler sees and reports.
 
 #include "worker/protocol.hpp"
+#include "worker/run_activity.hpp"
 
 #include <unistd.h>
 
@@ -174,13 +175,9 @@ public:
         begun_ = true;
         size_ = size;
         auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_).count();
-        char* q = buf_;
-        put<std::uint64_t>(q, reply_head + size);
-        put<std::uint32_t>(q, task_);
-        put<std::uint8_t>(q, static_cast<std::uint8_t>(Completion::Outcome::finished));
-        put<std::uint64_t>(q, static_cast<std::uint64_t>(us));
+        ReplyHead{task_, Completion::Outcome::finished, static_cast<std::uint64_t>(us), size}.encode(buf_);
         setp(buf_, buf_ + sizeof buf_);
-        pbump(static_cast<int>(q - buf_));
+        pbump(static_cast<int>(ReplyHead::size));
         return *this;
     }
     bool begun() const { return begun_; }
@@ -243,15 +240,13 @@ void worker_main(const Registry* registry, WorkerShared* shared, PoolShared* poo
     Io io(shared, pool, wake_fd, parent);
     std::string reply;
     for (;;) {
-        char head[8 + request_head];
-        io.read_exact(head, sizeof head);
-        const char* p = head;
-        auto len = get<std::uint64_t>(p);
-        if (len < request_head || len > max_message) _exit(70);  // the scheduler never sends this
-        auto task = get<std::uint32_t>(p);
-        auto activity = get<std::uint32_t>(p);
+        char raw[RequestHead::size];
+        io.read_exact(raw, sizeof raw);
+        RequestHead head;
+        if (!head.decode(raw)) _exit(70);  // the scheduler never sends this
+        std::uint32_t task = head.task, activity = head.activity;
         shared->current.store(std::uint64_t(task) + 1, std::memory_order_seq_cst);
-        RequestIn in(io, len - request_head);
+        RequestIn in(io, head.args_size);
         ReplyOut out(io, task, Clock::now());
         Completion c;
         if (activity < registry->size()) {
@@ -271,18 +266,10 @@ void worker_main(const Registry* registry, WorkerShared* shared, PoolShared* poo
         } else if (out.begun()) {
             _exit(70);  // the result failed half written: the scheduler sees a crash
         } else {
-            std::size_t payload = 8 + c.error.message.size() + c.error.type.size();
-            reply.resize(8 + reply_head + payload);
-            char* q = reply.data();
-            put<std::uint64_t>(q, reply_head + payload);
-            put<std::uint32_t>(q, task);
-            put<std::uint8_t>(q, static_cast<std::uint8_t>(c.outcome));
-            put<std::uint64_t>(q, c.duration_us);
-            put<std::uint32_t>(q, static_cast<std::uint32_t>(c.error.message.size()));
-            std::memcpy(q, c.error.message.data(), c.error.message.size());
-            q += c.error.message.size();
-            put<std::uint32_t>(q, static_cast<std::uint32_t>(c.error.type.size()));
-            std::memcpy(q, c.error.type.data(), c.error.type.size());
+            std::size_t payload = error_payload_size(c.error);
+            reply.resize(ReplyHead::size + payload);
+            ReplyHead{task, c.outcome, c.duration_us, payload}.encode(reply.data());
+            encode_error(reply.data() + ReplyHead::size, c.error);
             io.write_all(reply.data(), reply.size());
         }
         shared->current.store(0, std::memory_order_seq_cst);

@@ -115,6 +115,10 @@ private:
     alignas(8) unsigned char raw_[16];
 };
 
+/// "No task": the task of a slot that no task of a run produces (a plain value), and
+/// the parent task of the root workflow.
+inline constexpr std::uint32_t no_task = UINT32_MAX;
+
 /// A decoded value, owned by its slot.
 struct Value {
     virtual ~Value() = default;
@@ -142,7 +146,7 @@ public:
     Slot& operator=(const Slot&) = delete;
 
     std::atomic<std::uint32_t> refs{0};  ///< SlotPtrs to it
-    std::uint32_t task = UINT32_MAX;     ///< index of the producing task in `owner`
+    std::uint32_t task = no_task;        ///< index of the producing task in `owner`
     State state = State::pending;
     bool observed = false;         ///< read by the body or consumed by a task
     bool restarting = false;       ///< the result of restart(...): a RestartSlot
@@ -297,6 +301,10 @@ struct RestartRequest {
     std::vector<SlotPtr> inputs;  ///< the results among the arguments
     std::shared_ptr<const TaskArgs> args;
 };
+
+struct WorkflowType;
+/// Why restart() arguments `r` do not fit the parameters of `type`; empty if they do.
+std::string restart_mismatch(const RestartRequest& r, const WorkflowType& type);
 
 /// One running instance of a workflow class: owns the object and calls its body.
 class Instance {

@@ -1,0 +1,119 @@
+#pragma once
+// What an execution reports as it goes, one method per event: the observer seam.
+// The trace recorder (src/trace/trace_recorder.hpp) writes the events to the trace
+// file; the progress line (src/engine/progress.hpp) counts them. An execution with
+// no recorder holds a null pointer and makes no call at all. Every method is called
+// on the scheduler's thread, in the order things happened, and never throws: a
+// recorder that cannot record says so through its own warnings and lets the run go on.
+
+#include "common/task_id.hpp"
+#include "common/worker_ref.hpp"
+
+#include <flowy/detail/core.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace flowy::detail {
+
+/// What a run is, as recorded when it starts.
+struct RunStart {
+    std::string_view workflow;  ///< the workflow class
+    std::string_view executor;  ///< "processes", "threads", "synchronous", ...
+    int workers = 0;
+    bool resumed = false;    ///< continues an earlier run (resume)
+    std::string_view input;  ///< the encoded arguments
+};
+
+/// An encoded value and how to read it in short (for traces and pictures).
+struct ValueRef {
+    std::string_view bytes;
+    Describe describe = nullptr;  ///< null: it has no short form
+    std::string short_form() const { return describe ? describe(bytes) : std::string(); }
+};
+
+class Recorder {
+public:
+    virtual ~Recorder() = default;
+
+    virtual void run_started(const RunStart& run) = 0;
+    /// A call made by a body: `args` are the tasks whose results it takes, `reads` the
+    /// results the body read since its previous call (control dependencies).
+    virtual void task_scheduled(const TaskId& task, std::span<const TaskId> args, std::span<const TaskId> reads) = 0;
+    /// An attempt handed to the executor, with the encoded arguments it runs with.
+    virtual void task_dispatched(const TaskId& task, const WorkerRef& worker, std::string_view args) = 0;
+    virtual void task_finished(const TaskId& task, const ValueRef& value, const WorkerRef& worker,
+                               std::uint64_t duration_us) = 0;
+    /// A task that resume answers from the history: it does not run again.
+    virtual void task_cached(const TaskId& task, const ValueRef& value) = 0;
+    /// The activity threw (`error` says what).
+    virtual void task_failed(const TaskId& task, const ErrorInfo& error) = 0;
+    virtual void task_timed_out(const TaskId& task, const ErrorInfo& error) = 0;
+    /// Its worker died while running it.
+    virtual void worker_crashed(const TaskId& task, const ErrorInfo& error) = 0;
+    /// It never runs, because an input failed (`because.task` names the first failure).
+    virtual void task_skipped(const TaskId& task, const ErrorInfo& because) = 0;
+    /// Attempt `failed` ended and `next` will run after `delay`.
+    virtual void task_retried(const TaskId& failed, const TaskId& next, std::chrono::milliseconds delay) = 0;
+    /// A child workflow's body starts for `task`.
+    virtual void child_started(const TaskId& task) = 0;
+    virtual void child_finished(const TaskId& task, const ValueRef& value) = 0;
+    virtual void child_failed(const TaskId& task, const ErrorInfo& error) = 0;
+    /// The body of `frame` returned restart(...): incarnation `incarnation` starts with `args`' values.
+    virtual void restarted(std::string_view frame, int incarnation, std::span<const TaskId> args) = 0;
+    /// A failed result that nobody read when the run ended.
+    virtual void failure_ignored(const TaskId& task, std::string_view message) = 0;
+    /// `from`: the task whose result the run returned, if it returned one.
+    virtual void run_finished(const ValueRef& value, const TaskId* from) = 0;
+    virtual void run_failed(const ErrorInfo& error, bool cancelled) = 0;
+    /// Once per turn of the scheduler's loop, with the number of attempts running.
+    virtual void tick(std::size_t running) = 0;
+};
+
+/// Hands every event to each of several recorders, in order.
+class RecorderTee final : public Recorder {
+public:
+    explicit RecorderTee(std::vector<std::unique_ptr<Recorder>> all) : all_(std::move(all)) {}
+    void run_started(const RunStart& r) override { each(&Recorder::run_started, r); }
+    void task_scheduled(const TaskId& t, std::span<const TaskId> a, std::span<const TaskId> r) override {
+        each(&Recorder::task_scheduled, t, a, r);
+    }
+    void task_dispatched(const TaskId& t, const WorkerRef& w, std::string_view a) override {
+        each(&Recorder::task_dispatched, t, w, a);
+    }
+    void task_finished(const TaskId& t, const ValueRef& v, const WorkerRef& w, std::uint64_t d) override {
+        each(&Recorder::task_finished, t, v, w, d);
+    }
+    void task_cached(const TaskId& t, const ValueRef& v) override { each(&Recorder::task_cached, t, v); }
+    void task_failed(const TaskId& t, const ErrorInfo& e) override { each(&Recorder::task_failed, t, e); }
+    void task_timed_out(const TaskId& t, const ErrorInfo& e) override { each(&Recorder::task_timed_out, t, e); }
+    void worker_crashed(const TaskId& t, const ErrorInfo& e) override { each(&Recorder::worker_crashed, t, e); }
+    void task_skipped(const TaskId& t, const ErrorInfo& e) override { each(&Recorder::task_skipped, t, e); }
+    void task_retried(const TaskId& f, const TaskId& n, std::chrono::milliseconds d) override {
+        each(&Recorder::task_retried, f, n, d);
+    }
+    void child_started(const TaskId& t) override { each(&Recorder::child_started, t); }
+    void child_finished(const TaskId& t, const ValueRef& v) override { each(&Recorder::child_finished, t, v); }
+    void child_failed(const TaskId& t, const ErrorInfo& e) override { each(&Recorder::child_failed, t, e); }
+    void restarted(std::string_view f, int i, std::span<const TaskId> a) override {
+        each(&Recorder::restarted, f, i, a);
+    }
+    void failure_ignored(const TaskId& t, std::string_view m) override { each(&Recorder::failure_ignored, t, m); }
+    void run_finished(const ValueRef& v, const TaskId* f) override { each(&Recorder::run_finished, v, f); }
+    void run_failed(const ErrorInfo& e, bool c) override { each(&Recorder::run_failed, e, c); }
+    void tick(std::size_t running) override { each(&Recorder::tick, running); }
+
+private:
+    template <class M, class... A>
+    void each(M method, const A&... a) {
+        for (auto& r : all_) ((*r).*method)(a...);
+    }
+    std::vector<std::unique_ptr<Recorder>> all_;
+};
+
+}  // namespace flowy::detail

@@ -1,0 +1,178 @@
+// The local engine's entry points: check a workflow's configuration against what it
+// declares and lay out its plan (recursively for child workflows), choose the
+// executor and the recorders, and run (or resume from a trace).
+
+#include "engine/execution.hpp"
+#include "engine/progress.hpp"
+#include "trace/trace_recorder.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <thread>
+#include <unordered_map>
+
+namespace flowy::detail {
+
+namespace {
+constexpr int max_nesting = 16;
+
+std::string config_problems(const Config& c) {
+    std::string m = c.errors.front();
+    for (std::size_t i = 1; i < c.errors.size(); ++i) m += "; " + c.errors[i];
+    return m;
+}
+
+const char* executor_name(Executor e) {
+    switch (e) {
+        case Executor::processes:
+            return "processes";
+        case Executor::threads:
+            return "threads";
+        case Executor::synchronous:
+            return "synchronous";
+    }
+    return "?";
+}
+}  // namespace
+
+std::uint32_t bind(const Dependency& d, const Config& config, const std::string& where) {
+    const auto& b = config.bindings;
+    std::size_t i = 0;
+    if (d.index >= 0 && static_cast<std::size_t>(d.index) < b.size() && b[std::size_t(d.index)].name == d.name) {
+        i = static_cast<std::size_t>(d.index);
+    } else {
+        while (i < b.size() && b[i].name != d.name) ++i;
+        if (i == b.size())
+            throw ConfigError("flowy: dependency '" + d.name + "' (" + d.signature.name() + ") of " + where +
+                              " is not configured: call " + (d.workflow ? "conf_workflow" : "conf_activity") + "(\"" +
+                              d.name + "\", ...) with " + (d.workflow ? "a workflow" : "a function") +
+                              " of that signature");
+    }
+    if (!(b[i].signature == d.signature))
+        throw ConfigError("flowy: dependency '" + d.name + "' of " + where + " is declared as " + d.signature.name() +
+                          " but configured with " + b[i].signature.name());
+    if (d.workflow != bool(b[i].child))
+        throw ConfigError("flowy: dependency '" + d.name + "' of " + where + " is declared as " +
+                          (d.workflow ? "a child workflow" : "an activity") + " but configured with " +
+                          (b[i].child ? "conf_workflow" : "conf_activity"));
+    d.index = static_cast<int>(i);
+    return static_cast<std::uint32_t>(i);
+}
+
+namespace {
+
+/// Checks what `type` declares against `config`, recursively for its child
+/// workflows, and lays their activities out in `registry`. The root's instance
+/// (constructed once, here) is returned through `root_instance`.
+std::unique_ptr<Plan> make_plan(const WorkflowType& type, const Config& config, Registry& registry, int depth,
+                                const std::string& where, std::unique_ptr<Instance>* root_instance) {
+    if (depth > max_nesting)
+        throw ConfigError("flowy: child workflows nest deeper than " + std::to_string(max_nesting) + " levels at " +
+                          where + " (does a workflow contain itself?)");
+    if (!config.errors.empty())
+        throw ConfigError("flowy: bad configuration of " + where + ": " + config_problems(config));
+
+    std::vector<const Dependency*> declared;
+    std::unique_ptr<Instance> instance;
+    {
+        DeclarationScope scope;
+        try {
+            instance = type.make();
+        } catch (const TaskError&) {
+            throw;
+        } catch (const ConfigError&) {
+            throw;
+        } catch (...) {
+            ErrorInfo e = current_error({});
+            throw TaskError(e.message, {}, e.type);
+        }
+        declared = std::move(scope.declared);
+    }
+    std::unordered_map<std::string, const Dependency*> seen;
+    for (const Dependency* d : declared) {
+        auto [it, fresh] = seen.emplace(d->name, d);
+        if (!fresh && !(it->second->signature == d->signature && it->second->workflow == d->workflow))
+            throw ConfigError("flowy: " + where + " declares dependency '" + d->name + "' twice, as " +
+                              it->second->signature.name() + " and as " + d->signature.name());
+        bind(*d, config, where);
+    }
+    if (root_instance) *root_instance = std::move(instance);
+
+    auto plan = std::make_unique<Plan>();
+    plan->type = &type;
+    plan->config = &config;
+    plan->base = static_cast<std::uint32_t>(registry.size());
+    for (const Binding& b : config.bindings) registry.push_back(b.child ? nullptr : &b.invoke);
+    plan->children.resize(config.bindings.size());
+    for (std::size_t i = 0; i < config.bindings.size(); ++i) {
+        const Binding& b = config.bindings[i];
+        if (b.child)
+            plan->children[i] = make_plan(*b.child->type, *b.child->config, registry, depth + 1,
+                                          "child workflow '" + b.name + "' (" + b.child->type->name + ")", nullptr);
+    }
+    return plan;
+}
+
+std::unique_ptr<TaskExecutor> make_executor(Executor e, const Registry& registry, int workers) {
+    switch (e) {
+        case Executor::synchronous:
+            return make_synchronous_executor(registry);
+        case Executor::threads:
+            return make_thread_executor(registry, workers);
+        case Executor::processes:
+            break;
+    }
+    return make_process_executor(registry, workers);
+}
+
+/// Checks the configuration, lays out the registry and runs (continuing `replay` if given).
+SlotPtr run_checked(const Config& config, const WorkflowType& type, std::string args, Replay* replay) {
+    int workers = config.workers;
+    if (config.workers_set && workers < 1)
+        throw ConfigError("flowy: workers(" + std::to_string(workers) + "): a run needs at least one worker");
+    if (!config.workers_set) workers = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    Registry registry;
+    std::unique_ptr<Instance> first;
+    std::unique_ptr<Plan> plan = make_plan(type, config, registry, 0, type.name, &first);
+
+    auto warn = [&config](const std::string& m) { log_warning(config.log, m); };
+    std::vector<std::unique_ptr<Recorder>> recorders;
+    std::string path = config.trace_path;
+    if (path.empty())
+        if (const char* env = std::getenv("FLOWY_TRACE")) path = env;
+    if (!path.empty()) recorders.push_back(std::make_unique<trace::TraceRecorder>(path, replay != nullptr, warn));
+    if (config.progress == 1 || (config.progress < 0 && isatty(2)))
+        recorders.push_back(std::make_unique<ProgressLine>());
+    std::unique_ptr<Recorder> recorder;
+    if (recorders.size() == 1)
+        recorder = std::move(recorders.front());
+    else if (recorders.size() > 1)
+        recorder = std::make_unique<RecorderTee>(std::move(recorders));
+
+    ExecutionParts parts;
+    parts.activities = registry.size();
+    parts.executor = make_executor(config.executor, registry, workers);
+    parts.recorder = recorder.get();
+    parts.replay = replay;
+    parts.executor_name = executor_name(config.executor);
+    parts.workers = workers;
+    parts.log = config.log;
+    Execution ex(*plan, std::move(parts));
+    return ex.run(std::move(args), std::move(first));
+}
+}  // namespace
+
+SlotPtr run_local(const Config& config, const WorkflowType& type, std::string args) {
+    return run_checked(config, type, std::move(args), nullptr);
+}
+
+SlotPtr resume_local(const Config& config, const WorkflowType& type, const std::string& path) {
+    Replay replay(load_history(path));
+    Config traced = config;
+    traced.trace_path = path;  // the new events go to the same trace
+    return run_checked(traced, type, replay.input(), &replay);
+}
+
+}  // namespace flowy::detail

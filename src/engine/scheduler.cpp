@@ -1,0 +1,265 @@
+// The scheduler loop of an execution: enter the bodies that can go on, hand ready
+// tasks to the executor, wait for completions and apply them (finish, fail, retry),
+// fire the timers of delayed retries, and stop on cancellation, divergence or a
+// body that waits for something no task will produce.
+
+#include "engine/execution.hpp"
+#include "engine/stop_signals.hpp"
+
+#include <algorithm>
+#include <csignal>
+
+namespace flowy::detail {
+
+namespace {
+constexpr double cheap_task_us = 100;  // below this, queue several per worker
+constexpr std::uint32_t cheap_depth = 16;
+}  // namespace
+
+SlotPtr Execution::run(std::string args, std::unique_ptr<Instance> first) {
+    first_instance_ = std::move(first);
+    outer_ = current();
+    struct Current {  // bodies find their execution through Execution::current()
+        Execution* self;
+        explicit Current(Execution* e) : self(e) { set_current(e); }
+        ~Current() { set_current(self->outer_); }
+    } current_scope{this};
+
+    StopSignals stop_signals;
+    if (recorder_) recorder_->run_started({root_.type->name, executor_name_, workers_, replay_ != nullptr, args});
+    Frame& root = start_frame(root_, {}, no_task, std::move(args));
+    std::vector<Completion> completions;
+    std::vector<std::uint32_t> runnable;
+    for (;;) {
+        if (recorder_) recorder_->tick(executor_->in_flight());
+        if (std::exception_ptr stop = stop_reason()) {
+            root.error = stop;
+            break;
+        }
+        for (auto& w : executor_->warnings) warn(w);
+        executor_->warnings.clear();
+        conclude_frames();
+        if (root.state == FrameState::done) break;
+        runnable.clear();
+        for (std::uint32_t i : live_frames_)
+            if (can_resume(frames_[i])) runnable.push_back(i);
+        if (!runnable.empty()) {
+            for (std::uint32_t i : runnable) enter(frames_[i]);
+            continue;
+        }
+        Clock::time_point next_retry = release_delayed();
+        dispatch();
+        if (!graph_.ready.empty() && executor_->in_flight() == 0) continue;  // child frames were started
+        if (executor_->in_flight() == 0 && delayed_.empty()) {
+            bool any = false;
+            for (std::uint32_t i : live_frames_) any |= can_resume(frames_[i]);
+            if (any) continue;
+            // Nothing runs and nothing can start: a body waits for a result no task will produce.
+            root.error = std::make_exception_ptr(
+                std::logic_error("flowy: the workflow waits for a result that no task of this run produces"));
+            break;
+        }
+        completions.clear();
+        executor_->wait(completions, next_retry);
+        for (Completion& c : completions) on_completion(c);
+    }
+
+    if (!root.error && root.result && root.result->state == Slot::State::finished) {
+        executor_->stop(false);
+        report_ignored_failures();
+        record_run_end(root);
+        return root.result;
+    }
+    abandon();
+    record_run_end(root);
+    throw_run_error(root);
+}
+
+std::exception_ptr Execution::stop_reason() {
+    if (replay_ && replay_->diverged()) return replay_->diverged();
+    if (int sig = cancel_signal())
+        return std::make_exception_ptr(
+            Cancelled(std::string("flowy: the run was cancelled by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM")));
+    return nullptr;
+}
+
+Clock::time_point Execution::release_delayed() {
+    while (!delayed_.empty()) {
+        if (delayed_.front().first > Clock::now()) return delayed_.front().first;
+        std::pop_heap(delayed_.begin(), delayed_.end(), std::greater<>());
+        graph_.ready.push_back(delayed_.back().second);
+        delayed_.pop_back();
+    }
+    return Clock::time_point::max();
+}
+
+void Execution::dispatch() {
+    while (!graph_.ready.empty()) {
+        std::uint32_t index = graph_.ready.front();
+        Task& t = graph_[index];
+        bool child = frames_[t.frame].plan->children[t.binding] != nullptr;
+        std::uint32_t depth = child ? 1 : depth_for(t);
+        if (!child && !executor_->accepts(depth)) return;
+        graph_.ready.pop_front();
+        start(index, depth);
+    }
+}
+
+std::uint32_t Execution::depth_for(const Task& t) const {
+    if (binding(t).options.timeout) return 1;  // its clock starts when it is sent: only to an idle worker
+    double c = cost_us_[activity_of(t)];
+    return (c >= 0 && c < cheap_task_us) ? cheap_depth : 1;
+}
+
+void Execution::start(std::uint32_t index, std::uint32_t depth) {
+    Task& t = graph_[index];
+    if (t.deferred) {
+        try {
+            std::string args;
+            t.deferred->encode(args);
+            t.args = std::move(args);
+        } catch (...) {
+            t.deferred.reset();
+            task_failed(index, std::make_shared<ErrorInfo>(current_error(task_id(t))));
+            return;
+        }
+        t.deferred.reset();
+    }
+    t.state = TaskState::running;
+    if (const Plan* child = frames_[t.frame].plan->children[t.binding].get()) {
+        // A child workflow: a new frame, entered by the loop (never from inside a body).
+        start_frame(*child, task_id(t) + "/", index, t.args.take());
+        return;
+    }
+    if (replay_) {
+        if (const std::string* value = replay_->cached(id_of(t).first_attempt(), t.args)) {
+            // Succeeded in the recorded run: its value stands, it does not run again.
+            if (recorder_) recorder_->task_cached(id_of(t), {*value, binding(t).describe});
+            task_succeeded(index, *value);
+            return;
+        }
+    }
+    const ActivityOptions& o = binding(t).options;
+    int worker = executor_->submit(
+        Request{index, activity_of(t), t.args, depth, o.timeout ? *o.timeout : std::chrono::nanoseconds(0)});
+    if (recorder_) recorder_->task_dispatched(id_of(t), executor_->worker(worker), t.args);
+}
+
+void Execution::on_completion(Completion& c) {
+    Task& t = graph_[c.task];
+    switch (c.outcome) {
+        case Completion::Outcome::requeue:
+            t.state = TaskState::ready;
+            graph_.ready.push_front(c.task);
+            return;
+        case Completion::Outcome::finished: {
+            double& cost = cost_us_[activity_of(t)];
+            cost = cost < 0 ? double(c.duration_us) : 0.8 * cost + 0.2 * double(c.duration_us);
+            if (recorder_)
+                recorder_->task_finished(id_of(t), {c.bytes, binding(t).describe}, executor_->worker(c.worker),
+                                         c.duration_us);
+            task_succeeded(c.task, std::move(c.bytes));
+            return;
+        }
+        case Completion::Outcome::failed: {
+            auto e = std::make_shared<ErrorInfo>(std::move(c.error));
+            e->task = task_id(t);
+            if (e->kind == ErrorInfo::Kind::crashed) {
+                e->message += " while running " + e->task;
+                warn(e->message + "; a new worker took its place");
+            } else if (e->kind == ErrorInfo::Kind::timed_out) {
+                e->message = "task " + e->task + " " + e->message;
+            }
+            if (recorder_) {
+                if (e->kind == ErrorInfo::Kind::crashed)
+                    recorder_->worker_crashed(id_of(t), *e);
+                else if (e->kind == ErrorInfo::Kind::timed_out)
+                    recorder_->task_timed_out(id_of(t), *e);
+                else
+                    recorder_->task_failed(id_of(t), *e);
+            }
+            if (retry(t, c.task, *e)) return;
+            const ActivityOptions& o = binding(t).options;
+            if (t.attempt > 0 && (e->kind != ErrorInfo::Kind::exception || o.retry_on_error))
+                e->message +=
+                    " (attempt " + std::to_string(t.attempt + 1) + " of " + std::to_string(o.retries + 1) + ")";
+            task_failed(c.task, std::move(e));
+            return;
+        }
+    }
+}
+
+bool Execution::retry(Task& t, std::uint32_t index, const ErrorInfo& e) {
+    const ActivityOptions& o = binding(t).options;
+    bool retryable = e.kind != ErrorInfo::Kind::exception || o.retry_on_error;
+    if (!retryable || t.attempt >= static_cast<std::uint32_t>(o.retries)) return false;
+    TaskId before = id_of(t);
+    ++t.attempt;
+    auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(o.retry_delay);
+    if (recorder_) recorder_->task_retried(before, id_of(t), delay);
+    warn(e.message + "; retrying as " + task_id(t) +
+         (delay.count() > 0 ? " in " + std::to_string(delay.count()) + " ms" : std::string()));
+    t.state = TaskState::ready;
+    if (o.retry_delay.count() > 0) {
+        delayed_.emplace_back(Clock::now() + o.retry_delay, index);
+        std::push_heap(delayed_.begin(), delayed_.end(), std::greater<>());
+    } else {
+        graph_.ready.push_back(index);
+    }
+    return true;
+}
+
+// ---- the end of a run ----
+
+void Execution::record_run_end(const Frame& root) {
+    if (!recorder_) return;
+    if (!root.error && root.result && root.result->state == Slot::State::finished) {
+        std::string bytes;
+        try {
+            root_.type->encode_result(*root.result, bytes);
+        } catch (...) {
+        }
+        const Slot& r = *root.result;
+        if (r.owner == this && r.task != no_task) {
+            TaskId from = id_of(graph_[r.task]);
+            recorder_->run_finished({bytes, root_.type->describe}, &from);
+        } else {
+            recorder_->run_finished({bytes, root_.type->describe}, nullptr);
+        }
+        return;
+    }
+    ErrorInfo e;
+    bool cancelled = false;
+    if (root.error) {
+        e = *error_of(root.error);
+        try {
+            std::rethrow_exception(root.error);
+        } catch (const Cancelled&) {
+            cancelled = true;
+        } catch (...) {
+        }
+    } else if (root.result && root.result->error()) {
+        e = *root.result->error();
+    }
+    recorder_->run_failed(e, cancelled);
+}
+
+void Execution::throw_run_error(const Frame& root) {
+    if (root.error) {
+        try {
+            std::rethrow_exception(root.error);
+        } catch (const Cancelled&) {
+            throw;
+        } catch (const TaskError&) {
+            throw;
+        } catch (const ConfigError&) {
+            throw;
+        } catch (...) {
+            ErrorInfo e = current_error({});
+            throw TaskError(e.message, {}, e.type);
+        }
+    }
+    throw_error(*root.result->error());
+}
+
+}  // namespace flowy::detail

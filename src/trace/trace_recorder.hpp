@@ -1,0 +1,45 @@
+#pragma once
+// The recorder that writes a run's events to its trace file, as JSON Lines (format
+// version 1, docs/trace-format.md), through the file mapping of trace::Writer.
+
+#include "common/recorder.hpp"
+#include "trace/writer.hpp"
+
+#include <functional>
+#include <string>
+
+namespace flowy::detail::trace {
+
+class TraceRecorder final : public Recorder {
+public:
+    /// Opens `path` for a new trace, or to append to it (`append`: resume). Problems
+    /// with the file go to `warn`, once; the run never fails for them.
+    TraceRecorder(const std::string& path, bool append, std::function<void(const std::string&)> warn)
+        : w_(path, append, std::move(warn)) {}
+
+    void run_started(const RunStart& run) override;
+    void task_scheduled(const TaskId& task, std::span<const TaskId> args, std::span<const TaskId> reads) override;
+    void task_dispatched(const TaskId& task, const WorkerRef& worker, std::string_view args) override;
+    void task_finished(const TaskId& task, const ValueRef& value, const WorkerRef& worker,
+                       std::uint64_t duration_us) override;
+    void task_cached(const TaskId& task, const ValueRef& value) override;
+    void task_failed(const TaskId& task, const ErrorInfo& error) override { failure("task_failed", task, error); }
+    void task_timed_out(const TaskId& task, const ErrorInfo& error) override { failure("task_timed_out", task, error); }
+    void worker_crashed(const TaskId& task, const ErrorInfo& error) override { failure("worker_crashed", task, error); }
+    void task_skipped(const TaskId& task, const ErrorInfo& because) override;
+    void task_retried(const TaskId& failed, const TaskId& next, std::chrono::milliseconds delay) override;
+    void child_started(const TaskId& task) override;
+    void child_finished(const TaskId& task, const ValueRef& value) override;
+    void child_failed(const TaskId& task, const ErrorInfo& error) override;
+    void restarted(std::string_view frame, int incarnation, std::span<const TaskId> args) override;
+    void failure_ignored(const TaskId& task, std::string_view message) override;
+    void run_finished(const ValueRef& value, const TaskId* from) override;
+    void run_failed(const ErrorInfo& error, bool cancelled) override;
+    void tick(std::size_t) override {}
+
+private:
+    void failure(std::string_view event, const TaskId& task, const ErrorInfo& error);
+    Writer w_;
+};
+
+}  // namespace flowy::detail::trace
