@@ -3,11 +3,14 @@
 peer, ...), after a warm-up, and prints medians and ratios.
 
     tools/dev bench [--reps 5] [--only W1,W2] [--systems flowy,traced,memcpy,memcpy-reused,ppe,pool,dask]
+                    [--baseline OTHER_BUILD]
 
 `traced` is flowy writing a trace (FLOWY_TRACE), measured on W1 and W2 only: its ratio
 to flowy is what tracing costs. `memcpy` and `memcpy-reused` are W5's reference, the
 payload copied twice in one process (into new buffers, or into buffers touched before):
-their column is flowy's time over theirs.
+their column is flowy's time over theirs. `--baseline DIR` adds the legs `baseline` and
+`baseline-traced`: flowy (untraced and traced) from another build tree, such as one of
+the commit before a change, interleaved with this one; their ratio is baseline / flowy.
 
 Writes JSON lines (one per measurement) and a Markdown summary to bench/results/.
 The header records nproc, CPU model and kernel: never mix figures from two machines.
@@ -38,8 +41,10 @@ MAP_REDUCE = [("naive_map_reduce", 10.5), ("finish_order_map_reduce", 8.5), ("pa
 UNIT_MS = 20
 
 PEERS = {"traced": "flowy traced", "memcpy": "memcpy x2 (new buffers)", "memcpy-reused": "memcpy x2 (reused)",
-         "ppe": "ProcessPoolExecutor", "pool": "multiprocessing.Pool", "dask": "dask processes"}
+         "ppe": "ProcessPoolExecutor", "pool": "multiprocessing.Pool", "dask": "dask processes",
+         "baseline": "flowy baseline", "baseline-traced": "flowy baseline traced"}
 TRACED_WORKLOADS = ("W1", "W2")
+BASELINE = None  # --baseline: another build tree
 # The references, not peers: W5's payload copied twice in one process, and nothing else.
 REFERENCES = ("memcpy", "memcpy-reused")
 TRACE_PATH = os.path.join("/tmp", f"flowy-bench-{os.getpid()}.jsonl")
@@ -63,9 +68,10 @@ def run_one(system, build, workload, n):
     env.pop("FLOWY_TRACE", None)
     if system in REFERENCES:
         cmd = [os.path.join(build, "bench", "flowy_bench"), system, str(n)]
-    elif system in ("flowy", "traced"):
-        cmd = [os.path.join(build, "bench", "flowy_bench"), workload, str(n)]
-        if system == "traced":
+    elif system in ("flowy", "traced", "baseline", "baseline-traced"):
+        tree = BASELINE if system.startswith("baseline") else build
+        cmd = [os.path.join(tree, "bench", "flowy_bench"), workload, str(n)]
+        if system.endswith("traced"):
             env["FLOWY_TRACE"] = TRACE_PATH
     else:
         cmd = [PY, os.path.join(HERE, "peer.py"), system, workload, str(n)]
@@ -79,7 +85,8 @@ def ratio(s, med):
     """A peer's time over flowy's; flowy's over a reference's (how far it is from a plain copy)."""
     if s in REFERENCES:
         return f"{med['flowy'] / med[s]:.1f}"
-    return f"{med[s] / med['flowy']:.2f}" if s == "traced" else f"{med[s] / med['flowy']:.1f}"
+    precise = s == "traced" or s.startswith("baseline")
+    return f"{med[s] / med['flowy']:.2f}" if precise else f"{med[s] / med['flowy']:.1f}"
 
 
 def run_map_reduce(build, reps):
@@ -107,7 +114,13 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated workload ids (W1..W6) or name:N")
     ap.add_argument("--systems", default="flowy,traced,memcpy,memcpy-reused,ppe,pool,dask")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--baseline", default="", help="another build tree to compare with (legs baseline, baseline-traced)")
     args = ap.parse_args()
+    global BASELINE
+    if args.baseline:
+        BASELINE = args.baseline
+        if "--systems" not in sys.argv:
+            args.systems += ",baseline,baseline-traced"
 
     systems = args.systems.split(",")
     if "dask" in systems and subprocess.run([PY, "-c", "import dask"], capture_output=True).returncode != 0:
@@ -126,7 +139,7 @@ def main():
     rows = []
     for wid, workload, n in wanted:
         here = [s for s in systems
-                if (s != "traced" or wid in TRACED_WORKLOADS) and (s not in REFERENCES or wid == "W5")]
+                if (not s.endswith("traced") or wid in TRACED_WORKLOADS) and (s not in REFERENCES or wid == "W5")]
         samples = {s: [] for s in here}
         for s in here:  # warm-up, not recorded
             run_one(s, args.build, workload, n)
