@@ -14,12 +14,35 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace flowy::detail {
+
+/// Tasks handed to a recorder without copying them into a list: for_each() calls a
+/// function with each task's id, straight from the execution's own records (a join
+/// of 100,000 results would otherwise build a list of 100,000 ids per recorder).
+class TaskList {
+public:
+    using Each = void (*)(void* sink, const TaskId& id);
+    using Visit = void (*)(const void* source, void* sink, Each each);
+    TaskList(const void* source, Visit visit) : source_(source), visit_(visit) {}
+    /// No tasks.
+    TaskList() = default;
+
+    template <class F>
+    void for_each(F&& f) const {
+        if (visit_)
+            visit_(source_, &f,
+                   [](void* sink, const TaskId& id) { (*static_cast<std::remove_reference_t<F>*>(sink))(id); });
+    }
+
+private:
+    const void* source_ = nullptr;
+    Visit visit_ = nullptr;
+};
 
 /// What a run is, as recorded when it starts.
 struct RunStart {
@@ -44,7 +67,7 @@ public:
     virtual void run_started(const RunStart& run) = 0;
     /// A call made by a body: `args` are the tasks whose results it takes, `reads` the
     /// results the body read since its previous call (control dependencies).
-    virtual void task_scheduled(const TaskId& task, std::span<const TaskId> args, std::span<const TaskId> reads) = 0;
+    virtual void task_scheduled(const TaskId& task, const TaskList& args, const TaskList& reads) = 0;
     /// An attempt handed to the executor, with the encoded arguments it runs with.
     virtual void task_dispatched(const TaskId& task, const WorkerRef& worker, std::string_view args) = 0;
     virtual void task_finished(const TaskId& task, const ValueRef& value, const WorkerRef& worker,
@@ -65,7 +88,7 @@ public:
     virtual void child_finished(const TaskId& task, const ValueRef& value) = 0;
     virtual void child_failed(const TaskId& task, const ErrorInfo& error) = 0;
     /// The body of `frame` returned restart(...): incarnation `incarnation` starts with `args`' values.
-    virtual void restarted(std::string_view frame, int incarnation, std::span<const TaskId> args) = 0;
+    virtual void restarted(std::string_view frame, int incarnation, const TaskList& args) = 0;
     /// A failed result that nobody read when the run ended.
     virtual void failure_ignored(const TaskId& task, std::string_view message) = 0;
     /// `from`: the task whose result the run returned, if it returned one.
@@ -80,7 +103,7 @@ class RecorderTee final : public Recorder {
 public:
     explicit RecorderTee(std::vector<std::unique_ptr<Recorder>> all) : all_(std::move(all)) {}
     void run_started(const RunStart& r) override { each(&Recorder::run_started, r); }
-    void task_scheduled(const TaskId& t, std::span<const TaskId> a, std::span<const TaskId> r) override {
+    void task_scheduled(const TaskId& t, const TaskList& a, const TaskList& r) override {
         each(&Recorder::task_scheduled, t, a, r);
     }
     void task_dispatched(const TaskId& t, const WorkerRef& w, std::string_view a) override {
@@ -100,9 +123,7 @@ public:
     void child_started(const TaskId& t) override { each(&Recorder::child_started, t); }
     void child_finished(const TaskId& t, const ValueRef& v) override { each(&Recorder::child_finished, t, v); }
     void child_failed(const TaskId& t, const ErrorInfo& e) override { each(&Recorder::child_failed, t, e); }
-    void restarted(std::string_view f, int i, std::span<const TaskId> a) override {
-        each(&Recorder::restarted, f, i, a);
-    }
+    void restarted(std::string_view f, int i, const TaskList& a) override { each(&Recorder::restarted, f, i, a); }
     void failure_ignored(const TaskId& t, std::string_view m) override { each(&Recorder::failure_ignored, t, m); }
     void run_finished(const ValueRef& v, const TaskId* f) override { each(&Recorder::run_finished, v, f); }
     void run_failed(const ErrorInfo& e, bool c) override { each(&Recorder::run_failed, e, c); }

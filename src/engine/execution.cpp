@@ -109,12 +109,9 @@ SlotPtr Execution::schedule(const Dependency& d, const std::vector<Slot*>& input
     }
     Task& t = graph_[index];
     if (recorder_) {
-        arg_ids_.clear();  // the inputs that tasks of this run produce
-        for (const Slot* in : inputs)
-            if (in->owner == this && in->task != no_task) arg_ids_.push_back(id_of(graph_[in->task]));
-        read_ids_.clear();
-        for (std::uint32_t r : f->reads) read_ids_.push_back(id_of(graph_[r]));
-        recorder_->task_scheduled(id_of(t), arg_ids_, read_ids_);
+        TaskSource<std::vector<Slot*>> args{this, &inputs};
+        TaskSource<std::vector<std::uint32_t>> reads{this, &f->reads};
+        recorder_->task_scheduled(id_of(t), task_list(args), task_list(reads));
     }
     f->reads.clear();
     if (failed) {

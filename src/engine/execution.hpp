@@ -121,6 +121,25 @@ private:
         return {frames_[t.frame].prefix, frames_[t.frame].plan->config->bindings[t.binding].name, t.call, t.attempt};
     }
     std::string task_id(const Task& t) const { return id_of(t).str(); }
+    /// The recorder's view of the tasks among `items` (slots, or task indices) that
+    /// this run produces, read in place; the source must outlive the list's use.
+    template <class Items>
+    struct TaskSource {
+        const Execution* ex;
+        const Items* items;
+    };
+    template <class Items>
+    static TaskList task_list(const TaskSource<Items>& source) {
+        return TaskList(&source, [](const void* p, void* sink, TaskList::Each each) {
+            const auto& src = *static_cast<const TaskSource<Items>*>(p);
+            for (const auto& item : *src.items)
+                if (std::uint32_t task = src.ex->task_of(item); task != no_task)
+                    each(sink, src.ex->id_of(src.ex->graph_[task]));
+        });
+    }
+    std::uint32_t task_of(const Slot* s) const { return s->owner == this ? s->task : no_task; }
+    std::uint32_t task_of(const SlotPtr& s) const { return task_of(s.get()); }
+    static std::uint32_t task_of(std::uint32_t index) { return index; }
     void task_succeeded(std::uint32_t index, std::string bytes);
     void task_failed(std::uint32_t index, std::shared_ptr<const ErrorInfo> error, bool skipped = false);
     void wake_watchers(const Task& t);
@@ -167,7 +186,6 @@ private:
     std::vector<std::pair<Clock::time_point, std::uint32_t>> delayed_;  // retries waiting for their delay (heap)
     std::unordered_multimap<std::uint32_t, FinishQueue*> watchers_;     // task -> queues waiting for it
     std::unordered_set<FinishQueue*> queues_;
-    std::vector<TaskId> arg_ids_, read_ids_;  // scratch for the recorder's lists
     Execution* outer_ = nullptr;
     std::unique_ptr<Instance> first_instance_;
     bool abandoning_ = false;  // the run is over: bodies still suspended unwind

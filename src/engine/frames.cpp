@@ -185,10 +185,8 @@ void Execution::conclude_restart(Frame& f) {
     f.args = std::move(args);
     ++f.incarnation;
     if (recorder_) {
-        arg_ids_.clear();
-        for (const SlotPtr& in : f.restart->inputs)
-            if (in->owner == this && in->task != no_task) arg_ids_.push_back(id_of(graph_[in->task]));
-        recorder_->restarted(f.prefix, f.incarnation, arg_ids_);
+        TaskSource<std::vector<SlotPtr>> args{this, &f.restart->inputs};
+        recorder_->restarted(f.prefix, f.incarnation, task_list(args));
     }
     start_incarnation(f);
 }

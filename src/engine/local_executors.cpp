@@ -26,7 +26,7 @@ public:
         pending_ = true;
         return 0;
     }
-    WorkerRef worker(int index) const override { return {index, getpid(), {}}; }
+    WorkerRef worker(int index) const override { return {index, pid_, {}}; }
     void wait(std::vector<Completion>& out, Clock::time_point deadline) override {
         if (!pending_) {
             if (deadline != Clock::time_point::max()) std::this_thread::sleep_until(deadline);
@@ -42,6 +42,7 @@ public:
 
 private:
     const Registry& registry_;
+    const int pid_ = getpid();  // the workers are this process
     Request request_;
     bool pending_ = false;
 };
@@ -65,7 +66,7 @@ public:
         work_.notify_one();
         return -1;  // whichever thread takes it
     }
-    WorkerRef worker(int index) const override { return {index, getpid(), {}}; }
+    WorkerRef worker(int index) const override { return {index, pid_, {}}; }
     void wait(std::vector<Completion>& out, Clock::time_point deadline) override {
         std::unique_lock<std::mutex> l(m_);
         auto ready = [&] { return !done_.empty(); };
@@ -107,6 +108,7 @@ private:
     }
 
     const Registry& registry_;
+    const int pid_ = getpid();  // the workers are this process
     std::vector<std::thread> threads_;
     std::mutex m_;
     std::condition_variable work_, done_cv_;

@@ -14,7 +14,7 @@ public:
     ~ProgressLine() override;  // clears the line
 
     void run_started(const RunStart&) override {}
-    void task_scheduled(const TaskId&, std::span<const TaskId>, std::span<const TaskId>) override {}
+    void task_scheduled(const TaskId&, const TaskList&, const TaskList&) override {}
     void task_dispatched(const TaskId&, const WorkerRef&, std::string_view) override {}
     void task_finished(const TaskId&, const ValueRef&, const WorkerRef&, std::uint64_t) override { ++finished_; }
     void task_cached(const TaskId&, const ValueRef&) override { ++finished_; }
@@ -27,7 +27,7 @@ public:
     void child_started(const TaskId&) override {}
     void child_finished(const TaskId&, const ValueRef&) override {}
     void child_failed(const TaskId&, const ErrorInfo&) override {}
-    void restarted(std::string_view, int, std::span<const TaskId>) override {}
+    void restarted(std::string_view, int, const TaskList&) override {}
     // The run is ending: warnings may follow, on a line of their own.
     void failure_ignored(const TaskId&, std::string_view) override { clear(); }
     void run_finished(const ValueRef&, const TaskId*) override { clear(); }

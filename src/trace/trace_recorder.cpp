@@ -27,16 +27,16 @@ void TraceRecorder::run_started(const RunStart& run) {
         .end();
 }
 
-void TraceRecorder::task_scheduled(const TaskId& task, std::span<const TaskId> args, std::span<const TaskId> reads) {
+void TraceRecorder::task_scheduled(const TaskId& task, const TaskList& args, const TaskList& reads) {
     w_.begin("task_scheduled")
         .field_id("id", task)
         .field("activity", task.dependency)
         .field("call", std::int64_t(task.call))
         .field("frame", task.frame)
         .list_begin("args");
-    for (const TaskId& a : args) w_.list_id(a);
+    args.for_each([this](const TaskId& a) { w_.list_id(a); });
     w_.list_end().list_begin("reads");
-    for (const TaskId& r : reads) w_.list_id(r);
+    reads.for_each([this](const TaskId& r) { w_.list_id(r); });
     w_.list_end().end();
 }
 
@@ -108,9 +108,9 @@ void TraceRecorder::child_failed(const TaskId& task, const ErrorInfo& error) {
     failure("task_failed", task, error);
 }
 
-void TraceRecorder::restarted(std::string_view frame, int incarnation, std::span<const TaskId> args) {
+void TraceRecorder::restarted(std::string_view frame, int incarnation, const TaskList& args) {
     w_.begin("restarted").field("frame", frame).field("incarnation", std::int64_t(incarnation)).list_begin("args");
-    for (const TaskId& a : args) w_.list_id(a);
+    args.for_each([this](const TaskId& a) { w_.list_id(a); });
     w_.list_end().end();
 }
 

@@ -18,7 +18,7 @@ public:
         : w_(path, append, std::move(warn)) {}
 
     void run_started(const RunStart& run) override;
-    void task_scheduled(const TaskId& task, std::span<const TaskId> args, std::span<const TaskId> reads) override;
+    void task_scheduled(const TaskId& task, const TaskList& args, const TaskList& reads) override;
     void task_dispatched(const TaskId& task, const WorkerRef& worker, std::string_view args) override;
     void task_finished(const TaskId& task, const ValueRef& value, const WorkerRef& worker,
                        std::uint64_t duration_us) override;
@@ -31,7 +31,7 @@ public:
     void child_started(const TaskId& task) override;
     void child_finished(const TaskId& task, const ValueRef& value) override;
     void child_failed(const TaskId& task, const ErrorInfo& error) override;
-    void restarted(std::string_view frame, int incarnation, std::span<const TaskId> args) override;
+    void restarted(std::string_view frame, int incarnation, const TaskList& args) override;
     void failure_ignored(const TaskId& task, std::string_view message) override;
     void run_finished(const ValueRef& value, const TaskId* from) override;
     void run_failed(const ErrorInfo& error, bool cancelled) override;

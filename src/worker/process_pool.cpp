@@ -31,6 +31,7 @@ namespace flowy::detail {
 namespace {
 
 namespace bip = boost::interprocess;
+constexpr std::uint32_t wake_tag = UINT32_MAX;  // epoll's tag of the wake-up eventfd; a worker's is its index
 using worker::PoolShared;
 using worker::WorkerShared;
 
@@ -98,7 +99,7 @@ public:
             ::close(wake_fd_);
             throw_errno("flowy: epoll_create1");
         }
-        add_fd(wake_fd_, UINT32_MAX);
+        add_fd(wake_fd_, wake_tag);
         workers_.resize(static_cast<std::size_t>(n));
         try {
             for (int i = 0; i < n; ++i) spawn(workers_[static_cast<std::size_t>(i)], i);
@@ -383,7 +384,7 @@ private:
         pool_->scheduler_sleeping.store(0, std::memory_order_seq_cst);
         for (int i = 0; i < n; ++i) {
             std::uint32_t tag = events[i].data.u32;
-            if (tag == UINT32_MAX) {
+            if (tag == wake_tag) {
                 std::uint64_t v;
                 [[maybe_unused]] ssize_t r = ::read(wake_fd_, &v, sizeof v);
             } else {
