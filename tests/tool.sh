@@ -1,9 +1,9 @@
 #!/bin/sh
 # The flowy tool: each command on a recorded trace, its exit codes (0 done, 1 failed,
 # 2 bad usage), errors that name the file and line, no colour without a terminal.
-# Usage: tool.sh FLOWY DATA_DIR
+# Usage: tool.sh FLOWY DATA_DIR VERSION
 set -u
-flowy=$1 data=$2
+flowy=$1 data=$2 version=$3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
@@ -39,6 +39,12 @@ check "unknown command" 2 "$flowy" paint "$data/seed.jsonl"
 check "missing file" 2 "$flowy" summary "$tmp/none.jsonl"
 check "bad output name" 2 "$flowy" render "$data/seed.jsonl" -o "$tmp/x.gif"
 check "help" 0 "$flowy" render --help
+check "top help" 0 "$flowy" --help
+for c in render timeline summary; do
+    grep -q "^  $c " "$tmp/out" || { echo "FAIL flowy --help does not list $c:"; cat "$tmp/out"; fail=1; }
+done
+check "version" 0 "$flowy" --version
+[ "$(cat "$tmp/out")" = "flowy $version" ] || { echo "FAIL flowy --version printed '$(cat "$tmp/out")', not 'flowy $version'"; fail=1; }
 head -n 2 "$data/seed.jsonl" >"$tmp/bad.jsonl"
 echo '{"t": 1, "event": ' >>"$tmp/bad.jsonl"
 echo '{}' >>"$tmp/bad.jsonl"

@@ -2,8 +2,10 @@
 //   flowy render TRACE -o OUT.svg|.png|.dot
 //   flowy timeline TRACE -o OUT.json
 //   flowy summary TRACE
+//   flowy --version
 // Exit codes: 0 success, 1 the command failed (message on stderr), 2 bad usage.
 #include <flowy/trace.hpp>
+#include <flowy/version.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -36,6 +38,7 @@ flowy::Trace load(const std::string& path) {
 int main(int argc, char** argv) {
     CLI::App app{"flowy: draw, time and summarise the traces of flowy runs"};
     app.require_subcommand(1);
+    app.set_version_flag("--version", std::string("flowy ") + flowy::version(), "Print the library's version");
     std::string trace, out;
 
     auto* render = app.add_subcommand("render", "Draw the execution graph (Graphviz): .svg, .png or .dot");

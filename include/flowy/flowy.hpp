@@ -18,4 +18,5 @@
 #include <flowy/options.hpp>
 #include <flowy/result.hpp>
 #include <flowy/trace.hpp>
+#include <flowy/version.hpp>
 #include <flowy/workflow.hpp>

@@ -2,6 +2,7 @@
 // declarations and configuration.
 
 #include <flowy/detail/core.hpp>
+#include <flowy/version.hpp>
 
 #include <cxxabi.h>
 
@@ -10,6 +11,10 @@
 #include <typeinfo>
 
 namespace flowy {
+
+const char* version() noexcept {
+    return FLOWY_VERSION;
+}
 
 TaskError::TaskError(const std::string& message, std::string task, std::string type)
     : std::runtime_error(message),
