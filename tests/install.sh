@@ -14,6 +14,11 @@ PKG_CONFIG_PATH="$build/meson-uninstalled" $cxx "$src/samples/example.cpp" -o "$
     $(PKG_CONFIG_PATH="$build/meson-uninstalled" pkg-config --cflags --libs flowy)
 out=$(LD_LIBRARY_PATH="$build/src" "$tmp/uninstalled")
 [ "$out" = 104 ] || { echo "uninstalled build printed '$out'"; exit 1; }
+# the lean include: only std::string's and std::vector's serialisers
+PKG_CONFIG_PATH="$build/meson-uninstalled" $cxx -DFLOWY_MINIMAL_SERIALIZERS "$src/samples/example.cpp" \
+    -o "$tmp/minimal" $(PKG_CONFIG_PATH="$build/meson-uninstalled" pkg-config --cflags --libs flowy)
+out=$(LD_LIBRARY_PATH="$build/src" "$tmp/minimal")
+[ "$out" = 104 ] || { echo "the FLOWY_MINIMAL_SERIALIZERS build printed '$out'"; exit 1; }
 
 echo "== after meson install: pkg-config"
 meson install -C "$build" --no-rebuild --quiet --destdir "$tmp/root" >/dev/null
@@ -57,4 +62,15 @@ CM
     fi
     grep -q "requested version \"0.2\"" "$tmp/cmake.log" || { cat "$tmp/cmake.log"; exit 1; }
 fi
-echo "pkg-config (uninstalled, installed) and CMake builds print 104; the installed tool runs"
+echo "== as a meson subproject: only the library and the tool are built"
+mkdir -p "$tmp/sub/subprojects"
+ln -s "$src" "$tmp/sub/subprojects/flowy"
+cp "$src/samples/example.cpp" "$tmp/sub/"
+printf '%s\n' "project('consumer', 'cpp', default_options : ['cpp_std=c++20'])" \
+    "flowy_dep = dependency('flowy', fallback : ['flowy', 'flowy_dep'])" \
+    "executable('example', 'example.cpp', dependencies : flowy_dep)" >"$tmp/sub/meson.build"
+meson setup "$tmp/sub/build" "$tmp/sub" >"$tmp/sub.log" 2>&1 || { cat "$tmp/sub.log"; exit 1; }
+targets=$(meson introspect "$tmp/sub/build" --targets |
+    python3 -c "import json, sys; print(' '.join(sorted(t['name'] for t in json.load(sys.stdin))))")
+[ "$targets" = "example flowy flowy" ] || { echo "a subproject build defines: $targets"; exit 1; }
+echo "pkg-config (uninstalled, installed) and CMake builds print 104; the installed tool runs; a subproject builds no tests"

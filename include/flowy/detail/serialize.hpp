@@ -4,9 +4,18 @@
 // result can be spliced unchanged into the arguments of the next task.
 
 #include <cereal/archives/portable_binary.hpp>
+#include <cereal/types/common.hpp>
+#include <cereal/types/string.hpp>
+#include <cereal/types/vector.hpp>
+
+// cereal's serialisers for the other standard types, so that a std::map, a
+// std::optional or a std::variant passes as an argument with nothing else to include.
+// They are a quarter of what including flowy costs a translation unit; a program that
+// passes none of them directly may define FLOWY_MINIMAL_SERIALIZERS before including
+// flowy, and include cereal's header for any it does pass (<cereal/types/map.hpp>, ...).
+#ifndef FLOWY_MINIMAL_SERIALIZERS
 #include <cereal/types/array.hpp>
 #include <cereal/types/chrono.hpp>
-#include <cereal/types/common.hpp>
 #include <cereal/types/complex.hpp>
 #include <cereal/types/deque.hpp>
 #include <cereal/types/list.hpp>
@@ -14,13 +23,12 @@
 #include <cereal/types/memory.hpp>
 #include <cereal/types/optional.hpp>
 #include <cereal/types/set.hpp>
-#include <cereal/types/string.hpp>
 #include <cereal/types/tuple.hpp>
 #include <cereal/types/unordered_map.hpp>
 #include <cereal/types/unordered_set.hpp>
 #include <cereal/types/utility.hpp>
 #include <cereal/types/variant.hpp>
-#include <cereal/types/vector.hpp>
+#endif
 
 #include <array>
 #include <bit>
