@@ -24,6 +24,8 @@ echo "== after meson install: pkg-config"
 meson install -C "$build" --no-rebuild --quiet --destdir "$tmp/root" >/dev/null
 pc=$(dirname "$(find "$tmp/root" -name flowy.pc | head -n 1)")
 prefix=$(PKG_CONFIG_PATH="$pc" pkg-config --variable=prefix flowy)
+# a user needs no -dev package of what the shared library links (Graphviz, Boost)
+if grep -q '^Requires' "$pc/flowy.pc"; then echo "flowy.pc requires: $(grep '^Requires' "$pc/flowy.pc")"; exit 1; fi
 flags=$(PKG_CONFIG_PATH="$pc" pkg-config --define-variable=prefix="$tmp/root$prefix" --cflags --libs flowy)
 $cxx "$src/samples/example.cpp" -o "$tmp/installed" $flags
 libdir=$(PKG_CONFIG_PATH="$pc" pkg-config --define-variable=prefix="$tmp/root$prefix" --variable=libdir flowy)
