@@ -4,12 +4,16 @@
 #include "support.hpp"
 #include "trace/writer.hpp"
 
+#include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <numeric>
 #include <sstream>
 #include <string>
@@ -464,6 +468,128 @@ TEST_CASE("the live status line, when asked for") {
     std::fclose(f);
     CHECK(v == 104);
     std::string out = slurp(path);
-    CHECK(out.find("flowy: 0 done") != std::string::npos);
+    CHECK(out.find("flowy: 0/") != std::string::npos);
     std::remove(path.c_str());
+}
+
+// ---- times where they happen ----
+
+namespace {
+int nap(int ms) {
+    if (ms > 0) usleep(static_cast<useconds_t>(ms) * 1000);
+    return ms;
+}
+/// Tasks of mixed lengths: sleeps of 0-40 ms (seeded) and many empty tasks among them.
+struct Mixed {
+    Activity<int(int)> slow{"slow"};
+    Activity<int(int)> tiny{"tiny"};
+    int operator()(int n) {
+        std::vector<Result<int>> rs;
+        unsigned x = 12345;
+        for (int i = 0; i < n; ++i) {
+            x = x * 1103515245u + 12345u;
+            rs.push_back(i % 4 == 0 ? slow(int(x >> 16) % 40) : tiny(0));
+        }
+        int total = 0;
+        for (auto& r : rs) total += r.get();
+        return total;
+    }
+};
+}  // namespace
+
+TEST_CASE("a trace's times are run times: rows never overlap, utilisation stays under 100%, queueing apart") {
+    for (auto e : test::all_executors) {
+        CAPTURE(test::name(e));
+        test::NoLeaks no_leaks;
+        std::string path = temp_path("mixed.jsonl");
+        std::remove(path.c_str());
+        auto w = test::on<Mixed>(e, 2);
+        w.conf_activity("slow", nap).conf_activity("tiny", nap).trace(path);
+        w.run(200);
+        auto t = flowy::Trace::load(path);
+        std::map<std::int64_t, std::vector<const TraceTask*>> by_worker;
+        for (const auto& task : t.tasks()) {
+            REQUIRE(task.run_started_us >= 0);  // stamped by the worker (format version 2)
+            // the dispatch is stamped just after the hand-over: a worker may start a little sooner
+            CHECK(task.run_started_us >= task.dispatched_us - 1000);
+            CHECK(task.run_ended_us <= task.ended_us);
+            // an empty task took microseconds, however long it waited to start
+            if (task.activity == "tiny") CHECK_MESSAGE(task.run_us() < 5000, task.id, " ran ", task.run_us(), " µs");
+            REQUIRE(task.worker >= 0);  // the thread pool's too: the completion names the thread
+            by_worker[task.worker].push_back(&task);
+        }
+        {
+            for (auto& [worker, tasks] : by_worker) {
+                std::sort(tasks.begin(), tasks.end(), [](const TraceTask* a, const TraceTask* b) {
+                    return std::pair(a->run_start(), a->run_end()) < std::pair(b->run_start(), b->run_end());
+                });
+                for (std::size_t i = 1; i < tasks.size(); ++i)
+                    CHECK_MESSAGE(tasks[i]->run_start() >= tasks[i - 1]->run_end(), "worker ", worker, ": ",
+                                  tasks[i - 1]->id, " (", tasks[i - 1]->run_start(), "-", tasks[i - 1]->run_end(),
+                                  ") and ", tasks[i]->id, " (", tasks[i]->run_start(), "-", tasks[i]->run_end(),
+                                  ") overlap");
+            }
+        }
+        std::string summary = t.summary();
+        std::istringstream lines(summary);
+        int workers_seen = 0;
+        for (std::string line; std::getline(lines, line);) {
+            auto at = line.find("% busy");
+            if (at == std::string::npos) continue;
+            ++workers_seen;
+            double pct = std::stod(line.substr(line.rfind(' ', at - 1) + 1));
+            CHECK_MESSAGE(pct <= 100.0, line);
+        }
+        CHECK(workers_seen > 0);
+        std::remove(path.c_str());
+    }
+}
+
+TEST_CASE("a version 1 trace (no run times) still loads, and its times are dispatch to end") {
+    auto t = flowy::Trace::load(std::string(FLOWY_TEST_DATA) + "/seed.jsonl");
+    const TraceTask* sq = find(t, "square-0-0");
+    REQUIRE(sq);
+    CHECK(sq->run_started_us == -1);
+    CHECK(sq->run_start() == sq->dispatched_us);
+    CHECK(sq->run_us() == sq->ended_us - sq->dispatched_us);
+}
+
+namespace {
+struct OneSlow {
+    Activity<int(int)> nap{"nap"};
+    Result<int> operator()() { return nap(800); }
+};
+}  // namespace
+
+TEST_CASE("the live status line redraws on a timer under a terminal, even while no task finishes") {
+    test::NoLeaks no_leaks;
+    int master = -1;
+    pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
+    REQUIRE(pid >= 0);
+    if (pid == 0) {  // standard error is the terminal: the status line is on by default
+        flowy::LocalWorkflow<OneSlow> w;
+        w.workers(1).conf_activity("nap", nap);
+        _exit(w.run() == 800 ? 0 : 1);
+    }
+    std::string out;
+    auto until = std::chrono::steady_clock::now() + 20s;
+    for (char buf[4096]; std::chrono::steady_clock::now() < until;) {
+        pollfd p{master, POLLIN, 0};
+        if (poll(&p, 1, 1000) <= 0) continue;
+        ssize_t n = read(master, buf, sizeof buf);
+        if (n <= 0) break;  // the terminal closed: the run ended
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    close(master);
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    std::size_t draws = 0;
+    for (std::size_t at = 0; (at = out.find("\r\x1b[Kflowy: ", at)) != std::string::npos; ++at) ++draws;
+    // 0.8 s with no task finishing, drawn every 0.1 s
+    CHECK_MESSAGE(draws >= 5, "drawn ", draws, " times: ", out);
+    CHECK(out.find("0/1 done, 1 running, 0 failed") != std::string::npos);
+    CHECK(out.size() >= 4);
+    CHECK(out.substr(out.size() - 4) == "\r\x1b[K");  // the line is cleared at the end
 }

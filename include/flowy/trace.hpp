@@ -37,12 +37,30 @@ struct TraceTask {
     State state = State::scheduled;
     std::vector<std::string> args;   ///< ids of the results passed as arguments
     std::vector<std::string> reads;  ///< ids of results the body read before this call
-    std::int64_t scheduled_us = 0, dispatched_us = -1, ended_us = -1;
+    std::int64_t scheduled_us = 0, dispatched_us = -1, ended_us = -1;  ///< by the scheduler's clock
+    /// When its last attempt started and ended running, stamped by its worker (the same
+    /// monotonic clock on one host); -1 where the trace does not say (format version 1,
+    /// an attempt whose worker died).
+    std::int64_t run_started_us = -1, run_ended_us = -1;
     std::int64_t worker = -1, pid = -1;
     std::string value;        ///< encoded result
     std::string short_value;  ///< a short readable form of it
     std::string message, error_type;
     std::string because;  ///< for a skipped task: the failed input
+
+    /// When it ran: its worker's stamps, or else from dispatch to the scheduler seeing its end.
+    std::int64_t run_start() const { return run_started_us >= 0 ? run_started_us : dispatched_us; }
+    std::int64_t run_end() const { return run_ended_us >= 0 ? run_ended_us : ended_us; }
+    /// How long it ran (start to end); -1 if it did not run (cached, skipped, never dispatched).
+    std::int64_t run_us() const {
+        if (cached || run_start() < 0 || run_end() < 0) return -1;
+        return run_end() > run_start() ? run_end() - run_start() : 0;
+    }
+    /// How long it waited between its dispatch and its start; -1 if the trace does not say.
+    std::int64_t queue_us() const {
+        if (run_started_us < 0 || dispatched_us < 0) return -1;
+        return run_started_us > dispatched_us ? run_started_us - dispatched_us : 0;
+    }
 };
 
 /// How a task's state reads in pictures and reports: "finished", "failed", "timed out",

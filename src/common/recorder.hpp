@@ -44,6 +44,12 @@ private:
     Visit visit_ = nullptr;
 };
 
+/// When an attempt started and ended running, by its worker's CLOCK_MONOTONIC in
+/// microseconds (the clock of the trace's `t`); 0 when the executor cannot tell.
+struct RunTimes {
+    std::int64_t started_us = 0, ended_us = 0;
+};
+
 /// What a run is, as recorded when it starts.
 struct RunStart {
     std::string_view workflow;  ///< the workflow class
@@ -71,11 +77,11 @@ public:
     /// An attempt handed to the executor, with the encoded arguments it runs with.
     virtual void task_dispatched(const TaskId& task, const WorkerRef& worker, std::string_view args) = 0;
     virtual void task_finished(const TaskId& task, const ValueRef& value, const WorkerRef& worker,
-                               std::uint64_t duration_us) = 0;
+                               const RunTimes& times) = 0;
     /// A task that resume answers from the history: it does not run again.
     virtual void task_cached(const TaskId& task, const ValueRef& value) = 0;
-    /// The activity threw (`error` says what).
-    virtual void task_failed(const TaskId& task, const ErrorInfo& error) = 0;
+    /// The activity threw (`error` says what), or a child workflow failed (no times).
+    virtual void task_failed(const TaskId& task, const ErrorInfo& error, const RunTimes& times) = 0;
     virtual void task_timed_out(const TaskId& task, const ErrorInfo& error) = 0;
     /// Its worker died while running it.
     virtual void worker_crashed(const TaskId& task, const ErrorInfo& error) = 0;
@@ -96,6 +102,9 @@ public:
     virtual void run_failed(const ErrorInfo& error, bool cancelled) = 0;
     /// Once per turn of the scheduler's loop, with the number of attempts running.
     virtual void tick(std::size_t running) = 0;
+    /// How often the loop must turn, even when nothing happens, for tick() to keep the
+    /// recorder current (0: only when something happens).
+    virtual std::chrono::microseconds tick_every() const { return std::chrono::microseconds(0); }
 };
 
 /// Hands every event to each of several recorders, in order.
@@ -109,11 +118,13 @@ public:
     void task_dispatched(const TaskId& t, const WorkerRef& w, std::string_view a) override {
         each(&Recorder::task_dispatched, t, w, a);
     }
-    void task_finished(const TaskId& t, const ValueRef& v, const WorkerRef& w, std::uint64_t d) override {
-        each(&Recorder::task_finished, t, v, w, d);
+    void task_finished(const TaskId& t, const ValueRef& v, const WorkerRef& w, const RunTimes& r) override {
+        each(&Recorder::task_finished, t, v, w, r);
     }
     void task_cached(const TaskId& t, const ValueRef& v) override { each(&Recorder::task_cached, t, v); }
-    void task_failed(const TaskId& t, const ErrorInfo& e) override { each(&Recorder::task_failed, t, e); }
+    void task_failed(const TaskId& t, const ErrorInfo& e, const RunTimes& r) override {
+        each(&Recorder::task_failed, t, e, r);
+    }
     void task_timed_out(const TaskId& t, const ErrorInfo& e) override { each(&Recorder::task_timed_out, t, e); }
     void worker_crashed(const TaskId& t, const ErrorInfo& e) override { each(&Recorder::worker_crashed, t, e); }
     void task_skipped(const TaskId& t, const ErrorInfo& e) override { each(&Recorder::task_skipped, t, e); }
@@ -128,6 +139,12 @@ public:
     void run_finished(const ValueRef& v, const TaskId* f) override { each(&Recorder::run_finished, v, f); }
     void run_failed(const ErrorInfo& e, bool c) override { each(&Recorder::run_failed, e, c); }
     void tick(std::size_t running) override { each(&Recorder::tick, running); }
+    std::chrono::microseconds tick_every() const override {
+        std::chrono::microseconds every(0);
+        for (const auto& r : all_)
+            if (auto e = r->tick_every(); e.count() > 0 && (every.count() == 0 || e < every)) every = e;
+        return every;
+    }
 
 private:
     template <class M, class... A>

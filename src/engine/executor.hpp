@@ -47,7 +47,10 @@ struct Completion {
     std::string bytes;
     ErrorInfo error;
     std::uint64_t duration_us = 0;  ///< time the activity ran, as seen by its worker
-    int worker = -1;                ///< the worker that ran it (TaskExecutor::worker tells which)
+    /// When it started and ended running, by the worker's CLOCK_MONOTONIC (shared by the
+    /// processes of one host) in microseconds; 0 when the executor cannot tell.
+    std::int64_t started_us = 0, ended_us = 0;
+    int worker = -1;  ///< the worker that ran it (TaskExecutor::worker tells which)
 };
 
 /// The registry of activity functions, indexed by Request::activity.

@@ -23,8 +23,8 @@ void ProgressLine::tick(std::size_t running) {
     if (now - drawn_us_ < 100000) return;  // at most ten times a second
     drawn_us_ = now;
     shown_ = true;
-    std::fprintf(stderr, "\r\x1b[Kflowy: %zu done, %zu running, %zu failed, %.1f s", finished_, running, failed_,
-                 double(now - started_us_) / 1e6);
+    std::fprintf(stderr, "\r\x1b[Kflowy: %zu/%zu done, %zu running, %zu failed, %.1f s", finished_, scheduled_, running,
+                 failed_, double(now - started_us_) / 1e6);
     std::fflush(stderr);
 }
 

@@ -30,6 +30,7 @@ SlotPtr Execution::run(std::string args, std::unique_ptr<Instance> first) {
     Frame& root = start_frame(root_, {}, no_task, std::move(args));
     std::vector<Completion> completions;
     std::vector<std::uint32_t> runnable;
+    const auto tick_every = recorder_ ? recorder_->tick_every() : std::chrono::microseconds(0);
     for (;;) {
         if (recorder_) recorder_->tick(executor_->in_flight());
         if (std::exception_ptr stop = stop_reason()) {
@@ -60,6 +61,7 @@ SlotPtr Execution::run(std::string args, std::unique_ptr<Instance> first) {
             break;
         }
         completions.clear();
+        if (tick_every.count() > 0) next_retry = std::min(next_retry, Clock::now() + tick_every);
         executor_->wait(completions, next_retry);
         for (Completion& c : completions) on_completion(c);
     }
@@ -157,7 +159,7 @@ void Execution::on_completion(Completion& c) {
             cost = cost < 0 ? double(c.duration_us) : 0.8 * cost + 0.2 * double(c.duration_us);
             if (recorder_)
                 recorder_->task_finished(id_of(t), {c.bytes, binding(t).describe}, executor_->worker(c.worker),
-                                         c.duration_us);
+                                         {c.started_us, c.ended_us});
             task_succeeded(c.task, std::move(c.bytes));
             return;
         }
@@ -176,7 +178,7 @@ void Execution::on_completion(Completion& c) {
                 else if (e->kind == ErrorInfo::Kind::timed_out)
                     recorder_->task_timed_out(id_of(t), *e);
                 else
-                    recorder_->task_failed(id_of(t), *e);
+                    recorder_->task_failed(id_of(t), *e, {c.started_us, c.ended_us});
             }
             if (retry(t, c.task, *e)) return;
             const ActivityOptions& o = binding(t).options;

@@ -129,8 +129,8 @@ std::string clip(std::string s, std::size_t n = 40) {
 }
 
 std::int64_t duration(const TraceTask& t) {
-    if (t.ended_us < 0 || t.dispatched_us < 0) return -1;
-    return std::max<std::int64_t>(0, t.ended_us - t.dispatched_us);
+    if (t.run_start() < 0 || t.run_end() < 0) return -1;  // a cached task shows the time it took then: 0
+    return std::max<std::int64_t>(0, t.run_end() - t.run_start());
 }
 
 /// A node of the picture: one task, or a fold of siblings.

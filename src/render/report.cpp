@@ -59,12 +59,15 @@ std::string Trace::timeline() const {
             "}}");
     }
     for (const TraceTask& t : tasks_) {
-        if (t.dispatched_us < 0 || t.ended_us < 0 || t.cached) continue;
+        if (t.run_us() < 0) continue;
+        // When it ran, by its worker's stamps: a worker runs one task at a time, so the
+        // slices of one row never overlap (time queued on the worker is an argument).
         std::int64_t tid = t.worker >= 0 ? t.worker + 1 : 0;
+        std::int64_t queued = t.queue_us();
         add(R"({"ph":"X","pid":1,"tid":)" + std::to_string(tid) + ",\"name\":" + str(t.activity) +
-            ",\"ts\":" + std::to_string(t.dispatched_us - origin) +
-            ",\"dur\":" + std::to_string(std::max<std::int64_t>(0, t.ended_us - t.dispatched_us)) +
-            ",\"args\":{\"id\":" + str(t.last_id) + ",\"attempts\":" + std::to_string(t.attempts) + ",\"outcome\":" +
+            ",\"ts\":" + std::to_string(t.run_start() - origin) + ",\"dur\":" + std::to_string(t.run_us()) +
+            ",\"args\":{\"id\":" + str(t.last_id) + ",\"attempts\":" + std::to_string(t.attempts) +
+            (queued >= 0 ? ",\"queued_us\":" + std::to_string(queued) : std::string()) + ",\"outcome\":" +
             str(to_string(t.state)) + (t.short_value.empty() ? std::string() : ",\"value\":" + str(t.short_value)) +
             (t.message.empty() ? std::string() : ",\"error\":" + str(t.message)) + "}}");
     }
@@ -104,15 +107,34 @@ std::string Trace::summary(bool color) const {
         double total = 0, max = 0;
     };
     std::map<std::string, Agg> acts;
-    std::map<std::int64_t, double> busy;
+    std::map<std::int64_t, std::vector<std::pair<std::int64_t, std::int64_t>>> ran;  // per worker: when
+    double queued = 0, queued_max = 0;
+    const TraceTask* queued_longest = nullptr;
     for (const TraceTask& t : tasks_) {
-        if (t.dispatched_us < 0 || t.ended_us < 0 || t.cached) continue;
-        double d = double(t.ended_us - t.dispatched_us);
+        if (t.run_us() < 0) continue;
+        double d = double(t.run_us());
         Agg& a = acts[t.activity];
         ++a.n;
         a.total += d;
         a.max = std::max(a.max, d);
-        if (t.worker >= 0) busy[t.worker] += d;
+        if (t.worker >= 0) ran[t.worker].emplace_back(t.run_start(), t.run_end());
+        if (double q = double(t.queue_us()); q > 0) {
+            queued += q;
+            if (q > queued_max) queued_max = q, queued_longest = &t;
+        }
+    }
+    // A worker's busy time is the union of when its tasks ran: never more than the run.
+    std::map<std::int64_t, double> busy;
+    for (auto& [w, spans] : ran) {
+        std::sort(spans.begin(), spans.end());
+        std::int64_t until = INT64_MIN;
+        double b = 0;
+        for (auto [from, to] : spans) {
+            from = std::max(from, until);
+            if (to > from) b += double(to - from);
+            until = std::max(until, to);
+        }
+        busy[w] = b;
     }
     for (const auto& [name, a] : acts) {
         std::snprintf(line, sizeof line, "  %-18s %7d %10s %10s %10s\n", name.c_str(), a.n, fmt_ms(a.total).c_str(),
@@ -126,22 +148,26 @@ std::string Trace::summary(bool color) const {
         out += "\nworker utilisation:\n";
         for (const auto& [w, b] : busy) {
             std::snprintf(line, sizeof line, "  worker %lld: %5.1f%% busy\n", static_cast<long long>(w),
-                          100.0 * b / span);
+                          std::min(100.0, 100.0 * b / span));
             out += line;
         }
+    }
+    if (queued_longest) {
+        std::snprintf(line, sizeof line, "\nqueued on workers before starting: %s in all, at most %s (%s)\n",
+                      fmt_ms(queued).c_str(), fmt_ms(queued_max).c_str(), queued_longest->last_id.c_str());
+        out += line;
     }
 
     std::vector<const TraceTask*> slow;
     for (const TraceTask& t : tasks_)
-        if (t.dispatched_us >= 0 && t.ended_us >= 0 && !t.cached) slow.push_back(&t);
-    std::sort(slow.begin(), slow.end(), [](const TraceTask* a, const TraceTask* b) {
-        return a->ended_us - a->dispatched_us > b->ended_us - b->dispatched_us;
-    });
+        if (t.run_us() >= 0) slow.push_back(&t);
+    std::sort(slow.begin(), slow.end(),
+              [](const TraceTask* a, const TraceTask* b) { return a->run_us() > b->run_us(); });
     if (slow.size() > 10) slow.resize(10);
     out += "\nslowest tasks:\n";
     for (const TraceTask* t : slow) {
-        std::snprintf(line, sizeof line, "  %-30s %10s  %s\n", t->last_id.c_str(),
-                      fmt_ms(double(t->ended_us - t->dispatched_us)).c_str(), to_string(t->state));
+        std::snprintf(line, sizeof line, "  %-30s %10s  %s\n", t->last_id.c_str(), fmt_ms(double(t->run_us())).c_str(),
+                      to_string(t->state));
         out += line;
     }
 
@@ -155,7 +181,7 @@ std::string Trace::summary(bool color) const {
               [](const TraceTask* a, const TraceTask* b) { return a->scheduled_us < b->scheduled_us; });
     const TraceTask* end = nullptr;
     for (const TraceTask* t : order) {
-        double own = t->dispatched_us >= 0 && t->ended_us >= 0 ? double(t->ended_us - t->dispatched_us) : 0;
+        double own = double(std::max<std::int64_t>(0, t->run_us()));
         std::pair<double, const TraceTask*> b{own, nullptr};
         auto consider = [&](const std::string& id) {
             auto it = by_id.find(id);

@@ -120,8 +120,9 @@ private:
 
         if (e == "run_started") {
             std::int64_t version = num(v, "version");
-            if (version != detail::trace::format_version)
-                fail("unknown trace format version " + std::to_string(version) + " (this flowy reads version " +
+            if (version < detail::trace::oldest_format_version || version > detail::trace::format_version)
+                fail("unknown trace format version " + std::to_string(version) + " (this flowy reads versions " +
+                     std::to_string(detail::trace::oldest_format_version) + " to " +
                      std::to_string(detail::trace::format_version) + ")");
             if (!runs_.empty() && runs_.back().outcome == TraceRun::Outcome::running)
                 close_run(TraceRun::Outcome::failed, "the run was stopped before it finished (killed?)");
@@ -174,7 +175,9 @@ private:
             tk.last_id = str(v, "id");
             tk.state = TraceTask::State::running;
             if (tk.dispatched_us < 0) tk.dispatched_us = t;
-            ++tk.attempts;
+            // attempts by their ids: a request taken back from a busy worker is dispatched again
+            tk.attempts = std::max(tk.attempts, attempt_of(tk.last_id) + 1);
+            tk.run_started_us = tk.run_ended_us = -1;
             tk.worker = num(v, "worker");
             tk.pid = num(v, "pid");
             std::string hex = str(v, "args_hash");
@@ -190,6 +193,10 @@ private:
             tk.last_id = str(v, "id");
             tk.state = TraceTask::State::finished;
             tk.ended_us = t;
+            run_times(v, tk);
+            // the worker that ran it (a thread pool's is known only now)
+            if (const Value* w = v.get("worker"); w && w->kind == Value::Kind::number && w->number >= 0)
+                tk.worker = num(v, "worker");
             tk.value = bytes(v, "value");
             tk.short_value = str(v, "short");
             const Value* c = v.get("cached");
@@ -207,6 +214,7 @@ private:
                        : e == "task_timed_out" ? TraceTask::State::timed_out
                                                : TraceTask::State::crashed;
             tk.ended_us = t;
+            run_times(v, tk);
             tk.message = str(v, "message");
             tk.error_type = str(v, "type");
             batch_open_ = false;
@@ -254,6 +262,20 @@ private:
         } else {
             fail("unknown event \"" + e + "\"");
         }
+    }
+
+    /// The worker's stamps of when the attempt ran, if the event has them (version 2).
+    void run_times(const Value& v, TraceTask& tk) {
+        if (!v.get("started_us") && !v.get("ended_us")) return;
+        std::int64_t s = num(v, "started_us"), e = num(v, "ended_us");
+        if (e < s) fail("field \"ended_us\" is before \"started_us\"");
+        tk.run_started_us = s;
+        tk.run_ended_us = e;
+    }
+    int attempt_of(const std::string& id) {
+        std::optional<detail::TaskId> parsed = detail::TaskId::parse(id);
+        if (!parsed) fail("bad task id " + id);
+        return static_cast<int>(std::min<std::uint32_t>(parsed->attempt, 1u << 30));
     }
 
     /// The task an attempt id (`...-<attempt>`) belongs to.

@@ -50,14 +50,13 @@ void TraceRecorder::task_dispatched(const TaskId& task, const WorkerRef& worker,
 }
 
 void TraceRecorder::task_finished(const TaskId& task, const ValueRef& value, const WorkerRef& worker,
-                                  std::uint64_t duration_us) {
+                                  const RunTimes& times) {
     w_.begin("task_finished")
         .field_id("id", task)
         .field("worker", std::int64_t(worker.index))
-        .field("duration_us", std::int64_t(duration_us))
-        .field_bytes("value", value.bytes)
-        .field("short", value.short_form())
-        .end();
+        .field("duration_us", times.ended_us - times.started_us);
+    if (times.ended_us > 0) w_.field("started_us", times.started_us).field("ended_us", times.ended_us);
+    w_.field_bytes("value", value.bytes).field("short", value.short_form()).end();
 }
 
 void TraceRecorder::task_cached(const TaskId& task, const ValueRef& value) {
@@ -69,13 +68,14 @@ void TraceRecorder::task_cached(const TaskId& task, const ValueRef& value) {
         .end();
 }
 
-void TraceRecorder::failure(std::string_view event, const TaskId& task, const ErrorInfo& error) {
+void TraceRecorder::failure(std::string_view event, const TaskId& task, const ErrorInfo& error, const RunTimes* times) {
     w_.begin(event)
         .field_id("id", task)
         .field("message", error.message)
         .field("type", error.type)
-        .field("origin", error.task)
-        .end();
+        .field("origin", error.task);
+    if (times && times->ended_us > 0) w_.field("started_us", times->started_us).field("ended_us", times->ended_us);
+    w_.end();
 }
 
 void TraceRecorder::task_skipped(const TaskId& task, const ErrorInfo& because) {

@@ -21,9 +21,11 @@ public:
     void task_scheduled(const TaskId& task, const TaskList& args, const TaskList& reads) override;
     void task_dispatched(const TaskId& task, const WorkerRef& worker, std::string_view args) override;
     void task_finished(const TaskId& task, const ValueRef& value, const WorkerRef& worker,
-                       std::uint64_t duration_us) override;
+                       const RunTimes& times) override;
     void task_cached(const TaskId& task, const ValueRef& value) override;
-    void task_failed(const TaskId& task, const ErrorInfo& error) override { failure("task_failed", task, error); }
+    void task_failed(const TaskId& task, const ErrorInfo& error, const RunTimes& times) override {
+        failure("task_failed", task, error, &times);
+    }
     void task_timed_out(const TaskId& task, const ErrorInfo& error) override { failure("task_timed_out", task, error); }
     void worker_crashed(const TaskId& task, const ErrorInfo& error) override { failure("worker_crashed", task, error); }
     void task_skipped(const TaskId& task, const ErrorInfo& because) override;
@@ -38,7 +40,7 @@ public:
     void tick(std::size_t) override {}
 
 private:
-    void failure(std::string_view event, const TaskId& task, const ErrorInfo& error);
+    void failure(std::string_view event, const TaskId& task, const ErrorInfo& error, const RunTimes* times = nullptr);
     Writer w_;
 };
 

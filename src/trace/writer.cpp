@@ -1,5 +1,7 @@
 #include "trace/writer.hpp"
 
+#include "common/clock.hpp"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -13,9 +15,7 @@
 namespace flowy::detail::trace {
 
 std::int64_t now_us() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return std::int64_t(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+    return monotonic_us();
 }
 
 namespace {

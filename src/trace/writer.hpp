@@ -16,7 +16,8 @@
 
 namespace flowy::detail::trace {
 
-inline constexpr int format_version = 1;
+inline constexpr int format_version = 2;  // 2: attempts' run times (started_us, ended_us)
+inline constexpr int oldest_format_version = 1;
 
 /// Monotonic microseconds (CLOCK_MONOTONIC).
 std::int64_t now_us();

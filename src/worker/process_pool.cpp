@@ -3,6 +3,7 @@
 // /dev/shm whatever happens). A worker that dies takes only its own task with it:
 // its rings are dropped with it and a new worker gets fresh ones.
 
+#include "common/clock.hpp"
 #include "worker/protocol.hpp"
 #include "worker/run_activity.hpp"
 
@@ -55,6 +56,16 @@ std::string describe_status(int status) {
     return buf;
 }
 
+/// A request sent to a worker: in its ring (or waiting for room there), not replied to.
+struct Sent {
+    std::uint32_t task;
+    std::uint32_t seq;
+    bool cheap;  // sent with depth > 1: known to be short
+};
+
+/// After this long, a running task holds no requests queued behind it (microseconds).
+constexpr std::int64_t long_task_us = 1000;
+
 /// A piece of a request waiting for room in a worker's ring.
 struct Outgoing {
     char head[worker::RequestHead::size];
@@ -70,8 +81,11 @@ struct Worker {
     bip::mapped_region region;
     WorkerShared* shared = nullptr;
     ipc::Ring requests, replies;
-    std::deque<std::uint32_t> in_flight;  // tasks sent, in order; replies come back in that order
-    std::deque<Outgoing> outgoing;
+    std::deque<Sent> in_flight;     // requests sent, in order; replies come back in that order
+    std::deque<Outgoing> outgoing;  // the last of in_flight, not (wholly) in the ring yet
+    std::uint32_t next_seq = 1;
+    std::uint32_t uncertain = 0;   // requests in flight not known to be short
+    std::uint64_t stalled_on = 0;  // current-word of a task found long: nothing queues behind it
     // reply being read
     char head[worker::ReplyHead::size];
     std::size_t head_got = 0;
@@ -112,7 +126,7 @@ public:
 
     bool accepts(std::uint32_t depth) const override {
         for (const Worker& w : workers_)
-            if (w.pid > 0 && w.in_flight.size() < depth) return true;
+            if (eligible(w, depth)) return true;
         return false;
     }
 
@@ -124,9 +138,15 @@ public:
     int submit(const Request& r) override {
         Worker* best = nullptr;
         for (Worker& w : workers_)
-            if (w.pid > 0 && (!best || w.in_flight.size() < best->in_flight.size())) best = &w;
+            if (eligible(w, r.depth) && (!best || w.in_flight.size() < best->in_flight.size())) best = &w;
+        if (!best)  // the scheduler asked accepts() first; a worker that died since is replaced
+            for (Worker& w : workers_)
+                if (w.pid > 0 && (!best || w.in_flight.size() < best->in_flight.size())) best = &w;
+        std::uint32_t seq = best->next_seq++;
+        best->shared->claims[seq % worker::claim_slots].store(worker::claim(seq, worker::claim_queued),
+                                                              std::memory_order_seq_cst);
         Outgoing o;
-        worker::RequestHead{r.task, r.activity, r.args.size()}.encode(o.head);
+        worker::RequestHead{r.task, r.activity, seq, r.args.size()}.encode(o.head);
         o.body = r.args;
         if (r.timeout.count() > 0) {
             best->has_deadline = true;
@@ -134,7 +154,8 @@ public:
             best->timeout = r.timeout;
             best->deadline_task = r.task;
         }
-        best->in_flight.push_back(r.task);
+        best->in_flight.push_back({r.task, seq, r.depth > 1});
+        if (r.depth <= 1) ++best->uncertain;
         best->outgoing.push_back(o);
         ++in_flight_;
         pump(*best);
@@ -154,6 +175,7 @@ public:
                 pump(w);
                 drain(w, out);
                 if (w.broken) kill_worker(w);
+                take_back(w, out);
                 if (w.has_deadline) {
                     if (now >= w.deadline) {
                         // Past its timeout: stop the worker and all it started; its death reports it.
@@ -213,6 +235,56 @@ public:
     }
 
 private:
+    /// Whether `w` may take a request of this depth now: an idle worker takes any; a
+    /// worker queues more only behind requests known to be short, up to `depth`, and
+    /// never behind a task that turned out long.
+    bool eligible(const Worker& w, std::uint32_t depth) const {
+        if (w.pid <= 0) return false;
+        if (w.in_flight.empty()) return true;
+        if (depth <= 1 || w.in_flight.size() >= depth || w.uncertain > 0) return false;
+        if (w.stalled_on && w.shared->current.load(std::memory_order_relaxed) == w.stalled_on) return false;
+        // room in the claim words for every request not yet taken off the ring
+        return w.next_seq - w.shared->passed.load(std::memory_order_relaxed) < worker::claim_slots - 1;
+    }
+
+    /// When the task `w` runs has run for long_task_us, the requests queued behind it go
+    /// back to the scheduler (requeue) to run on other workers: those not written to the
+    /// ring yet are dropped, those in it revoked while the worker has not claimed them.
+    void take_back(Worker& w, std::vector<Completion>& out) {
+        if (w.in_flight.size() < 2) return;
+        std::uint64_t current = w.shared->current.load(std::memory_order_seq_cst);
+        if (current != std::uint64_t(w.in_flight.front().task) + 1 || current == w.stalled_on) return;
+        if (monotonic_us() - w.shared->started_us.load(std::memory_order_seq_cst) < long_task_us) return;
+        w.stalled_on = current;
+        std::size_t first_out = w.in_flight.size() - w.outgoing.size();  // in_flight[first_out...] are outgoing
+        bool partly_written = !w.outgoing.empty() && w.outgoing.front().head_off > 0;
+        std::deque<Sent> kept{w.in_flight.front()};
+        for (std::size_t i = 1; i < w.in_flight.size(); ++i) {
+            const Sent& s = w.in_flight[i];
+            bool back;
+            if (i >= first_out)
+                back = !(i == first_out && partly_written);  // a half-written request must go out whole
+            else {
+                std::uint64_t queued = worker::claim(s.seq, worker::claim_queued);
+                back = w.shared->claims[s.seq % worker::claim_slots].compare_exchange_strong(
+                    queued, worker::claim(s.seq, worker::claim_revoked), std::memory_order_seq_cst);
+            }
+            if (!back) {
+                kept.push_back(s);
+                continue;
+            }
+            Completion c;
+            c.task = s.task;
+            c.worker = w.index;
+            c.outcome = Completion::Outcome::requeue;
+            out.push_back(std::move(c));
+            --in_flight_;
+            if (!s.cheap) --w.uncertain;
+        }
+        w.outgoing.resize(partly_written ? 1 : 0);
+        w.in_flight = std::move(kept);
+    }
+
     void add_fd(int fd, std::uint32_t tag) {
         epoll_event ev{};
         ev.events = EPOLLIN;
@@ -336,18 +408,22 @@ private:
     /// Turns the reply just read into a completion; false if it makes no sense.
     bool complete(Worker& w, std::vector<Completion>& out) {
         std::uint32_t task = w.reply.task;
-        if (w.in_flight.empty() || w.in_flight.front() != task) return false;
+        if (w.in_flight.empty() || w.in_flight.front().task != task) return false;
         Completion c;
         c.task = task;
-        c.duration_us = w.reply.duration_us;
+        c.started_us = w.reply.started_us;
+        c.ended_us = w.reply.ended_us;
+        c.duration_us = static_cast<std::uint64_t>(w.reply.ended_us - w.reply.started_us);
         c.worker = w.index;
         c.outcome = w.reply.outcome;
         if (c.outcome == Completion::Outcome::finished)
             c.bytes = std::move(w.body);
         else if (!worker::decode_error(w.body, c.error))
             return false;
+        if (!w.in_flight.front().cheap) --w.uncertain;
         w.in_flight.pop_front();
         --in_flight_;
+        if (std::uint64_t(task) + 1 == w.stalled_on) w.stalled_on = 0;
         if (w.has_deadline && w.deadline_task == task) w.has_deadline = false;
         out.push_back(std::move(c));
         w.body = std::string();
@@ -366,6 +442,7 @@ private:
     void sleep_until_event(std::vector<Completion>& out, Clock::time_point until) {
         pool_->scheduler_sleeping.store(1, std::memory_order_seq_cst);
         bool ready = false;
+        bool queued_behind = false;  // requests wait behind a running task: look again within a millisecond
         for (Worker& w : workers_) {
             if (w.pid <= 0) continue;
             if (!w.outgoing.empty()) {
@@ -373,12 +450,14 @@ private:
                 if (w.requests.writable()) ready = true;
             }
             if (w.replies.readable()) ready = true;
+            if (w.in_flight.size() > 1 && w.stalled_on == 0) queued_behind = true;
         }
         int timeout_ms = 1000;
         if (until != Clock::time_point::max()) {
             auto left = std::chrono::duration_cast<std::chrono::microseconds>(until - Clock::now()).count();
             timeout_ms = static_cast<int>(std::clamp<long long>((left + 999) / 1000, 0, 1000));
         }
+        if (queued_behind) timeout_ms = std::min(timeout_ms, 1);
         epoll_event events[16];
         int n = ready ? 0 : epoll_wait(epoll_fd_, events, 16, timeout_ms);
         pool_->scheduler_sleeping.store(0, std::memory_order_seq_cst);
@@ -414,7 +493,8 @@ private:
         std::string why = "worker process " + std::to_string(pid) + " " +
                           (was_broken ? std::string("sent a malformed reply and was killed") : describe_status(status));
         bool started = false;
-        for (std::uint32_t task : w.in_flight) {
+        for (const Sent& sent : w.in_flight) {
+            std::uint32_t task = sent.task;
             Completion c;
             c.task = task;
             c.worker = w.index;

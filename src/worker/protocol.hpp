@@ -2,9 +2,15 @@
 // What scheduler and workers share: the layout of a worker's shared-memory region
 // and the messages on its rings, as types with their encodings.
 //
-//   request: u64 length | u32 task | u32 activity | encoded arguments
-//   reply:   u64 length | u32 task | u8 outcome | u64 duration µs | payload
+//   request: u64 length | u32 task | u32 activity | u32 sequence | encoded arguments
+//   reply:   u64 length | u32 task | u8 outcome | u64 started µs | u64 ended µs | payload
 //            payload: the encoded result, or u32 n | message | u32 n | type
+// Times are CLOCK_MONOTONIC microseconds, shared by the processes of one host.
+//
+// A worker may hold several requests in its ring (cheap tasks are pipelined). Before
+// running one it claims it in `claims` (queued -> running); the scheduler takes back a
+// request still queued behind a task that turned out long (queued -> revoked), and the
+// worker then skips it without a reply. One compare-and-swap decides each race.
 // `length` counts the bytes after itself (length_prefix). Numbers are in the host's
 // byte order: both sides are one program on one host.
 
@@ -27,12 +33,22 @@ struct PoolShared {
     alignas(64) std::atomic<std::uint32_t> scheduler_sleeping{0};
 };
 
+/// Claim words, one per request sequence number modulo claim_slots: sequence << 2 | state.
+inline constexpr std::size_t claim_slots = 256;
+enum ClaimState : std::uint64_t { claim_queued = 0, claim_running = 1, claim_revoked = 2 };
+inline constexpr std::uint64_t claim(std::uint32_t seq, ClaimState state) {
+    return std::uint64_t(seq) << 2 | state;
+}
+
 /// The head of one worker's region; the two rings' data follows it.
 struct WorkerShared {
     alignas(64) std::atomic<std::uint64_t> current{0};  // task + 1 while a task runs, else 0
+    std::atomic<std::int64_t> started_us{0};            // when the current task started
+    std::atomic<std::uint32_t> passed{0};               // sequence of the last request taken off the ring
     std::atomic<std::uint32_t> stop{0};
     ipc::RingControl requests;
     ipc::RingControl replies;
+    std::atomic<std::uint64_t> claims[claim_slots];
 };
 
 // Each ring's pages become resident (in the scheduler too) as messages go round it,
@@ -64,15 +80,17 @@ T get(const char*& p) {
 
 /// A request's head; the encoded arguments follow it.
 struct RequestHead {
-    static constexpr std::size_t size = length_prefix + 4 + 4;
+    static constexpr std::size_t size = length_prefix + 4 + 4 + 4;
     std::uint32_t task = 0;
     std::uint32_t activity = 0;
+    std::uint32_t seq = 0;  ///< the request's number on its worker, from 1
     std::uint64_t args_size = 0;
 
     void encode(char* out) const {
         put<std::uint64_t>(out, size - length_prefix + args_size);
         put<std::uint32_t>(out, task);
         put<std::uint32_t>(out, activity);
+        put<std::uint32_t>(out, seq);
     }
     /// False if its length makes no sense.
     bool decode(const char* in) {
@@ -81,23 +99,26 @@ struct RequestHead {
         args_size = len - (size - length_prefix);
         task = get<std::uint32_t>(in);
         activity = get<std::uint32_t>(in);
+        seq = get<std::uint32_t>(in);
         return true;
     }
 };
 
 /// A reply's head; its payload follows it: the encoded result (finished) or the error (failed).
 struct ReplyHead {
-    static constexpr std::size_t size = length_prefix + 4 + 1 + 8;
+    static constexpr std::size_t size = length_prefix + 4 + 1 + 8 + 8;
     std::uint32_t task = 0;
     Completion::Outcome outcome = Completion::Outcome::finished;
-    std::uint64_t duration_us = 0;
+    std::int64_t started_us = 0;  ///< when the activity started and ended, by the worker's clock
+    std::int64_t ended_us = 0;
     std::uint64_t payload_size = 0;
 
     void encode(char* out) const {
         put<std::uint64_t>(out, size - length_prefix + payload_size);
         put<std::uint32_t>(out, task);
         put<std::uint8_t>(out, static_cast<std::uint8_t>(outcome));
-        put<std::uint64_t>(out, duration_us);
+        put<std::int64_t>(out, started_us);
+        put<std::int64_t>(out, ended_us);
     }
     /// False if its length or outcome makes no sense.
     bool decode(const char* in) {
@@ -110,8 +131,9 @@ struct ReplyHead {
             o != static_cast<std::uint8_t>(Completion::Outcome::failed))
             return false;
         outcome = static_cast<Completion::Outcome>(o);
-        duration_us = get<std::uint64_t>(in);
-        return true;
+        started_us = get<std::int64_t>(in);
+        ended_us = get<std::int64_t>(in);
+        return ended_us >= started_us;
     }
 };
 

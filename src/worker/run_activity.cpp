@@ -1,5 +1,7 @@
 #include "worker/run_activity.hpp"
 
+#include "common/clock.hpp"
+
 #include <flowy/detail/serialize.hpp>
 
 #include <chrono>
@@ -18,7 +20,7 @@ Completion run_request(const Registry& registry, std::uint32_t task, std::uint32
 
 void run_activity(const Registry& registry, std::uint32_t activity, std::streambuf& args, ResultOut& out,
                   Completion& c) {
-    auto t0 = std::chrono::steady_clock::now();
+    c.started_us = monotonic_us();
     try {
         (*registry.at(activity))(args, out);
         c.outcome = Completion::Outcome::finished;
@@ -31,8 +33,8 @@ void run_activity(const Registry& registry, std::uint32_t activity, std::streamb
             c.error.message = "exception (its description failed)";
         }
     }
-    c.duration_us = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
+    c.ended_us = monotonic_us();
+    c.duration_us = static_cast<std::uint64_t>(c.ended_us - c.started_us);
 }
 
 ErrorInfo timed_out(std::chrono::nanoseconds timeout) {

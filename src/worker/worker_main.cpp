@@ -4,6 +4,8 @@
 // scheduler sees and reports.
 
 #include "worker/protocol.hpp"
+
+#include "common/clock.hpp"
 #include "worker/run_activity.hpp"
 
 #include <unistd.h>
@@ -169,13 +171,12 @@ private:
 /// leaves in one write; a big one never sits whole in a buffer.
 class ReplyOut final : public ResultOut, public std::streambuf {
 public:
-    ReplyOut(Io& io, std::uint32_t task, Clock::time_point started) : io_(io), task_(task), started_(started) {}
+    ReplyOut(Io& io, std::uint32_t task, std::int64_t started_us) : io_(io), task_(task), started_us_(started_us) {}
     bool needs_size() const override { return true; }
     std::streambuf& begin(std::size_t size) override {
         begun_ = true;
         size_ = size;
-        auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_).count();
-        ReplyHead{task_, Completion::Outcome::finished, static_cast<std::uint64_t>(us), size}.encode(buf_);
+        ReplyHead{task_, Completion::Outcome::finished, started_us_, monotonic_us(), size}.encode(buf_);
         setp(buf_, buf_ + sizeof buf_);
         pbump(static_cast<int>(ReplyHead::size));
         return *this;
@@ -221,7 +222,7 @@ private:
     }
     Io& io_;
     std::uint32_t task_;
-    Clock::time_point started_;
+    std::int64_t started_us_;
     bool begun_ = false;
     std::size_t size_ = 0, written_ = 0;
     char buf_[4096];
@@ -245,15 +246,26 @@ void worker_main(const Registry* registry, WorkerShared* shared, PoolShared* poo
         RequestHead head;
         if (!head.decode(raw)) _exit(70);  // the scheduler never sends this
         std::uint32_t task = head.task, activity = head.activity;
-        shared->current.store(std::uint64_t(task) + 1, std::memory_order_seq_cst);
         RequestIn in(io, head.args_size);
-        ReplyOut out(io, task, Clock::now());
+        // Claim it, unless the scheduler took it back (it runs elsewhere): then skip it, no reply.
+        std::uint64_t queued = claim(head.seq, claim_queued);
+        if (!shared->claims[head.seq % claim_slots].compare_exchange_strong(queued, claim(head.seq, claim_running),
+                                                                            std::memory_order_seq_cst)) {
+            in.skip_rest();
+            shared->passed.store(head.seq, std::memory_order_seq_cst);
+            continue;
+        }
+        std::int64_t started = monotonic_us();
+        shared->started_us.store(started, std::memory_order_seq_cst);
+        shared->current.store(std::uint64_t(task) + 1, std::memory_order_seq_cst);
+        ReplyOut out(io, task, started);
         Completion c;
         if (activity < registry->size()) {
             run_activity(*registry, activity, in, out, c);
         } else {
             c.outcome = Completion::Outcome::failed;
             c.error.message = "worker got an unknown activity index";
+            c.ended_us = started;
         }
         in.skip_rest();
         std::cout.flush();
@@ -268,11 +280,12 @@ void worker_main(const Registry* registry, WorkerShared* shared, PoolShared* poo
         } else {
             std::size_t payload = error_payload_size(c.error);
             reply.resize(ReplyHead::size + payload);
-            ReplyHead{task, c.outcome, c.duration_us, payload}.encode(reply.data());
+            ReplyHead{task, c.outcome, started, std::max(c.ended_us, started), payload}.encode(reply.data());
             encode_error(reply.data() + ReplyHead::size, c.error);
             io.write_all(reply.data(), reply.size());
         }
         shared->current.store(0, std::memory_order_seq_cst);
+        shared->passed.store(head.seq, std::memory_order_seq_cst);
     }
 }
 
