@@ -72,6 +72,19 @@ void log_warning(const std::function<void(std::string_view)>& log, const std::st
         std::fprintf(stderr, "flowy: warning: %s\n", message.c_str());
 }
 
+void rethrow_as_run_error() {
+    try {
+        throw;
+    } catch (const TaskError&) {  // Cancelled and TaskTimedout too
+        throw;
+    } catch (const ConfigError&) {
+        throw;
+    } catch (...) {
+        ErrorInfo e = current_error({});
+        throw TaskError(e.message, {}, e.type);
+    }
+}
+
 void Execution::warn(const std::string& message) const {
     log_warning(log_, message);
 }

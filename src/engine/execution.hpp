@@ -52,6 +52,10 @@ std::uint32_t bind(const Dependency& d, const Config& config, const std::string&
 /// Hands a warning to `log`, or prints it on standard error if there is none.
 void log_warning(const std::function<void(std::string_view)>& log, const std::string& message);
 
+/// Inside a catch block: rethrows a TaskError (Cancelled included) or a ConfigError as
+/// it is, and anything else as a TaskError with its message and type: what run() throws.
+[[noreturn]] void rethrow_as_run_error();
+
 /// The error an exception caught from a body stands for.
 std::shared_ptr<ErrorInfo> error_of(std::exception_ptr ep);
 

@@ -80,13 +80,8 @@ std::unique_ptr<Plan> make_plan(const WorkflowType& type, const Config& config, 
         DeclarationScope scope;
         try {
             instance = type.make();
-        } catch (const TaskError&) {
-            throw;
-        } catch (const ConfigError&) {
-            throw;
         } catch (...) {
-            ErrorInfo e = current_error({});
-            throw TaskError(e.message, {}, e.type);
+            rethrow_as_run_error();
         }
         declared = std::move(scope.declared);
     }

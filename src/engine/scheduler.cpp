@@ -250,15 +250,8 @@ void Execution::throw_run_error(const Frame& root) {
     if (root.error) {
         try {
             std::rethrow_exception(root.error);
-        } catch (const Cancelled&) {
-            throw;
-        } catch (const TaskError&) {
-            throw;
-        } catch (const ConfigError&) {
-            throw;
         } catch (...) {
-            ErrorInfo e = current_error({});
-            throw TaskError(e.message, {}, e.type);
+            rethrow_as_run_error();
         }
     }
     throw_error(*root.result->error());
