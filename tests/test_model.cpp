@@ -287,3 +287,53 @@ TEST_CASE("a big string's encoded bytes become the string in place, and only whe
     std::string empty;
     CHECK_FALSE(flowy::detail::string_in_place(empty));
 }
+
+namespace {
+struct Point {
+    int x = 0, y = 0;
+    template <class A>
+    void serialize(A& a) {
+        a(x, y);
+    }
+};
+std::ostream& operator<<(std::ostream& os, const Point& p) {
+    return os << "(" << p.x << ", " << p.y << ")";
+}
+struct Named {
+    std::string name;
+    template <class A>
+    void serialize(A& a) {
+        a(name);
+    }
+    std::string describe() const { return "named " + name; }
+};
+struct Opaque {
+    int a = 0, b = 0;
+    template <class A>
+    void serialize(A& ar) {
+        ar(a, b);
+    }
+};
+template <class T>
+std::string short_form(const T& v) {
+    std::string bytes;
+    flowy::detail::encode(bytes, v);
+    return flowy::detail::describe<T>(bytes);
+}
+}  // namespace
+
+TEST_CASE("short forms of values: a user type's operator<< or describe(), strings cut between characters") {
+    CHECK(short_form(Point{1, 2}) == "(1, 2)");
+    CHECK(short_form(Named{"x"}) == "named x");
+    CHECK(short_form(Opaque{1, 2}) == "<9 bytes>");
+    CHECK(short_form(std::string("short")) == "\"short\"");
+    std::string cyrillic;
+    for (int i = 0; i < 30; ++i) cyrillic += "\xd1\x8f";  // я, two bytes each
+    std::string s = short_form(cyrillic);
+    REQUIRE(s.size() > 5);
+    std::string cut = s.substr(1, s.size() - 5);  // between the quote and the "..."
+    CHECK(s.substr(s.size() - 4) == "...\"");
+    CHECK(cut.size() % 2 == 0);  // whole characters only
+    CHECK(cut.size() <= 37);
+    CHECK(short_form(Named{std::string(100, 'w')}).size() == 60);
+}

@@ -593,3 +593,22 @@ TEST_CASE("the live status line redraws on a timer under a terminal, even while 
     CHECK(out.size() >= 4);
     CHECK(out.substr(out.size() - 4) == "\r\x1b[K");  // the line is cleared at the end
 }
+
+TEST_CASE("a run killed halfway: its running task looks different from one that never started") {
+    std::string text =
+        R"({"t":10,"event":"run_started","version":2,"workflow":"W","executor":"processes","workers":2,"host":"h","pid":1,"time":"x","resumed":false,"input":""})"
+        "\n"
+        R"({"t":11,"event":"task_scheduled","id":"a-0-0","activity":"a","call":0,"frame":"","args":[],"reads":[]})"
+        "\n"
+        R"({"t":12,"event":"task_scheduled","id":"b-0-0","activity":"b","call":0,"frame":"","args":["a-0-0"],"reads":[]})"
+        "\n"
+        R"({"t":13,"event":"task_dispatched","id":"a-0-0","worker":0,"pid":2,"args_hash":"0000000000000000"})"
+        "\n";
+    auto t = flowy::Trace::parse(text, "killed.jsonl");
+    CHECK(find(t, "a-0-0")->state == TraceTask::State::interrupted);
+    CHECK(find(t, "b-0-0")->state == TraceTask::State::never_finished);
+    std::string dot = t.to_dot();
+    CHECK(dot.find("running when the run ended\"") != std::string::npos);
+    CHECK(dot.find("never started\"") != std::string::npos);
+    CHECK(t.summary().find("1 running when the run ended") != std::string::npos);
+}

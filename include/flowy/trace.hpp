@@ -22,7 +22,10 @@ private:
 
 /// One task of a trace (all its attempts).
 struct TraceTask {
-    enum class State { scheduled, running, finished, failed, timed_out, crashed, skipped, never_finished };
+    /// After reading: `never_finished` never started (the run ended before it was
+    /// dispatched); `interrupted` was running (dispatched, or its child workflow started)
+    /// when the run ended.
+    enum class State { scheduled, running, finished, failed, timed_out, crashed, skipped, never_finished, interrupted };
     std::string id;       ///< of its first attempt, `<frame><dependency>-<call>-0`
     std::string last_id;  ///< of its last attempt
     std::string frame;    ///< "" for the top workflow, "<child task id>/" inside a child
@@ -64,8 +67,7 @@ struct TraceTask {
 };
 
 /// How a task's state reads in pictures and reports: "finished", "failed", "timed out",
-/// "worker crashed", "skipped", "never finished" (a task still scheduled or running
-/// when the trace ends never finished).
+/// "worker crashed", "skipped", "never started", "running when the run ended".
 const char* to_string(TraceTask::State state) noexcept;
 
 /// One run recorded in a trace (a resumed run appends another).

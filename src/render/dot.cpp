@@ -102,9 +102,11 @@ Style style_of(TraceTask::State s) {
             return {"#f5c6e6", "octagon", "filled,bold", name};
         case TraceTask::State::skipped:
             return {"#eeeeee", "box", "rounded,filled,dashed", std::string(name) + " (input failed)"};
+        case TraceTask::State::interrupted:
+        case TraceTask::State::running:
+            return {"#cfe2ff", "box", "rounded,filled,dashed,bold", name};
         case TraceTask::State::never_finished:
         case TraceTask::State::scheduled:
-        case TraceTask::State::running:
             break;
     }
     return {"#ffffff", "box", "rounded,dotted", name};
@@ -270,7 +272,8 @@ private:
                     label += "\nskipped: " + clip(t.because) + " failed";
                     break;
                 case TraceTask::State::never_finished:
-                    label += "\nnever finished";
+                case TraceTask::State::interrupted:
+                    label += std::string("\n") + to_string(t.state);
                     break;
                 default:
                     label += "\n" + clip(t.message);
@@ -404,7 +407,8 @@ private:
         set(row, "rank", "same");
         Agnode_t* prev = nullptr;
         for (auto s : {TraceTask::State::finished, TraceTask::State::failed, TraceTask::State::timed_out,
-                       TraceTask::State::crashed, TraceTask::State::skipped, TraceTask::State::never_finished}) {
+                       TraceTask::State::crashed, TraceTask::State::skipped, TraceTask::State::interrupted,
+                       TraceTask::State::never_finished}) {
             Style st = style_of(s);
             Agnode_t* n = agnode(row, c(std::string("legend_") + st.name), 1);
             set(n, "label", st.name);

@@ -296,9 +296,10 @@ private:
         if (runs_.back().outcome == TraceRun::Outcome::running) {
             warnings_.push_back(name_ + ": the last run did not finish (stopped or killed): resume can finish it");
         }
-        for (TraceTask& tk : tasks_)
-            if (tk.state == TraceTask::State::scheduled || tk.state == TraceTask::State::running)
-                tk.state = TraceTask::State::never_finished;
+        for (TraceTask& tk : tasks_) {
+            if (tk.state == TraceTask::State::scheduled) tk.state = TraceTask::State::never_finished;
+            if (tk.state == TraceTask::State::running) tk.state = TraceTask::State::interrupted;
+        }
     }
 
     std::string name_;
@@ -331,12 +332,14 @@ const char* to_string(TraceTask::State state) noexcept {
             return "worker crashed";
         case TraceTask::State::skipped:
             return "skipped";
+        case TraceTask::State::interrupted:
+        case TraceTask::State::running:
+            return "running when the run ended";
         case TraceTask::State::never_finished:
         case TraceTask::State::scheduled:
-        case TraceTask::State::running:
             break;
     }
-    return "never finished";
+    return "never started";
 }
 
 Trace Trace::parse(std::string_view text, const std::string& name) {

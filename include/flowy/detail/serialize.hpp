@@ -34,6 +34,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstring>
+#include <sstream>
 #include <streambuf>
 #include <string>
 #include <string_view>
@@ -253,7 +254,18 @@ T decode(std::string_view bytes) {
     return value;
 }
 
-/// A short readable form of an encoded T: numbers and strings as they are, containers by size.
+/// A short form cut to `limit` bytes with "...", on a character boundary (UTF-8).
+inline std::string clip_short(std::string s, std::size_t limit = 60) {
+    if (s.size() <= limit) return s;
+    std::size_t cut = limit - 3;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // not inside a character
+    s.resize(cut);
+    return s + "...";
+}
+
+/// The short form of an encoded value, for traces and pictures: numbers and strings as
+/// they are, a type's `describe()` member or its `operator<<` where it has one, the
+/// size of a container, or else its size in bytes.
 template <class T>
 std::string describe(std::string_view bytes) {
     if constexpr (std::is_void_v<T>) {
@@ -270,9 +282,13 @@ std::string describe(std::string_view bytes) {
             } else if constexpr (std::is_arithmetic_v<T>) {
                 return std::to_string(v);
             } else if constexpr (std::is_same_v<T, std::string>) {
-                return v.size() <= 40 ? "\"" + v + "\"" : "\"" + v.substr(0, 37) + "...\"";
-            } else if constexpr (requires { v.describe(); }) {
-                return v.describe();
+                return "\"" + clip_short(std::move(v), 40) + "\"";
+            } else if constexpr (requires { std::string(v.describe()); }) {
+                return clip_short(std::string(v.describe()));
+            } else if constexpr (requires(std::ostream & os) { os << v; }) {
+                std::ostringstream os;
+                os << v;
+                return clip_short(std::move(os).str());
             } else if constexpr (requires { v.size(); }) {
                 return "[" + std::to_string(v.size()) + " items]";
             } else {
