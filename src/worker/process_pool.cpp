@@ -84,8 +84,9 @@ struct Worker {
     std::deque<Sent> in_flight;     // requests sent, in order; replies come back in that order
     std::deque<Outgoing> outgoing;  // the last of in_flight, not (wholly) in the ring yet
     std::uint32_t next_seq = 1;
-    std::uint32_t uncertain = 0;   // requests in flight not known to be short
-    std::uint64_t stalled_on = 0;  // current-word of a task found long: nothing queues behind it
+    mutable std::uint32_t passed_seen = 0;  // the worker's `passed`, as read last
+    std::uint32_t uncertain = 0;            // requests in flight not known to be short
+    std::uint64_t stalled_on = 0;           // current-word of a task found long: nothing queues behind it
     // reply being read
     char head[worker::ReplyHead::size];
     std::size_t head_got = 0;
@@ -143,8 +144,6 @@ public:
             for (Worker& w : workers_)
                 if (w.pid > 0 && (!best || w.in_flight.size() < best->in_flight.size())) best = &w;
         std::uint32_t seq = best->next_seq++;
-        best->shared->claims[seq % worker::claim_slots].store(worker::claim(seq, worker::claim_queued),
-                                                              std::memory_order_seq_cst);
         Outgoing o;
         worker::RequestHead{r.task, r.activity, seq, r.args.size()}.encode(o.head);
         o.body = r.args;
@@ -175,7 +174,6 @@ public:
                 pump(w);
                 drain(w, out);
                 if (w.broken) kill_worker(w);
-                take_back(w, out);
                 if (w.has_deadline) {
                     if (now >= w.deadline) {
                         // Past its timeout: stop the worker and all it started; its death reports it.
@@ -194,6 +192,11 @@ public:
                 continue;
             }
             idle = 0;
+            // Before sleeping (and so at least every millisecond while requests wait behind a
+            // running task), not in every round of the spin: the worker's words stay in its cache.
+            for (Worker& w : workers_)
+                if (w.pid > 0) take_back(w, out);
+            if (out.size() > before) return;
             sleep_until_event(out, next);
             if (out.size() > before) return;
         }
@@ -243,8 +246,11 @@ private:
         if (w.in_flight.empty()) return true;
         if (depth <= 1 || w.in_flight.size() >= depth || w.uncertain > 0) return false;
         if (w.stalled_on && w.shared->current.load(std::memory_order_relaxed) == w.stalled_on) return false;
-        // room in the claim words for every request not yet taken off the ring
-        return w.next_seq - w.shared->passed.load(std::memory_order_relaxed) < worker::claim_slots - 1;
+        // room in the claim words for every request not yet taken off the ring (the worker's
+        // count is read again only when the one seen last leaves none)
+        if (w.next_seq - w.passed_seen < worker::claim_slots - 1) return true;
+        w.passed_seen = w.shared->passed.load(std::memory_order_relaxed);
+        return w.next_seq - w.passed_seen < worker::claim_slots - 1;
     }
 
     /// When the task `w` runs has run for long_task_us, the requests queued behind it go
@@ -265,9 +271,11 @@ private:
             if (i >= first_out)
                 back = !(i == first_out && partly_written);  // a half-written request must go out whole
             else {
-                std::uint64_t queued = worker::claim(s.seq, worker::claim_queued);
-                back = w.shared->claims[s.seq % worker::claim_slots].compare_exchange_strong(
-                    queued, worker::claim(s.seq, worker::claim_revoked), std::memory_order_seq_cst);
+                auto& word = w.shared->claims[s.seq % worker::claim_slots];
+                std::uint64_t seen = word.load(std::memory_order_seq_cst);
+                back = seen != worker::claim(s.seq, worker::claim_running) &&
+                       word.compare_exchange_strong(seen, worker::claim(s.seq, worker::claim_revoked),
+                                                    std::memory_order_seq_cst);
             }
             if (!back) {
                 kept.push_back(s);

@@ -8,11 +8,11 @@
 // Times are CLOCK_MONOTONIC microseconds, shared by the processes of one host.
 //
 // A worker may hold several requests in its ring (cheap tasks are pipelined). Before
-// running one it claims it in `claims` (queued -> running); the scheduler takes back a
-// request still queued behind a task that turned out long (queued -> revoked), and the
-// worker then skips it without a reply. One compare-and-swap decides each race.
-// `length` counts the bytes after itself (length_prefix). Numbers are in the host's
-// byte order: both sides are one program on one host.
+// running one it claims it in `claims` (whatever the word held -> running); the
+// scheduler takes back a request still queued behind a task that turned out long
+// (anything but running -> revoked), and the worker then skips it without a reply. One
+// compare-and-swap decides each race. Nothing is written when a request is sent: the
+// word still holds a mark of an older sequence number, never equal to this one's.
 
 #include "engine/executor.hpp"
 #include "ipc/ring.hpp"
@@ -34,8 +34,9 @@ struct PoolShared {
 };
 
 /// Claim words, one per request sequence number modulo claim_slots: sequence << 2 | state.
+/// At most claim_slots - 1 requests of a worker are between sent and taken off its ring.
 inline constexpr std::size_t claim_slots = 256;
-enum ClaimState : std::uint64_t { claim_queued = 0, claim_running = 1, claim_revoked = 2 };
+enum ClaimState : std::uint64_t { claim_running = 1, claim_revoked = 2 };
 inline constexpr std::uint64_t claim(std::uint32_t seq, ClaimState state) {
     return std::uint64_t(seq) << 2 | state;
 }

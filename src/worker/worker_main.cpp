@@ -248,9 +248,10 @@ void worker_main(const Registry* registry, WorkerShared* shared, PoolShared* poo
         std::uint32_t task = head.task, activity = head.activity;
         RequestIn in(io, head.args_size);
         // Claim it, unless the scheduler took it back (it runs elsewhere): then skip it, no reply.
-        std::uint64_t queued = claim(head.seq, claim_queued);
-        if (!shared->claims[head.seq % claim_slots].compare_exchange_strong(queued, claim(head.seq, claim_running),
-                                                                            std::memory_order_seq_cst)) {
+        auto& word = shared->claims[head.seq % claim_slots];
+        std::uint64_t seen = word.load(std::memory_order_seq_cst);
+        if (seen == claim(head.seq, claim_revoked) ||
+            !word.compare_exchange_strong(seen, claim(head.seq, claim_running), std::memory_order_seq_cst)) {
             in.skip_rest();
             shared->passed.store(head.seq, std::memory_order_seq_cst);
             continue;
