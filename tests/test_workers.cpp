@@ -1,6 +1,7 @@
 // Worker processes: a worker that dies fails only its own task, is replaced, and
 // a run leaves no process and no shared memory behind.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include "common/clock.hpp"
 #include "support.hpp"
 
 #include <poll.h>
@@ -194,15 +195,11 @@ TEST_CASE("a failed run leaves no process and no shared memory behind") {
 // ---- no task waits behind a busy worker ----
 
 namespace {
-std::int64_t mono_us() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);  // shared by the processes of one host
-    return std::int64_t(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
-}
+using flowy::detail::monotonic_us;  // shared by the processes of one host
 /// Sleeps `ms` milliseconds; returns when it ended.
 std::int64_t work(int ms) {
     if (ms > 0) usleep(static_cast<useconds_t>(ms) * 1000);
-    return mono_us();
+    return monotonic_us();
 }
 std::int64_t sum_ends(std::vector<std::int64_t> v) {
     std::int64_t m = 0;
@@ -252,7 +249,7 @@ TEST_CASE("short tasks never wait behind a long one while another worker is free
     auto w = test::on<LongAndShort>(flowy::Executor::processes, 2);
     w.conf_activity("big", work).conf_activity("small", work).conf_activity("tiny", work);
     w.conf_activity("reduce", sum_ends).conf_activity("chain", step);
-    auto t0 = mono_us();
+    auto t0 = monotonic_us();
     auto ends = w.run();
     // The chain (about 0.4 s of work after `small`) runs on the other worker while `big`
     // runs: it ends well before `big` does. Queued behind `big`, it ended after it.
