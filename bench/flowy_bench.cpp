@@ -2,14 +2,20 @@
 //   flowy_bench WORKLOAD N [--executor processes|threads|synchronous] [--workers 2]
 // Workloads: fanout (N independent tasks, then one taking all results), chain (N
 // dependent tasks), batches (N batches of 20 parallel tasks, each joined), startup
-// (engine start, one task, shutdown; N runs), payload (N bytes in and out).
+// (engine start, one task, shutdown; N runs), payload (N bytes in and out); W7's mixed
+// (N tasks sleeping the microseconds listed, one per line, in the file named by
+// $FLOWY_BENCH_DURATIONS) and long-and-short (a 1 s task, a 50 ms one read, N tiny ones
+// reduced pairwise, a chain of 30 steps of 20 ms).
 #include <flowy/flowy.hpp>
 
+#include <sys/prctl.h>
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <string>
@@ -27,6 +33,60 @@ long join(std::vector<int> xs) {
 std::string echo(std::string s) {
     return s;
 }
+int nap_us(int us) {
+    // A task of `us` microseconds: without the default 50 µs timer slack, a sleep
+    // overshoots by less (peer.py does the same in its workers).
+    static const int slack = prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+    (void)slack;
+    std::this_thread::sleep_for(std::chrono::microseconds(us));
+    return us;
+}
+int nap_ms(int ms) {
+    return nap_us(ms * 1000) / 1000;
+}
+int add(int a, int b) {
+    return a + b;
+}
+int step(int acc) {  // a step of W7's chain: 20 ms
+    nap_ms(20);
+    return acc + 1;
+}
+
+std::vector<int> durations_us() {
+    const char* path = std::getenv("FLOWY_BENCH_DURATIONS");
+    std::vector<int> ds;
+    std::FILE* f = path ? std::fopen(path, "r") : nullptr;
+    if (!f) return ds;
+    for (int d; std::fscanf(f, "%d", &d) == 1;) ds.push_back(d);
+    std::fclose(f);
+    return ds;
+}
+
+struct Mixed {
+    flowy::Activity<int(int)> nap_us{"nap_us"};
+    flowy::Activity<long(std::vector<int>)> join{"join"};
+    flowy::Result<long> operator()(std::vector<int> ds) {
+        std::vector<flowy::Result<int>> rs;
+        for (int d : ds) rs.push_back(nap_us(d));
+        return join(rs);
+    }
+};
+
+struct LongAndShort {
+    flowy::Activity<int(int)> nap_ms{"nap_ms"};
+    flowy::Activity<int(int)> t{"t"};
+    flowy::Activity<int(int, int)> add{"add"};
+    flowy::Activity<int(int)> step{"step"};
+    flowy::Result<int> operator()(int n) {
+        auto big = nap_ms(1000);
+        nap_ms(50).get();
+        std::vector<flowy::Result<int>> tiny;
+        for (int i = 0; i < n; ++i) tiny.push_back(t(i));
+        auto acc = flowy::parallel_reduce(add, tiny);
+        for (int i = 0; i < 30; ++i) acc = step(acc);
+        return add(acc, big);
+    }
+};
 
 struct FanOut {
     flowy::Activity<int(int)> t{"t"};
@@ -114,6 +174,10 @@ void configure(flowy::LocalWorkflow<W>& w, flowy::Executor e, int workers) {
     if constexpr (requires(W x) { x.t; }) w.conf_activity("t", empty);
     if constexpr (requires(W x) { x.join; }) w.conf_activity("join", join);
     if constexpr (requires(W x) { x.echo; }) w.conf_activity("echo", echo);
+    if constexpr (requires(W x) { x.nap_us; }) w.conf_activity("nap_us", nap_us);
+    if constexpr (requires(W x) { x.nap_ms; }) w.conf_activity("nap_ms", nap_ms);
+    if constexpr (requires(W x) { x.add; }) w.conf_activity("add", add);
+    if constexpr (requires(W x) { x.step; }) w.conf_activity("step", step);
 }
 
 }  // namespace
@@ -153,6 +217,35 @@ int main(int argc, char** argv) {
         configure(w, e, workers);
         if (w.run(static_cast<int>(n)) != n * 190) return 1;
         tasks = n * 21;
+    } else if (workload == "mixed") {
+        std::vector<int> ds = durations_us();
+        if (ds.size() != static_cast<std::size_t>(n)) {
+            std::fprintf(stderr, "flowy_bench: mixed needs %ld durations in $FLOWY_BENCH_DURATIONS\n", n);
+            return 2;
+        }
+        flowy::LocalWorkflow<Mixed> w;
+        configure(w, e, workers);
+        if (w.run(ds) != std::accumulate(ds.begin(), ds.end(), 0L)) return 1;
+        tasks = n + 1;
+    } else if (workload == "mixed-greedy") {
+        // W7 mixed's reference: the same sleeps on 2 threads of one process taking the next
+        // task from a shared counter, a perfect greedy scheduler with nothing in between.
+        std::vector<int> ds = durations_us();
+        if (ds.size() != static_cast<std::size_t>(n)) return 2;
+        t0 = std::chrono::steady_clock::now();
+        std::atomic<std::size_t> next{0};
+        std::vector<std::thread> pool;
+        for (int k = 0; k < workers; ++k)
+            pool.emplace_back([&] {
+                for (std::size_t i; (i = next.fetch_add(1)) < ds.size();) nap_us(ds[i]);
+            });
+        for (auto& th : pool) th.join();
+        tasks = n;
+    } else if (workload == "long-and-short") {
+        flowy::LocalWorkflow<LongAndShort> w;
+        configure(w, e, workers);
+        if (w.run(static_cast<int>(n)) != n * (n - 1) / 2 + 30 + 1000) return 1;
+        tasks = n + 2 * 30 + 2;
     } else if (workload == "startup") {
         for (long i = 0; i < n; ++i) {
             flowy::LocalWorkflow<Startup> w;

@@ -3,7 +3,9 @@
 invocation, one JSON line out.
     peer.py SYSTEM WORKLOAD N      SYSTEM: ppe (ProcessPoolExecutor), pool (multiprocessing.Pool), dask
 """
+import ctypes
 import json
+import os
 import multiprocessing as mp
 import resource
 import sys
@@ -25,6 +27,63 @@ def echo(s):
     return s
 
 
+SLACK = []
+
+
+def precise_sleep(seconds):
+    """As flowy_bench's tasks sleep: with a timer slack of 1 ns, not the default 50 µs."""
+    if not SLACK:
+        SLACK.append(ctypes.CDLL(None).prctl(29, 1, 0, 0, 0))  # PR_SET_TIMERSLACK
+    time.sleep(seconds)
+
+
+def nap_us(us):
+    precise_sleep(us / 1e6)
+    return us
+
+
+def nap_ms(ms):
+    precise_sleep(ms / 1e3)
+    return ms
+
+
+def add(a, b):
+    return a + b
+
+
+def step(acc):
+    precise_sleep(0.02)
+    return acc + 1
+
+
+def durations():
+    with open(os.environ["FLOWY_BENCH_DURATIONS"]) as f:
+        return [int(x) for x in f.read().split()]
+
+
+def w7(workload, n, submit):
+    """W7 on a pool whose submit(fn, *args) returns something with .result(): the same tasks
+    as flowy_bench's, the reduce pairwise as results finish, the chain one step at a time."""
+    if workload == "mixed":
+        ds = durations()
+        assert len(ds) == n
+        fs = [submit(nap_us, d) for d in ds]
+        assert sum(f.result() for f in fs) == sum(ds)
+        return n + 1
+    big = submit(nap_ms, 1000)
+    submit(nap_ms, 50).result()
+    level = [submit(empty, i) for i in range(n)]
+    while len(level) > 1:  # a tree of adds, each level submitted as the one below finishes
+        vals = [f.result() for f in level]
+        level = [submit(add, vals[i], vals[i + 1]) for i in range(0, len(vals) - 1, 2)] + (
+            [submit(empty, vals[-1])] if len(vals) % 2 else [])
+    acc = level[0].result()
+    for _ in range(30):
+        acc = submit(step, acc).result()
+    assert submit(add, acc, big.result()).result() == n * (n - 1) // 2 + 1030
+    return n + 62
+
+
 def run_ppe(workload, n):
     ctx = mp.get_context("fork")
     if workload == "startup":
@@ -33,6 +92,8 @@ def run_ppe(workload, n):
                 assert ex.submit(empty, 7).result() == 7
         return n
     with ProcessPoolExecutor(WORKERS, mp_context=ctx) as ex:
+        if workload in ("mixed", "long-and-short"):
+            return w7(workload, n, ex.submit)
         if workload == "fanout":
             fs = [ex.submit(empty, i) for i in range(n)]
             assert ex.submit(join, [f.result() for f in fs]).result() == n * (n - 1) // 2
@@ -63,6 +124,14 @@ def run_pool(workload, n):
                 assert p.apply_async(empty, (7,)).get() == 7
         return n
     with ctx.Pool(WORKERS) as p:
+        if workload in ("mixed", "long-and-short"):  # apply_async: one task per request (chunksize 1)
+            class Async:
+                def __init__(self, r):
+                    self.r = r
+
+                def result(self):
+                    return self.r.get()
+            return w7(workload, n, lambda fn, *a: Async(p.apply_async(fn, a)))
         if workload == "fanout":
             rs = [p.apply_async(empty, (i,)) for i in range(n)]
             assert p.apply_async(join, ([r.get() for r in rs],)).get() == n * (n - 1) // 2

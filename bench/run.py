@@ -12,14 +12,24 @@ their column is flowy's time over theirs. `--baseline DIR` adds the legs `baseli
 `baseline-traced`: flowy (untraced and traced) from another build tree, such as one of
 the commit before a change, interleaved with this one; their ratio is baseline / flowy.
 
+W6 is the map/reduce samples against their ideal. W7 is tasks of mixed lengths on 2
+workers against the ideal (the larger of the longest chain and the total work over the
+workers), interleaved with flowy's threads executor, ProcessPoolExecutor and
+multiprocessing.Pool (one task per request): `mixed` is 1,000 independent tasks
+sleeping log-normal durations (median 1 ms, 10 µs to 100 ms, seeded), `long-and-short`
+a 1 s task beside a 50 ms one that is read, 200 tiny tasks reduced and a chain of 30
+steps of 20 ms. Every system's tasks sleep with a timer slack of 1 ns.
+
 Writes JSON lines (one per measurement) and a Markdown summary to bench/results/.
 The header records nproc, CPU model and kernel: never mix figures from two machines.
 """
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
+import random
 import shutil
 import statistics
 import subprocess
@@ -39,10 +49,14 @@ WORKLOADS = [
 # W6: the map/reduce samples, their ideal duration in time units (see samples/*.cpp).
 MAP_REDUCE = [("naive_map_reduce", 10.5), ("finish_order_map_reduce", 8.5), ("parallel_map_reduce", 8.0)]
 UNIT_MS = 20
+# W7: (workload, N); the systems it runs on.
+MIXED = [("mixed", 1000), ("long-and-short", 200)]
+MIXED_SYSTEMS = ["flowy", "threads", "ppe", "pool"]
+DURATIONS_PATH = os.path.join("/tmp", f"flowy-bench-durations-{os.getpid()}.txt")
 
 PEERS = {"traced": "flowy traced", "memcpy": "memcpy x2 (new buffers)", "memcpy-reused": "memcpy x2 (reused)",
          "ppe": "ProcessPoolExecutor", "pool": "multiprocessing.Pool", "dask": "dask processes",
-         "baseline": "flowy baseline", "baseline-traced": "flowy baseline traced"}
+         "baseline": "flowy baseline", "threads": "flowy threads", "baseline-traced": "flowy baseline traced"}
 TRACED_WORKLOADS = ("W1", "W2")
 BASELINE = None  # --baseline: another build tree
 # The references, not peers: W5's payload copied twice in one process, and nothing else.
@@ -68,9 +82,13 @@ def run_one(system, build, workload, n):
     env.pop("FLOWY_TRACE", None)
     if system in REFERENCES:
         cmd = [os.path.join(build, "bench", "flowy_bench"), system, str(n)]
-    elif system in ("flowy", "traced", "baseline", "baseline-traced"):
+    elif system == "greedy":
+        cmd = [os.path.join(build, "bench", "flowy_bench"), workload, str(n)]
+    elif system in ("flowy", "threads", "traced", "baseline", "baseline-traced"):
         tree = BASELINE if system.startswith("baseline") else build
         cmd = [os.path.join(tree, "bench", "flowy_bench"), workload, str(n)]
+        if system == "threads":
+            cmd += ["--executor", "threads"]
         if system.endswith("traced"):
             env["FLOWY_TRACE"] = TRACE_PATH
     else:
@@ -107,11 +125,46 @@ def run_map_reduce(build, reps):
     return rows
 
 
+def durations():
+    """W7 mixed's task lengths in µs: log-normal, median 1 ms, cut to 10 µs .. 100 ms, seeded."""
+    r = random.Random(7)
+    return [min(100000, max(10, int(r.lognormvariate(math.log(1000), 1.5)))) for _ in range(1000)]
+
+
+def run_mixed(build, reps, jsonl):
+    """W7: each system's wall time against the ideal, interleaved."""
+    ds = durations()
+    with open(DURATIONS_PATH, "w") as f:
+        f.write("\n".join(map(str, ds)) + "\n")
+    os.environ["FLOWY_BENCH_DURATIONS"] = DURATIONS_PATH
+    ideals = {"mixed": max(max(ds), sum(ds) / 2) / 1e3, "long-and-short": 1000.0}  # ms
+    rows = []
+    try:
+        for workload, n in MIXED:
+            systems = MIXED_SYSTEMS + (["greedy"] if workload == "mixed" else [])
+            walls = {s: [] for s in systems}
+            for s in systems:
+                run_one(s, build, workload, n)  # warm-up
+            for rep in range(reps):
+                for s in systems:
+                    r = run_one(s, build, workload, n) if s != "greedy" else run_one(s, build, "mixed-greedy", n)
+                    walls[s].append(r["wall_s"] * 1e3)
+                    jsonl.write(json.dumps({"system": s, "workload": "W7", "name": workload, "n": n, "rep": rep,
+                                            "wall_ms": walls[s][-1], "ideal_ms": ideals[workload]}) + "\n")
+            med = {s: statistics.median(walls[s]) for s in systems}
+            rows.append((workload, n, ideals[workload], med))
+            print(f"W7 {workload:15} N={n:<5} ideal {ideals[workload]:7.1f} ms" +
+                  "".join(f" {s}={med[s]:7.1f} ms ({med[s] / ideals[workload]:.3f}x)" for s in systems), flush=True)
+    finally:
+        os.remove(DURATIONS_PATH)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="build")
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--only", default="", help="comma-separated workload ids (W1..W6) or name:N")
+    ap.add_argument("--only", default="", help="comma-separated workload ids (W1..W7) or name:N")
     ap.add_argument("--systems", default="flowy,traced,memcpy,memcpy-reused,ppe,pool,dask")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--baseline", default="", help="another build tree to compare with (legs baseline, baseline-traced)")
@@ -168,6 +221,8 @@ def main():
           " | ".join(f"flowy / {PEERS[s]}" if s in REFERENCES else f"{PEERS[s]} / flowy"
                      for s in systems if s != "flowy") + " | flowy peak RSS |",
           "|---|---:|" + "---:|" * (2 * len(systems) - (1 if "flowy" in systems else 0)) + "---:|"]
+    if not rows:
+        md = md[:2] + [f"Machine: {info['nproc']} cores, {info['cpu']}, kernel {info['kernel']}."]
     for wid, workload, n, med, wall, rss in rows:
         ratios = [f"{ratio(s, med)}x" if s in med and "flowy" in med else "–" for s in systems if s != "flowy"]
         md.append(f"| {wid} {workload} | {n} | " +
@@ -181,6 +236,19 @@ def main():
         for n, i, m, p in mr:
             jsonl.write(json.dumps({"system": "flowy", "workload": "W6", "name": n, "ideal_units": i,
                                     "median_units": m, "unit_ms": UNIT_MS}) + "\n")
+    if not args.only or "W7" in args.only.split(","):
+        mixed = run_mixed(args.build, args.reps, jsonl)
+        md += ["", f"W7, tasks of mixed lengths on 2 workers (median wall time of {args.reps} interleaved runs; "
+               "in brackets, over the ideal):", "",
+               "| workload | N | ideal ms | " + " | ".join(f"{PEERS.get(s, 'flowy processes')} ms" for s in MIXED_SYSTEMS)
+               + " | 2 threads, greedy (reference) ms | processes / threads | processes / reference |",
+               "|---|---:|---:|" + "---:|" * (len(MIXED_SYSTEMS) + 3)]
+        md += [f"| {w} | {n} | {ideal:.1f} | " +
+               " | ".join(f"{med[s]:.1f} ({med[s] / ideal:.3f}x)" for s in MIXED_SYSTEMS + ["greedy"] if s in med) +
+               (" | –" if "greedy" not in med else "") + f" | {med['flowy'] / med['threads']:.3f} | " +
+               (f"{med['flowy'] / med['greedy']:.3f} |" if "greedy" in med else "– |") for w, n, ideal, med in mixed]
+        md += ["", "The reference runs the same sleeps on 2 threads taking the next task from a shared counter: "
+               "what this machine's sleeps cost with no scheduler in between."]
     if os.path.exists(TRACE_PATH):
         os.remove(TRACE_PATH)
     with open(os.path.join(args.out, "latest.md"), "w") as f:

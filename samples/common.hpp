@@ -87,9 +87,10 @@ inline Options parse(int argc, char** argv) {
     return o;
 }
 
-/// Configures the sample activities on `w`, runs it, prints the duration and the result.
-template <class W, class... A>
-int main(int argc, char** argv, A&&... args) {
+/// Configures the sample activities on `w` (and what `configure(w)` adds), runs it,
+/// prints the duration and the result.
+template <class W, class Configure, class... A>
+int main_with(int argc, char** argv, Configure configure, A&&... args) {
     Options o = parse(argc, argv);
     flowy::LocalWorkflow<W> w;
     w.executor(o.executor).workers(o.workers);
@@ -110,6 +111,7 @@ int main(int argc, char** argv, A&&... args) {
     if constexpr (requires { probe.a; }) w.conf_activity("a", act);
     if constexpr (requires { probe.square; }) w.conf_activity("square", square);
     if constexpr (requires { probe.add; }) w.conf_activity("add", add);
+    configure(w);
     auto t0 = std::chrono::steady_clock::now();
     try {
         if constexpr (std::is_void_v<decltype(w.run(args...))>) {
@@ -127,6 +129,12 @@ int main(int argc, char** argv, A&&... args) {
         return 1;
     }
     return 0;
+}
+
+template <class W, class... A>
+int main(int argc, char** argv, A&&... args) {
+    return main_with<W>(
+        argc, argv, [](auto&) {}, std::forward<A>(args)...);
 }
 
 }  // namespace sample

@@ -74,6 +74,67 @@ TEST_CASE("the folded picture: 1,000 sibling tasks are one node, the graph stays
     std::remove(svg.c_str());
 }
 
+namespace {
+struct ChainOf {
+    Activity<int(int, int)> sum{"sum"};
+    Result<int> operator()(int n) {
+        Result<int> acc = sum(0, 1);
+        for (int i = 1; i < n; ++i) acc = sum(acc, 1);
+        return acc;
+    }
+};
+struct Tree {
+    Activity<int(int)> square{"square"};
+    Activity<int(int, int)> sum{"sum"};
+    Result<int> operator()(int n) {
+        std::vector<Result<int>> rs;
+        for (int i = 0; i < n; ++i) rs.push_back(square(i % 10));
+        return flowy::parallel_reduce(sum, rs);
+    }
+};
+std::size_t nodes_in(const std::string& dot) {  // task nodes: their labels name a call "#"
+    std::size_t n = 0;
+    for (std::size_t at = dot.find("label=\""); at != std::string::npos; at = dot.find("label=\"", at + 1))
+        if (dot.compare(at + 7, 6, "legend") != 0 && dot.find('#', at) < dot.find('"', at + 7)) ++n;
+    return n;
+}
+}  // namespace
+
+TEST_CASE("the folding rule: long chains keep their ends, wide levels fold, small runs stay whole") {
+    std::string path = temp_path("fold.jsonl");
+    SUBCASE("a chain of 1,000: its first and last task, and one node for the 998 between") {
+        std::remove(path.c_str());
+        auto w = test::on<ChainOf>(flowy::Executor::synchronous, 1);
+        w.conf_activity("sum", sum).trace(path);
+        CHECK(w.run(1000) == 1000);
+        std::string dot = flowy::Trace::load(path).to_dot();
+        CHECK(dot.find("sum x 998, a chain") != std::string::npos);
+        CHECK(dot.find("sum #0\n") != std::string::npos);
+        CHECK(dot.find("sum #999\n") != std::string::npos);
+        CHECK(nodes_in(dot) == 3);
+    }
+    SUBCASE("a chain of 12 is drawn whole") {
+        std::remove(path.c_str());
+        auto w = test::on<ChainOf>(flowy::Executor::synchronous, 1);
+        w.conf_activity("sum", sum).trace(path);
+        w.run(12);
+        std::string dot = flowy::Trace::load(path).to_dot();
+        CHECK(dot.find(" x ") == std::string::npos);
+        CHECK(nodes_in(dot) == 12);
+    }
+    SUBCASE("a reduce of 200 (a tree): no level wider than 12 nodes, the tree's top drawn task by task") {
+        std::remove(path.c_str());
+        auto w = test::on<Tree>(flowy::Executor::processes, 2);
+        w.conf_activity("square", square).conf_activity("sum", sum).trace(path);
+        CHECK(w.run(200) == 200 / 10 * 285);
+        std::string dot = flowy::Trace::load(path).to_dot();
+        CHECK(dot.find("square x 200") != std::string::npos);
+        CHECK(dot.find("sum #198\n") != std::string::npos);  // the last merge, with its value
+        CHECK(nodes_in(dot) < 60);
+    }
+    std::remove(path.c_str());
+}
+
 TEST_CASE("a run records its events: tasks, arguments, values, the result; on every executor") {
     for (auto e : test::all_executors) {
         CAPTURE(test::name(e));

@@ -33,7 +33,11 @@ void set(void* obj, const char* key, const std::string& value) {
     agsafeset(obj, c(key), c(value), c(""));
 }
 
-constexpr std::size_t fold_above = 300;
+// The folding rule's limits (see Builder::group): about 12 nodes of at most ~250 pt side
+// by side keep a level under 4,000 pt wide; dot's ranks stay far from what crashes it.
+constexpr std::size_t max_row = 12;
+constexpr std::size_t chain_fold = 12;
+constexpr std::size_t max_depth = 100;
 
 // cgraph's default ID discipline derives IDs from string addresses, and agwrite
 // orders subgraphs by ID: the DOT text would vary from run to run. This one numbers
@@ -130,6 +134,12 @@ std::string clip(std::string s, std::size_t n = 40) {
     return s;
 }
 
+std::string join(const std::set<std::string>& xs) {
+    std::string out;
+    for (const auto& x : xs) out += (out.empty() ? "" : ", ") + x;
+    return out;
+}
+
 std::int64_t duration(const TraceTask& t) {
     if (t.run_start() < 0 || t.run_end() < 0) return -1;  // a cached task shows the time it took then: 0
     return std::max<std::int64_t>(0, t.run_end() - t.run_start());
@@ -139,6 +149,7 @@ std::int64_t duration(const TraceTask& t) {
 struct Node {
     std::string name;
     std::vector<const TraceTask*> tasks;
+    bool chain = false;  ///< the middle of a chain
 };
 
 class Builder {
@@ -155,7 +166,8 @@ public:
         agattr(g_, AGEDGE, c("arrowsize"), c("0.6"));
         group();
         const TraceRun& run = trace_.runs().back();
-        std::string title = run.workflow + " on " + run.executor + " (" + std::to_string(run.workers) + " workers)";
+        std::string title = run.workflow + " on " + run.executor;
+        if (run.executor != "synchronous") title += " (" + std::to_string(run.workers) + " workers)";
         if (trace_.runs().size() > 1) title += ", resumed " + std::to_string(trace_.runs().size() - 1) + "x";
         set(g_, "label", title);
         set(g_, "labelloc", "t");
@@ -194,28 +206,141 @@ public:
     }
 
 private:
-    /// Past `fold_above` tasks, siblings (same frame, incarnation, activity, inputs and
-    /// state) fold into one node each.
+    /// The folding rule (docs/trace-format.md, "Folding"): a chain of more than
+    /// `chain_fold` tasks of one activity shows its first and last task and one node for
+    /// the rest; a level of a frame (tasks as far from its input) with more than
+    /// `max_row` nodes folds them by activity and state (by state alone if that is still
+    /// too many); past `max_depth` levels, levels fold in bands.
     void group() {
         const auto& tasks = trace_.tasks();
-        bool fold = tasks.size() > fold_above;
-        std::map<std::string, std::size_t> groups;
-        for (const TraceTask& t : tasks) {
-            std::string key = t.id;
-            if (fold && !t.child) {
-                std::vector<std::string> args = t.args;
-                std::sort(args.begin(), args.end());
-                key = t.frame + "\x1f" + std::to_string(t.incarnation) + "\x1f" + t.activity + "\x1f" +
-                      std::to_string(static_cast<int>(t.state));
-                for (const auto& a : args) key += "\x1f" + a;
+        const std::size_t n = tasks.size();
+        std::unordered_map<std::string, std::size_t> index;
+        index.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) index.emplace(tasks[i].id, i);
+        // inputs (arguments and reads) and how many tasks consume each task
+        std::vector<std::vector<std::size_t>> inputs(n);
+        std::vector<std::uint32_t> consumers(n, 0);
+        for (std::size_t i = 0; i < n; ++i) {
+            auto& in = inputs[i];
+            auto add = [&](const std::string& id) {
+                auto it = index.find(id);
+                if (it != index.end() && it->second != i) in.push_back(it->second);
+            };
+            for (const auto& a : tasks[i].args) add(a);
+            for (const auto& r : tasks[i].reads) add(r);
+            std::sort(in.begin(), in.end());
+            in.erase(std::unique(in.begin(), in.end()), in.end());
+            for (std::size_t j : in) ++consumers[j];
+        }
+        auto same_kind = [&](std::size_t a, std::size_t b) {
+            const TraceTask& x = tasks[a];
+            const TraceTask& y = tasks[b];
+            return !x.child && !y.child && x.frame == y.frame && x.incarnation == y.incarnation &&
+                   x.activity == y.activity && x.state == y.state;
+        };
+        // chains: B follows A when A is B's only input of its kind and B is A's only consumer
+        std::vector<std::size_t> next(n, n), prev(n, n);
+        for (std::size_t i = 0; i < n; ++i) {
+            std::size_t link = n, kin = 0;
+            for (std::size_t j : inputs[i])
+                if (same_kind(i, j)) {
+                    ++kin;
+                    link = j;
+                }
+            if (kin == 1 && consumers[link] == 1) {
+                next[link] = i;
+                prev[i] = link;
             }
-            auto [it, fresh] = groups.emplace(key, nodes_.size());
-            if (fresh) nodes_.push_back(Node{t.id, {}});
-            nodes_[it->second].tasks.push_back(&t);
-            node_of_[t.id] = it->second;
+        }
+        std::vector<std::string> key(n);
+        std::vector<std::size_t> chain_of(n, n);  // the first task of the chain whose middle holds it
+        for (std::size_t i = 0; i < n; ++i) {
+            if (prev[i] != n) continue;
+            std::vector<std::size_t> chain{i};
+            while (next[chain.back()] != n) chain.push_back(next[chain.back()]);
+            if (chain.size() <= chain_fold) continue;
+            for (std::size_t k = 1; k + 1 < chain.size(); ++k) {
+                key[chain[k]] = "chain\x1f" + tasks[i].id;
+                chain_of[chain[k]] = i;
+            }
+        }
+        // levels (tasks as far from the input, a chain's middle counting as one): an input
+        // is scheduled before the tasks that take it, so one pass in trace order does
+        // A read holds back every later call of its frame, not only the next one (which is
+        // the one the trace names): a frame's calls are no earlier than its last read.
+        std::vector<std::size_t> level(n, 0), depth(n, 0);
+        struct Held {
+            std::size_t level = 0, depth = 0, by = SIZE_MAX;
+        };
+        std::unordered_map<std::string, Held> held;  // by frame and incarnation
+        held_by_.assign(n, SIZE_MAX);
+        std::size_t deepest = 0, deepest_task = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            Held& h = held[frame_key(tasks[i])];
+            for (const auto& r : tasks[i].reads)
+                if (auto it = index.find(r); it != index.end() && it->second < i) {
+                    std::size_t j = it->second;
+                    if (level[j] + 1 >= h.level) h.by = j;
+                    h.level = std::max(h.level, level[j] + 1);
+                    h.depth = std::max(h.depth, depth[j] + 1);
+                }
+            level[i] = h.level;
+            depth[i] = h.depth;
+            held_by_[i] = h.by;
+            last_read_[frame_key(tasks[i])] = h.by;
+            for (std::size_t j : inputs[i]) {
+                if (j > i) continue;
+                bool inside = chain_of[i] != n && chain_of[i] == chain_of[j];
+                level[i] = std::max(level[i], level[j] + (inside ? 0 : 1));
+                depth[i] = std::max(depth[i], depth[j] + 1);
+            }
+            deepest = std::max(deepest, level[i]);
+            deepest_task = std::max(deepest_task, depth[i]);
+        }
+        auto state_of = [&](std::size_t i) { return std::to_string(static_cast<int>(tasks[i].state)); };
+        if (deepest > max_depth) {
+            // still too deep for dot: fold levels in bands, by activity and state
+            std::size_t band = (deepest_task + max_depth - 1) / max_depth;
+            for (std::size_t i = 0; i < n; ++i)
+                key[i] = tasks[i].child ? std::string()
+                                        : frame_key(tasks[i]) + "\x1f" + std::to_string(depth[i] / band) + "\x1f" +
+                                              tasks[i].activity + "\x1f" + state_of(i);
+        } else {
+            std::map<std::pair<std::string, std::size_t>, std::vector<std::size_t>> levels;
+            for (std::size_t i = 0; i < n; ++i)
+                if (chain_of[i] == n) levels[{frame_key(tasks[i]), level[i]}].push_back(i);
+            for (auto& [where, members] : levels) {
+                if (members.size() <= max_row) continue;
+                std::string at = where.first + "\x1f" + std::to_string(where.second) + "\x1f";
+                std::set<std::string> kinds;
+                for (std::size_t i : members)
+                    if (!tasks[i].child) kinds.insert(tasks[i].activity + "\x1f" + state_of(i));
+                bool by_state = kinds.size() > max_row;
+                for (std::size_t i : members) {
+                    if (tasks[i].child) continue;  // a child call keeps its node: its frame hangs off it
+                    key[i] = by_state ? at + "\x1f" + state_of(i) : at + tasks[i].activity + "\x1f" + state_of(i);
+                }
+            }
+        }
+        std::map<std::string, std::size_t> groups;
+        for (std::size_t i = 0; i < n; ++i) {
+            const TraceTask& t = tasks[i];
+            std::size_t at;
+            if (key[i].empty()) {
+                at = nodes_.size();
+                nodes_.push_back(Node{t.id, {}});
+            } else {
+                auto [it, fresh] = groups.emplace(key[i], nodes_.size());
+                if (fresh) nodes_.push_back(Node{t.id, {}, key[i].rfind("chain", 0) == 0});
+                at = it->second;
+            }
+            nodes_[at].tasks.push_back(&t);
+            node_of_[t.id] = at;
         }
         for (const TraceRestart& r : trace_.restarts()) restarted_frames_.insert(r.frame);
     }
+
+    static std::string frame_key(const TraceTask& t) { return t.frame + "#" + std::to_string(t.incarnation); }
 
     /// The graph (a cluster for a child frame or an incarnation) a task belongs in.
     Agraph_t* graph_for(const TraceTask& t) {
@@ -281,18 +406,33 @@ private:
             }
         } else {
             std::int64_t lo = INT64_MAX, hi = INT64_MIN, first = INT64_MAX, last = INT64_MIN;
+            std::int64_t shortest = INT64_MAX, longest = -1;
+            std::set<std::string> activities;
             for (const TraceTask* x : n.tasks) {
                 lo = std::min(lo, x->call);
                 hi = std::max(hi, x->call);
-                if (x->dispatched_us >= 0) first = std::min(first, x->dispatched_us);
-                if (x->ended_us >= 0) last = std::max(last, x->ended_us);
+                if (x->run_start() >= 0) first = std::min(first, x->run_start());
+                if (x->run_end() >= 0) last = std::max(last, x->run_end());
+                if (std::int64_t d = x->run_us(); d >= 0) {
+                    shortest = std::min(shortest, d);
+                    longest = std::max(longest, d);
+                }
+                activities.insert(x->activity);
             }
-            label = t.activity + " x " + std::to_string(n.tasks.size()) + "\n#" + std::to_string(lo) + "-#" +
-                    std::to_string(hi);
+            std::string count = std::to_string(n.tasks.size());
+            if (activities.size() == 1)
+                label = t.activity + " x " + count + (n.chain ? ", a chain" : "") + "\n#" + std::to_string(lo) + "-#" +
+                        std::to_string(hi);
+            else
+                label = count + " tasks: " + clip(join(activities), 30);
             if (first != INT64_MAX && last != INT64_MIN)
-                label += "\n" + ms(first - trace_.runs().front().started_us) + " to " +
+                label += "\nfrom " + ms(first - trace_.runs().front().started_us) + " to " +
                          ms(last - trace_.runs().front().started_us);
+            if (longest >= 0)
+                label +=
+                    "\n" + (ms(shortest) == ms(longest) ? ms(longest) : ms(shortest) + " to " + ms(longest)) + " each";
             label += "\n" + std::string(st.name);
+            if (!t.message.empty() && t.state != TraceTask::State::skipped) label += ": " + clip(t.message, 30);
             set(a, "peripheries", "2");
         }
         set(a, "label", label);
@@ -325,9 +465,17 @@ private:
                     has_input = true;
                 }
             }
-            for (const TraceTask* t : nodes_[i].tasks)
+            for (const TraceTask* t : nodes_[i].tasks) {
                 for (const auto& r : t->reads)
                     if (std::find(t->args.begin(), t->args.end(), r) == t->args.end()) edge(node(r), to, true);
+                // a call with no input made after the body read a result waited for that read
+                std::size_t by = held_by_[static_cast<std::size_t>(t - trace_.tasks().data())];
+                if (t->args.empty() && t->reads.empty() && by != SIZE_MAX) {
+                    edge(node(trace_.tasks()[by].id), to, true);
+                    has_input = true;
+                }
+                if (!t->reads.empty()) has_input = true;
+            }
             const TraceTask& t = *nodes_[i].tasks.front();
             if (!has_input) {
                 if (t.incarnation > 0)
@@ -354,7 +502,11 @@ private:
             int last = -1;
             for (const TraceRestart& r : trace_.restarts())
                 if (r.frame.empty()) last = std::max(last, r.incarnation);
-            edge(last > 0 ? restart_node("", last) : input, result, false);
+            auto read = last_read_.find("#" + std::to_string(std::max(last, 0)));
+            if (read != last_read_.end() && read->second != SIZE_MAX)
+                edge(node(trace_.tasks()[read->second].id), result, true);  // computed after that read
+            else
+                edge(last > 0 ? restart_node("", last) : input, result, false);
         }
     }
 
@@ -381,17 +533,19 @@ private:
         return true;
     }
 
-    /// Rows follow time: the tasks of one frame dispatched in one batch share a row.
+    /// Rows follow time: the tasks of one frame dispatched in one batch share a row (unless
+    /// that row would be wider than a level may be).
     void rows() {
         std::map<std::pair<std::string, int>, std::vector<Agnode_t*>> batches;
         for (std::size_t i = 0; i < nodes_.size(); ++i) {
+            if (nodes_[i].tasks.size() != 1) continue;  // a fold spans batches
             const TraceTask& t = *nodes_[i].tasks.front();
             if (t.batch < 0) continue;
             batches[{t.frame + "#" + std::to_string(t.incarnation), t.batch}].push_back(node_ptr_[i]);
         }
         int n = 0;
         for (auto& [key, members] : batches) {
-            if (members.size() < 2) continue;
+            if (members.size() < 2 || members.size() > max_row) continue;
             Agraph_t* sg = agsubg(agraphof(members.front()), c("row" + std::to_string(n++)), 1);
             set(sg, "rank", "same");
             for (Agnode_t* m : members) agsubnode(sg, m, 1);
@@ -439,6 +593,8 @@ private:
     const Trace& trace_;
     Agraph_t* g_ = nullptr;
     std::vector<Node> nodes_;
+    std::vector<std::size_t> held_by_;                        // by task: the task whose read its call waited for
+    std::unordered_map<std::string, std::size_t> last_read_;  // by frame and incarnation
     std::vector<Agnode_t*> node_ptr_;
     std::unordered_map<std::string, std::size_t> node_of_;
     std::set<std::pair<Agnode_t*, Agnode_t*>> seen_;
