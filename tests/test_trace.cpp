@@ -441,6 +441,94 @@ TEST_CASE("a run killed with SIGKILL halfway resumes from its trace; finished ta
 }
 
 namespace {
+// Every operation, with tasks whose lengths make them finish out of call order: the
+// calls made after first, finish_order and parallel_reduce depend on that order.
+int nap_out_of_order(int x) {
+    Shared::get().calls++;
+    std::this_thread::sleep_for(std::chrono::milliseconds((x * 7) % 5));
+    return x;
+}
+struct Double {
+    Activity<int(int, int)> add{"add"};
+    Result<int> operator()(int x) { return add(x, x); }
+};
+struct EveryOperation {
+    Activity<int(int)> nap{"nap"};
+    Activity<int(int, int)> add{"add"};
+    flowy::Workflow<int(int)> twice{"twice"};
+    Result<int> operator()(int round, int n) {
+        std::vector<Result<int>> a, b, c;
+        for (int i = 0; i < n; ++i) {
+            a.push_back(nap(round * 1000 + i));
+            b.push_back(nap(round * 1000 + 100 + i));
+            c.push_back(nap(round * 1000 + 200 + i));
+        }
+        flowy::wait(a[static_cast<std::size_t>(n) - 1]);
+        add(flowy::first(c), 0);  // its arguments are whichever finished first
+        Result<int> folded = add(0, 0);
+        for (auto r : flowy::finish_order(b)) folded = add(folded, r);
+        auto total = add(add(flowy::parallel_reduce(add, a), folded), twice(flowy::parallel_reduce(add, c)));
+        if (round == 0) return flowy::restart(1, n);
+        return total;
+    }
+};
+constexpr int every_operation_result = (10 * 1000 + 45) + (10 * 1100 + 45) + 2 * (10 * 1200 + 45);
+std::size_t events_in(const std::string& path) {
+    try {
+        auto t = flowy::Trace::load(path);
+        std::size_t n = 0;
+        for (const auto& x : t.tasks()) n += x.state == TraceTask::State::finished;
+        return n;
+    } catch (const flowy::TraceError&) {
+        return 0;
+    }
+}
+flowy::LocalWorkflow<EveryOperation> every_operation(flowy::Executor e) {
+    flowy::LocalWorkflow<Double> twice;
+    twice.conf_activity("add", add);
+    auto w = test::on<EveryOperation>(e, 2, [](std::string_view) {});
+    w.conf_activity("nap", nap_out_of_order).conf_activity("add", add).conf_workflow("twice", twice);
+    return w;
+}
+}  // namespace
+
+TEST_CASE("every operation resumes: killed at several points, then resumed on every executor, and again") {
+    test::NoLeaks no_leaks;
+    std::string path = temp_path("every-op.jsonl");
+    for (std::size_t kill_after : {5, 30, 70, 110}) {
+        for (auto e : test::all_executors) {
+            CAPTURE(kill_after);
+            CAPTURE(test::name(e));
+            std::remove(path.c_str());
+            std::fflush(nullptr);
+            pid_t child = fork();
+            if (child == 0) {
+                auto w = every_operation(flowy::Executor::processes);
+                w.trace(path);
+                w.run(0, 10);
+                _exit(0);
+            }
+            auto deadline = std::chrono::steady_clock::now() + 20s;
+            while (events_in(path) < kill_after && std::chrono::steady_clock::now() < deadline)
+                std::this_thread::sleep_for(1ms);
+            kill(child, SIGKILL);
+            waitpid(child, nullptr, 0);
+            REQUIRE(events_in(path) >= kill_after);
+            auto w = every_operation(e);
+            CHECK(w.resume(path) == every_operation_result);
+            // resuming the finished run: every task's value is in the trace, nothing runs
+            Shared::reset();
+            CHECK(every_operation(e).resume(path) == every_operation_result);
+            CHECK(Shared::get().calls == 0);
+            auto t = flowy::Trace::load(path);
+            REQUIRE(t.runs().size() == 3);
+            CHECK(t.runs()[2].outcome == flowy::TraceRun::Outcome::finished);
+        }
+    }
+    std::remove(path.c_str());
+}
+
+namespace {
 int fails_on_five(int i) {
     ++runs()[i];
     if (i == 5) throw std::runtime_error("five is broken");

@@ -38,16 +38,41 @@ void FinishQueue::add(const SlotPtr& s) {
     }
     if (!exec_ || s->owner != exec_) throw std::logic_error("flowy: a Result of another run was awaited");
     exec_->watch(*s, this);
+    if (std::uint64_t n = exec_->recorded_order(*s)) {
+        recorded_pending_.push_back(n);
+        std::push_heap(recorded_pending_.begin(), recorded_pending_.end(), std::greater<>{});
+    }
 }
 
 void FinishQueue::arrived(const SlotPtr& s) {
     ready_.push_back(s);
     std::push_heap(ready_.begin(), ready_.end(), later);
+    if (!recorded_pending_.empty() && exec_)
+        if (std::uint64_t n = exec_->recorded_order(*s)) {
+            recorded_arrived_.push_back(n);
+            std::push_heap(recorded_arrived_.begin(), recorded_arrived_.end(), std::greater<>{});
+        }
+}
+
+bool FinishQueue::can_take() {
+    if (ready_.empty()) return false;
+    // A resumed body must see results in the recorded order, although results taken
+    // from the trace end only when the loop dispatches them: wait for any pending one
+    // that the recorded run saw finish before the earliest one here.
+    auto& p = recorded_pending_;
+    auto& a = recorded_arrived_;
+    while (!p.empty() && !a.empty() && p.front() == a.front()) {
+        std::pop_heap(p.begin(), p.end(), std::greater<>{});
+        p.pop_back();
+        std::pop_heap(a.begin(), a.end(), std::greater<>{});
+        a.pop_back();
+    }
+    return p.empty() || ready_.front()->task == no_task || ready_.front()->finish_seq < p.front();
 }
 
 SlotPtr FinishQueue::take() {
     if (size_ == 0) throw std::logic_error("flowy: no result left to take");
-    if (ready_.empty()) {
+    if (!can_take()) {
         if (!exec_) throw std::logic_error("flowy: results awaited outside a workflow run");
         exec_->await(*this);
     }

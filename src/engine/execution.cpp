@@ -31,7 +31,9 @@ Execution::Execution(const Plan& root, ExecutionParts parts)
       executor_name_(parts.executor_name),
       workers_(parts.workers),
       log_(std::move(parts.log)),
-      cost_us_(parts.activities, -1.0) {}
+      cost_us_(parts.activities, -1.0) {
+    if (replay_) graph_.skip_seq(replay_->last_order());  // this run's results end after the recorded ones
+}
 
 Execution::~Execution() {
     abandon();
@@ -158,6 +160,11 @@ void Execution::await(FinishQueue& q) {
     f->waiting_queue = nullptr;
 }
 
+std::uint64_t Execution::recorded_order(const Slot& s) const {
+    if (!replay_ || s.task == no_task || s.owner != this) return 0;
+    return replay_->finish_order(id_of(graph_[s.task]).first_attempt());
+}
+
 void Execution::record_read(Slot& s) {
     if (recorder_ && current_frame_ && s.task != no_task) {
         auto& r = current_frame_->reads;
@@ -184,7 +191,9 @@ void Execution::wake_watchers(const Task& t) {
 }
 
 void Execution::task_succeeded(std::uint32_t index, std::string bytes) {
-    graph_.succeed(index, std::move(bytes));
+    // replayed: a result the recorded run had takes its place in the recorded order
+    std::uint64_t seq = replay_ ? replay_->finish_order(id_of(graph_[index]).first_attempt()) : 0;
+    graph_.succeed(index, std::move(bytes), seq);
     wake_watchers(graph_[index]);
 }
 

@@ -91,6 +91,8 @@ public:
     void register_queue(FinishQueue* q) { queues_.insert(q); }
     /// The body read `s`: the next call it makes depends on it (for the recorder).
     void record_read(Slot& s);
+    /// On resume, where the result of `s`'s task came in the recorded finish order; else 0.
+    std::uint64_t recorded_order(const Slot& s) const;
 
     static Execution* current();
 
@@ -156,7 +158,7 @@ private:
     void start_incarnation(Frame& f);
     void enter(Frame& f);
     void suspend(Frame& f);
-    bool can_resume(const Frame& f) const;
+    bool can_resume(const Frame& f);
     void conclude_frames();
     void conclude(Frame& f);
     void conclude_restart(Frame& f);

@@ -76,10 +76,10 @@ void Execution::start_incarnation(Frame& f) {
     f.state = FrameState::running;  // ready to be entered by the loop
 }
 
-bool Execution::can_resume(const Frame& f) const {
+bool Execution::can_resume(const Frame& f) {
     if (f.state == FrameState::running) return true;
     if (f.state != FrameState::suspended) return false;
-    return (f.waiting && f.waiting->state != Slot::State::pending) || (f.waiting_queue && f.waiting_queue->has_ready());
+    return (f.waiting && f.waiting->state != Slot::State::pending) || (f.waiting_queue && f.waiting_queue->can_take());
 }
 
 void Execution::enter(Frame& f) {

@@ -16,6 +16,11 @@ void Replay::check_call(std::size_t n, const TaskId& first_attempt) const {
                     id, "flowy::resume");
 }
 
+std::uint64_t Replay::finish_order(const TaskId& first_attempt) const {
+    auto it = history_.finish_order.find(first_attempt.str());
+    return it == history_.finish_order.end() ? 0 : it->second;
+}
+
 const std::string* Replay::cached(const TaskId& first_attempt, std::string_view args) {
     std::string id = first_attempt.str();
     auto done = history_.finished.find(id);

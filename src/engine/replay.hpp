@@ -29,6 +29,11 @@ public:
     /// divergence, kept in diverged().
     const std::string* cached(const TaskId& first_attempt, std::string_view args);
 
+    /// Where the task of `first_attempt` came in the recorded order of results ending
+    /// (from 1), or 0; and the largest such number (results of this run come after it).
+    std::uint64_t finish_order(const TaskId& first_attempt) const;
+    std::uint64_t last_order() const { return history_.last_order; }
+
     /// Set once a body called a task with other arguments than recorded: the run stops with it.
     const std::exception_ptr& diverged() const { return diverged_; }
 

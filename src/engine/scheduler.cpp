@@ -49,8 +49,11 @@ SlotPtr Execution::run(std::string args, std::unique_ptr<Instance> first) {
             continue;
         }
         Clock::time_point next_retry = release_delayed();
+        std::size_t open = graph_.open();
         dispatch();
-        if (!graph_.ready.empty() && executor_->in_flight() == 0) continue;  // child frames were started
+        // Results taken from a resumed trace end tasks inside dispatch(): see to their
+        // frames before waiting. Child frames that were started are entered the same way.
+        if (graph_.open() != open || (!graph_.ready.empty() && executor_->in_flight() == 0)) continue;
         if (executor_->in_flight() == 0 && delayed_.empty()) {
             bool any = false;
             for (std::uint32_t i : live_frames_) any |= can_resume(frames_[i]);

@@ -14,12 +14,12 @@ void TaskGraph::depend(std::uint32_t producer, std::uint32_t consumer) {
     ++tasks_[consumer].pending;
 }
 
-void TaskGraph::succeed(std::uint32_t index, std::string bytes) {
+void TaskGraph::succeed(std::uint32_t index, std::string bytes, std::uint64_t seq) {
     Task& t = tasks_[index];
     end(t);
     Slot& s = *t.slot;
     s.state = Slot::State::finished;
-    s.finish_seq = next_seq();
+    s.finish_seq = seq ? seq : next_seq();
     s.bytes = std::move(bytes);
     for (std::uint32_t e = t.first_dependent; e != Task::no_edge; e = edges_[e].next) {
         std::uint32_t d = edges_[e].task;

@@ -8,6 +8,7 @@
 
 #include <flowy/detail/core.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -77,10 +78,12 @@ public:
 
     /// The next number in the order in which results end (Slot::finish_seq).
     std::uint64_t next_seq() { return ++seq_; }
+    /// Numbers up to `n` are taken (by a recorded run that resume replays).
+    void skip_seq(std::uint64_t n) { seq_ = std::max(seq_, n); }
 
     /// `index` succeeded with `bytes`: its slot is finished, and the dependents whose
     /// inputs have now all finished become ready.
-    void succeed(std::uint32_t index, std::string bytes);
+    void succeed(std::uint32_t index, std::string bytes, std::uint64_t seq = 0);
 
     /// `first` failed with `error`; so does every task waiting on it, transitively,
     /// none of which will run. `ended(index)` is called for each, `first` included, once

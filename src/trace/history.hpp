@@ -19,6 +19,11 @@ struct History {
     std::unordered_map<std::string, Done> finished;                   // by first-attempt id
     std::unordered_map<std::string, std::vector<std::string>> calls;  // per frame prefix, in order
     std::string input;                                                // the run's encoded arguments
+    /// Where each task that succeeded (child workflow calls included) came in the order
+    /// results ended, in the run where it first succeeded: a resumed body's first,
+    /// finish_order and parallel_reduce must see them in that order.
+    std::unordered_map<std::string, std::uint64_t> finish_order;  // by first-attempt id, from 1
+    std::uint64_t last_order = 0;                                 // the largest of them
 };
 
 /// Reads what resume needs from the trace at `path` (throws flowy::TraceError).

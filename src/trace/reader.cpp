@@ -205,6 +205,9 @@ private:
                 auto h = hashes_.find(tk.id);
                 if (h != hashes_.end()) history_->finished[tk.id] = {tk.value, h->second};
             }
+            // The first success counts: a resumed run's cached (and replayed child) results
+            // took their places from the earlier run, not where its trace wrote them.
+            if (history_) history_->finish_order.emplace(tk.id, ++history_->last_order);
             if (tk.cached && tk.dispatched_us < 0) tk.dispatched_us = t;
             batch_open_ = false;
         } else if (e == "task_failed" || e == "task_timed_out" || e == "worker_crashed") {

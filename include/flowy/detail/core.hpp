@@ -262,13 +262,18 @@ public:
 
     // Used by the engine.
     void arrived(const SlotPtr& s);
-    bool has_ready() const { return !ready_.empty(); }
+    /// Whether take() can return without waiting: a result is in, and (on resume) no
+    /// result still pending finished before it in the recorded run.
+    bool can_take();
     void detach() { exec_ = nullptr; }
 
 private:
     Execution* exec_;
     std::vector<SlotPtr> ready_;  // a min-heap by finished_before
     std::size_t size_ = 0;
+    // On resume: where pending results came in the recorded finish order (min-heaps;
+    // an arrived one leaves through `recorded_arrived_`). Empty in a fresh run.
+    std::vector<std::uint64_t> recorded_pending_, recorded_arrived_;
 };
 
 /// The signature of an activity, normalised (cv-ref removed from parameters).
