@@ -126,6 +126,25 @@ TEST_CASE("misconfiguration throws ConfigError before any task runs, on every ex
             w.conf_activity("bad name!", sum_activity);
             CHECK(config_error(w).find("invalid dependency name 'bad name!'") != std::string::npos);
         }
+        {  // a typo: the one it meant is not configured, and the one configured is not declared
+            flowy::LocalWorkflow<test::Seed> w;
+            w.executor(e);
+            w.conf_activity("square", counted_square);
+            w.conf_activity("Sum", sum_activity);
+            std::string m = config_error(w);
+            CHECK(m.find("'sum'") != std::string::npos);
+            CHECK(m.find("('Sum' is configured: a typo?)") != std::string::npos);
+        }
+        {  // something configured that the workflow does not declare at all
+            flowy::LocalWorkflow<test::Seed> w;
+            w.executor(e);
+            w.conf_activity("square", counted_square).conf_activity("sum", sum_activity);
+            w.conf_activity("sqare", counted_square);
+            std::string m = config_error(w);
+            CHECK(m.find("has no dependency 'sqare'") != std::string::npos);
+            CHECK(m.find("(did you mean 'square'?)") != std::string::npos);
+            CHECK(m.find("it declares: square, sum") != std::string::npos);
+        }
         {
             flowy::LocalWorkflow<test::Seed> w;
             w.executor(e).workers(0);

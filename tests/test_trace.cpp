@@ -261,6 +261,75 @@ TEST_CASE("a trace that cannot be written is reported once and the run goes on")
     }
 }
 
+namespace {
+int nap_ms(int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ms;
+}
+struct Naps {  // n tasks of `ms` each, each traced as it ends
+    Activity<int(int)> nap{"nap"};
+    Result<int> operator()(int n, int ms) {
+        Result<int> total = 0;
+        for (int i = 0; i < n; ++i) total = nap(ms).get() + total.get();
+        return total;
+    }
+};
+}  // namespace
+
+TEST_CASE("one trace, two runs: the second is not traced and names the process writing it") {
+    test::NoLeaks no_leaks;
+    std::string path = temp_path("locked.jsonl");
+    std::remove(path.c_str());
+    std::fflush(nullptr);
+    pid_t first = fork();
+    if (first == 0) {
+        auto w = test::on<Naps>(flowy::Executor::processes, 1);
+        w.conf_activity("nap", nap_ms).trace(path);
+        _exit(w.run(40, 10) == 400 ? 0 : 1);
+    }
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (slurp(path).find("task_finished") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(1ms);
+    test::Log log;
+    auto w = test::on<Naps>(flowy::Executor::processes, 1, log.sink());
+    w.conf_activity("nap", nap_ms).trace(path);
+    CHECK(w.run(3, 1) == 3);
+    CHECK(log.text.find("another run (process " + std::to_string(first) + ") is writing it") != std::string::npos);
+    CHECK(std::count(log.text.begin(), log.text.end(), '\n') == 1);
+    int status = 0;
+    REQUIRE(waitpid(first, &status, 0) == first);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    auto t = flowy::Trace::load(path);  // the first run's trace, whole
+    REQUIRE(t.runs().size() == 1);
+    CHECK(t.runs()[0].outcome == flowy::TraceRun::Outcome::finished);
+    CHECK(t.tasks().size() == 40);
+    std::remove(path.c_str());
+}
+
+TEST_CASE("a trace cut short under a running scheduler: one warning, the run and its result survive") {
+    for (auto e : test::all_executors) {
+        CAPTURE(test::name(e));
+        test::NoLeaks no_leaks;
+        std::string path = temp_path("cut.jsonl");
+        std::remove(path.c_str());
+        test::Log log;
+        auto w = test::on<Naps>(e, 1, log.sink());
+        w.conf_activity("nap", nap_ms).trace(path);
+        std::thread cutter([&] {  // as `truncate -s 0` or a careless log rotation would
+            auto until = std::chrono::steady_clock::now() + 10s;
+            while (slurp(path).find("task_finished") == std::string::npos && std::chrono::steady_clock::now() < until)
+                std::this_thread::sleep_for(1ms);
+            CHECK(truncate(path.c_str(), 0) == 0);
+        });
+        CHECK(w.run(30, 5) == 150);
+        cutter.join();
+        CHECK(log.text.find("cut short by another program") != std::string::npos);
+        CHECK(std::count(log.text.begin(), log.text.end(), '\n') == 1);
+        std::remove(path.c_str());
+    }
+}
+
 TEST_CASE("the trace writer writes numbers, strings, ids and lists exactly") {
     std::string path = temp_path("writer.jsonl");
     std::vector<std::int64_t> numbers = {0,         9,        10,        99,        100,

@@ -36,7 +36,10 @@ grep -q "$(printf '\033')" "$tmp/sum" && { echo "FAIL colour written to a file";
 
 check "no command" 2 "$flowy"
 check "unknown command" 2 "$flowy" paint "$data/seed.jsonl"
-check "missing file" 2 "$flowy" summary "$tmp/none.jsonl"
+check "missing file" 1 "$flowy" summary "$tmp/none.jsonl"
+grep -q "none.jsonl: cannot open the trace: No such file or directory" "$tmp/err" ||
+    { echo "FAIL a missing trace is not named with the reason:"; cat "$tmp/err"; fail=1; }
+check "a directory" 1 "$flowy" render "$tmp" -o "$tmp/x.svg"
 check "bad output name" 2 "$flowy" render "$data/seed.jsonl" -o "$tmp/x.gif"
 check "help" 0 "$flowy" render --help
 check "top help" 0 "$flowy" --help

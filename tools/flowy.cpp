@@ -42,15 +42,15 @@ int main(int argc, char** argv) {
     std::string trace, out;
 
     auto* render = app.add_subcommand("render", "Draw the execution graph (Graphviz): .svg, .png or .dot");
-    render->add_option("trace", trace, "A trace file (JSON Lines)")->required()->check(CLI::ExistingFile);
+    render->add_option("trace", trace, "A trace file (JSON Lines)")->required();
     render->add_option("-o,--output", out, "Where to write the picture: OUT.svg, OUT.png or OUT.dot")->required();
 
     auto* timeline = app.add_subcommand("timeline", "Write a Chrome trace-event file (Perfetto, chrome://tracing)");
-    timeline->add_option("trace", trace, "A trace file (JSON Lines)")->required()->check(CLI::ExistingFile);
+    timeline->add_option("trace", trace, "A trace file (JSON Lines)")->required();
     timeline->add_option("-o,--output", out, "Where to write the JSON")->required();
 
     auto* summary = app.add_subcommand("summary", "Print tasks by state, times per activity, the critical path");
-    summary->add_option("trace", trace, "A trace file (JSON Lines)")->required()->check(CLI::ExistingFile);
+    summary->add_option("trace", trace, "A trace file (JSON Lines)")->required();
 
     try {
         app.parse(argc, argv);

@@ -9,9 +9,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 namespace flowy::detail {
 
@@ -37,6 +40,38 @@ const char* executor_name(Executor e) {
 }
 }  // namespace
 
+namespace {
+/// Edit distance, letters compared without case (a typo's distance to the name meant).
+std::size_t distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diag = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            std::size_t up = row[j];
+            bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
+                        std::tolower(static_cast<unsigned char>(b[j - 1]));
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (same ? 0 : 1)});
+            diag = up;
+        }
+    }
+    return row[b.size()];
+}
+
+/// The closest of `names` to `name` if one is close enough to be a typo of it, or "".
+std::string closest(const std::string& name, const std::vector<std::string>& names) {
+    std::string best;
+    std::size_t best_d = std::max<std::size_t>(2, name.size() / 3) + 1;
+    for (const std::string& n : names)
+        if (std::size_t d = distance(name, n); d < best_d && n != name) {
+            best = n;
+            best_d = d;
+        }
+    return best;
+}
+}  // namespace
+
 std::uint32_t bind(const Dependency& d, const Config& config, const std::string& where) {
     const auto& b = config.bindings;
     std::size_t i = 0;
@@ -44,11 +79,16 @@ std::uint32_t bind(const Dependency& d, const Config& config, const std::string&
         i = static_cast<std::size_t>(d.index);
     } else {
         while (i < b.size() && b[i].name != d.name) ++i;
-        if (i == b.size())
+        if (i == b.size()) {
+            std::vector<std::string> configured;
+            for (const Binding& x : b) configured.push_back(x.name);
+            std::string near = closest(d.name, configured);
             throw ConfigError("flowy: dependency '" + d.name + "' (" + d.signature.name() + ") of " + where +
                               " is not configured: call " + (d.workflow ? "conf_workflow" : "conf_activity") + "(\"" +
                               d.name + "\", ...) with " + (d.workflow ? "a workflow" : "a function") +
-                              " of that signature");
+                              " of that signature" +
+                              (near.empty() ? std::string() : " ('" + near + "' is configured: a typo?)"));
+        }
     }
     if (!(b[i].signature == d.signature))
         throw ConfigError("flowy: dependency '" + d.name + "' of " + where + " is declared as " + d.signature.name() +
@@ -93,6 +133,20 @@ std::unique_ptr<Plan> make_plan(const WorkflowType& type, const Config& config, 
                               it->second->signature.name() + " and as " + d->signature.name());
         bind(*d, config, where);
     }
+    // What it configures and does not declare is a mistake, usually a typo.
+    for (const Binding& b : config.bindings)
+        if (!seen.count(b.name)) {
+            std::vector<std::string> names;
+            for (const auto& [n, d] : seen) names.push_back(n);
+            std::sort(names.begin(), names.end());
+            std::string list;
+            for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+            std::string near = closest(b.name, names);
+            throw ConfigError("flowy: " + where + " has no dependency '" + b.name + "', but it was configured with " +
+                              (b.child ? "conf_workflow" : "conf_activity") +
+                              (near.empty() ? std::string() : " (did you mean '" + near + "'?)") +
+                              "; it declares: " + (list.empty() ? "nothing" : list));
+        }
     if (root_instance) *root_instance = std::move(instance);
 
     auto plan = std::make_unique<Plan>();

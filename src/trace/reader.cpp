@@ -3,12 +3,16 @@
 
 #include <flowy/trace.hpp>
 
+#include <sys/stat.h>
+
 #include "common/task_id.hpp"
 #include "trace/history.hpp"
 #include "trace/json.hpp"
 #include "trace/writer.hpp"
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -353,8 +357,10 @@ Trace Trace::parse(std::string_view text, const std::string& name) {
 
 namespace {
 std::string read_trace(const std::string& path) {
+    struct stat st {};
+    if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) throw TraceError(path + ": a directory, not a trace", 0);
     std::ifstream f(path, std::ios::binary);
-    if (!f) throw TraceError(path + ": cannot open the trace", 0);
+    if (!f) throw TraceError(path + ": cannot open the trace: " + std::strerror(errno), 0);
     std::stringstream ss;
     ss << f.rdbuf();
     return std::move(ss).str();

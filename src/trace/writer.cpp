@@ -3,6 +3,7 @@
 #include "common/clock.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 
 namespace flowy::detail::trace {
 
@@ -110,15 +112,123 @@ void append_json_string(std::string& out, std::string_view s) {
     out.resize(static_cast<std::size_t>(put_json_string(out.data() + at, s) - out.data()));
 }
 
+// ---- the SIGBUS guard ----
+
+struct Writer::Guard {
+    std::atomic<char*> base{nullptr};
+    std::atomic<std::size_t> len{0};
+    std::atomic<bool> cut_short{false};
+    std::atomic<bool> used{false};
+};
+const std::atomic<bool> Writer::never{false};
+
+namespace {
+Writer::Guard guards[64];
+std::mutex guard_mutex;
+int guards_in_use = 0;
+struct sigaction previous_sigbus {};
+
+void on_sigbus(int sig, siginfo_t* info, void* context) {
+    auto* at = static_cast<char*>(info->si_addr);
+    for (auto& g : guards) {
+        char* base = g.base.load(std::memory_order_acquire);
+        std::size_t len = g.len.load(std::memory_order_acquire);
+        if (!base || at < base || at >= base + len) continue;
+        // Our mapping, past the end of a file cut short: anonymous memory in its place
+        // from this page on (what is written there is lost); the writer stops at its
+        // next event.
+        auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+        char* from = reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(at) & ~(page - 1));
+        void* p = mmap(from, static_cast<std::size_t>(base + len - from), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+        if (p != MAP_FAILED) {
+            g.cut_short.store(true, std::memory_order_release);
+            return;
+        }
+        break;
+    }
+    // Not ours: as the program would have had it.
+    if ((previous_sigbus.sa_flags & SA_SIGINFO) && previous_sigbus.sa_sigaction) {
+        previous_sigbus.sa_sigaction(sig, info, context);
+    } else if (previous_sigbus.sa_handler != SIG_DFL && previous_sigbus.sa_handler != SIG_IGN) {
+        previous_sigbus.sa_handler(sig);
+    } else {
+        signal(SIGBUS, SIG_DFL);  // the faulting access runs again and ends the process as before
+    }
+}
+
+Writer::Guard* take_guard() {
+    std::lock_guard<std::mutex> l(guard_mutex);
+    for (auto& g : guards) {
+        if (g.used.load()) continue;
+        g.used = true;
+        g.cut_short = false;
+        if (guards_in_use++ == 0) {
+            struct sigaction sa {};
+            sa.sa_sigaction = on_sigbus;
+            sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+            sigemptyset(&sa.sa_mask);
+            sigaction(SIGBUS, &sa, &previous_sigbus);
+        }
+        return &g;
+    }
+    return nullptr;  // 64 traces written at once: the 65th goes unguarded
+}
+
+void give_back(Writer::Guard* g) {
+    if (!g) return;
+    std::lock_guard<std::mutex> l(guard_mutex);
+    g->len.store(0, std::memory_order_release);
+    g->base.store(nullptr, std::memory_order_release);
+    g->used = false;
+    if (--guards_in_use == 0) sigaction(SIGBUS, &previous_sigbus, nullptr);
+}
+
+/// The process that holds the lock of a trace: the pid of its last run_started line.
+std::string holder_of(int fd) {
+    struct stat st {};
+    if (fstat(fd, &st) != 0) return "another process";
+    std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(st.st_size), 1 << 20);
+    std::string tail(n, '\0');
+    if (::pread(fd, tail.data(), n, st.st_size - static_cast<off_t>(n)) != static_cast<ssize_t>(n))
+        return "another process";
+    std::size_t at = tail.rfind("\"event\":\"run_started\"");
+    std::size_t pid = at == std::string::npos ? at : tail.find("\"pid\":", at);
+    std::size_t eol = at == std::string::npos ? at : tail.find('\n', at);
+    if (pid == std::string::npos || pid > eol) return "another process";
+    return "process " + std::to_string(std::strtoll(tail.c_str() + pid + 6, nullptr, 10));
+}
+}  // namespace
+
 Writer::Writer(const std::string& path, bool append, std::function<void(const std::string&)> warn)
     : path_(path), warn_(std::move(warn)) {
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | (append ? 0 : O_TRUNC), 0644);
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0) {
         int e = errno;
         fd_ = -1;
         fail(std::string("cannot open: ") + std::strerror(e));
         return;
     }
+    // One writer at a time: a lock on the open file description (not dropped when this
+    // process opens and closes the file elsewhere, as a POSIX record lock would be).
+    struct flock lock {};
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;
+    if (fcntl(fd_, F_OFD_SETLK, &lock) != 0) {
+        int e = errno;
+        std::string who = e == EAGAIN || e == EACCES ? holder_of(fd_) : std::string();
+        ::close(fd_);  // closed first: fail() would cut the file, which is not ours to cut
+        fd_ = -1;
+        fail(who.empty() ? std::string("cannot lock: ") + std::strerror(e) : "another run (" + who + ") is writing it");
+        return;
+    }
+    if (!append && ftruncate(fd_, 0) != 0) {
+        int e = errno;
+        fail(std::string("cannot empty it: ") + std::strerror(e));
+        return;
+    }
+    guard_ = take_guard();
+    if (guard_) cut_short_ = &guard_->cut_short;
     if (append) {
         // Continue after the last complete line; a torn line or zeros after it are
         // dropped. Read backwards from the end, a block at a time, up to a newline.
@@ -147,24 +257,36 @@ Writer::Writer(const std::string& path, bool append, std::function<void(const st
 }
 
 Writer::~Writer() {
-    if (map_) munmap(map_, capacity_);
-    if (fd_ >= 0) {
-        if (ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
-        }
-        ::close(fd_);
-    }
+    if (fd_ >= 0 && cut_short_->load()) lost();
+    close_file();
 }
 
-void Writer::fail(const std::string& why) {
-    if (warn_) warn_("trace " + path_ + ": " + why + "; tracing stopped, the run goes on");
+void Writer::close_file() {
+    if (guard_) {
+        guard_->len.store(0, std::memory_order_release);
+        guard_->base.store(nullptr, std::memory_order_release);
+    }
     if (map_) munmap(map_, capacity_);
     map_ = nullptr;
     if (fd_ >= 0) {
-        if (ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
+        // The zeros ahead of the last line go; a file cut short from outside is left as it is.
+        if (!cut_short_->load() && ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
         }
         ::close(fd_);
     }
     fd_ = -1;
+    give_back(guard_);
+    guard_ = nullptr;
+    cut_short_ = &never;
+}
+
+void Writer::fail(const std::string& why) {
+    if (warn_) warn_("trace " + path_ + ": " + why + "; tracing stopped, the run goes on");
+    close_file();
+}
+
+void Writer::lost() {
+    fail("the file was cut short by another program while this run wrote it (its last events are lost)");
 }
 
 bool Writer::reserve(std::size_t n) {
@@ -192,6 +314,11 @@ bool Writer::reserve(std::size_t n) {
     }
     map_ = static_cast<char*>(p);
     capacity_ = want;
+    if (guard_) {
+        guard_->len.store(0, std::memory_order_release);
+        guard_->base.store(map_, std::memory_order_release);
+        guard_->len.store(capacity_, std::memory_order_release);
+    }
     return true;
 }
 

@@ -3,10 +3,14 @@
 // few string appends and a memcpy; the kernel owns the written pages, so a run killed
 // with SIGKILL leaves every complete line behind. The file grows by writing zeros
 // ahead of the mapping, so a full disk is an error we report (once) rather than
-// SIGBUS, and tracing stops without touching the run.
+// SIGBUS, and tracing stops without touching the run. A file cut short from outside
+// (truncate, another program) would SIGBUS the mapping: a handler puts anonymous
+// memory in place of the lost pages and the writer stops with one warning. One writer
+// at a time: an open file description lock, whose holder a second run names.
 
 #include "common/task_id.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -133,13 +137,21 @@ public:
         if (!reserve(n)) return;
         std::memcpy(map_ + size_, buf_.data(), n);
         size_ += n;
+        if (cut_short_->load(std::memory_order_relaxed)) lost();
     }
+
+    struct Guard;  // the mapping, as the SIGBUS handler knows it
 
 private:
     void fail(const std::string& why);
     bool reserve(std::size_t n);
+    void lost();  // the file was cut short under the mapping (SIGBUS, caught)
+    void close_file();
 
     int fd_ = -1;
+    Guard* guard_ = nullptr;
+    static const std::atomic<bool> never;
+    const std::atomic<bool>* cut_short_ = &never;
     char* map_ = nullptr;
     std::size_t capacity_ = 0;
     std::size_t size_ = 0;
