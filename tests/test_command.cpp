@@ -139,3 +139,42 @@ TEST_CASE("the trace records the command line, the exit code and the output; the
     CHECK(t.to_dot().find("echo: exit 0") != std::string::npos);
     std::remove(path.c_str());
 }
+
+namespace {
+/// Writes to a pipe nobody reads: 1 when the write fails with EPIPE (SIGPIPE ignored).
+int write_to_closed_pipe(int) {
+    int fds[2];
+    if (pipe(fds) != 0) return -1;
+    close(fds[0]);
+    ssize_t n = write(fds[1], "x", 1);
+    int e = errno;
+    close(fds[1]);
+    return n < 0 && e == EPIPE ? 1 : 0;
+}
+struct PipeWriter {
+    Activity<int(int)> write{"write"};
+    Activity<CommandResult(Command)> sh{"sh"};  // configured by on<>(), unused
+    Result<int> operator()(int x) { return write(x); }
+};
+}  // namespace
+
+TEST_CASE("a program that ignores SIGPIPE: its activities keep that, its commands get the default back") {
+    struct sigaction ignore {
+    }, before{};
+    ignore.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &ignore, &before);
+    for (auto e : test::all_executors) {
+        CAPTURE(test::name(e));
+        test::NoLeaks no_leaks;
+        auto w = on<PipeWriter>(e);
+        w.conf_activity("write", write_to_closed_pipe);
+        CHECK(w.run(1) == 1);  // EPIPE, not "killed by signal 13"
+        // `yes | head -1`: yes ends of SIGPIPE as usual, quietly
+        auto one = on<One>(e);
+        CommandResult r = one.run(flowy::shell("yes | head -n 1"));
+        CHECK(r.exit_code == 0);
+        CHECK(r.out == "y\n");
+        CHECK(r.err == "");  // not "yes: standard output: Broken pipe"
+    }
+    sigaction(SIGPIPE, &before, nullptr);
+}

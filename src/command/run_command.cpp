@@ -25,6 +25,7 @@
 
 #include <array>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 
 extern char** environ;
@@ -126,6 +127,20 @@ Command command(std::string program, std::vector<std::string> args) {
     return Command{std::move(program), std::move(args), {}, {}, {}, false};
 }
 
+namespace {
+/// In the command's process, before exec: SIGPIPE and SIGXFSZ as programs expect them
+/// (a program that ignores SIGPIPE would otherwise pass that on: `yes | head` would
+/// report write errors instead of ending quietly), as Python's subprocess does.
+struct DefaultSignals {
+    template <class Launcher>
+    boost::system::error_code on_exec_setup(Launcher&, const bp2::filesystem::path&, const char* const*&) {
+        signal(SIGPIPE, SIG_DFL);
+        signal(SIGXFSZ, SIG_DFL);
+        return {};
+    }
+};
+}  // namespace
+
 CommandResult run_command(Command c) {
     CommandResult r;
     r.command = c.line();
@@ -158,7 +173,7 @@ CommandResult run_command(Command c) {
             bp2::process_start_dir dir{c.cwd.empty() ? bp2::filesystem::current_path() : bp2::filesystem::path(c.cwd)};
             proc.emplace(ctx, exe, c.args,
                          c.input ? bp2::process_stdio{in, out, err} : bp2::process_stdio{nullptr, out, err}, dir,
-                         bp2::process_environment{env});
+                         bp2::process_environment{env}, DefaultSignals{});
         } catch (const std::exception& e) {
             throw std::runtime_error("cannot start `" + r.command + "`: " + e.what());
         }

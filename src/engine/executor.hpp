@@ -86,6 +86,10 @@ int cancel_signal() noexcept;
 /// execution), so that an activity can start runs of its own.
 void leave_engine_in_child();
 
+/// In a worker: the signal dispositions the program had before flowy's run changed
+/// them (SIGINT and SIGTERM, src/engine/stop_signals.cpp; SIGBUS, the trace's guard).
+void restore_program_signals() noexcept;
+
 std::unique_ptr<TaskExecutor> make_synchronous_executor(const Registry& registry);
 std::unique_ptr<TaskExecutor> make_thread_executor(const Registry& registry, int threads);
 std::unique_ptr<TaskExecutor> make_process_executor(const Registry& registry, int workers);

@@ -1,6 +1,7 @@
 #include "engine/stop_signals.hpp"
 
 #include "engine/executor.hpp"
+#include "trace/writer.hpp"
 
 #include <csignal>
 
@@ -38,6 +39,14 @@ StopSignals::~StopSignals() {
     sigaction(SIGINT, &saved_int, nullptr);
     sigaction(SIGTERM, &saved_term, nullptr);
     cancel_requested = 0;
+}
+
+void restore_program_signals() noexcept {
+    if (installed) {
+        sigaction(SIGINT, &saved_int, nullptr);
+        sigaction(SIGTERM, &saved_term, nullptr);
+    }
+    trace::restore_program_sigbus();
 }
 
 int cancel_signal() noexcept {

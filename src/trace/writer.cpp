@@ -184,6 +184,13 @@ void give_back(Writer::Guard* g) {
     if (--guards_in_use == 0) sigaction(SIGBUS, &previous_sigbus, nullptr);
 }
 
+}  // namespace
+
+void restore_program_sigbus() noexcept {
+    if (guards_in_use) sigaction(SIGBUS, &previous_sigbus, nullptr);
+}
+
+namespace {
 /// The process that holds the lock of a trace: the pid of its last run_started line.
 std::string holder_of(int fd) {
     struct stat st {};

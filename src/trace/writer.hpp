@@ -31,6 +31,9 @@ void append_json_string(std::string& out, std::string_view s);
 /// Writes `s` as a JSON string at `p` (room: 6 bytes per byte, and 2); returns the end.
 char* put_json_string(char* p, std::string_view s);
 
+/// In a forked worker, which writes no trace: SIGBUS as the program had it.
+void restore_program_sigbus() noexcept;
+
 class Writer {
 public:
     /// Opens `path` for a new trace, or to append to one (resume) after its last complete line.

@@ -330,10 +330,13 @@ private:
         setpgid(0, 0);  // its own group: Ctrl-C reaches the scheduler only; a timeout kills the group
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) _exit(0);
+        // The program's dispositions stay (a program that ignores SIGPIPE keeps getting
+        // EPIPE in its activities), except those the scheduler changed for the run, and
+        // SIGCHLD, which command activities need as the default to wait for their children.
+        restore_program_signals();
         struct sigaction dfl {};
         dfl.sa_handler = SIG_DFL;
-        for (int s = 1; s < NSIG; ++s)
-            if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, nullptr);
+        sigaction(SIGCHLD, &dfl, nullptr);
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);
