@@ -316,18 +316,42 @@ TEST_CASE("a trace cut short under a running scheduler: one warning, the run and
         test::Log log;
         auto w = test::on<Naps>(e, 1, log.sink());
         w.conf_activity("nap", nap_ms).trace(path);
-        std::thread cutter([&] {  // as `truncate -s 0` or a careless log rotation would
+        std::fflush(nullptr);
+        pid_t cutter = fork();  // another process, as `truncate -s 0` or a careless log rotation
+        if (cutter == 0) {
             auto until = std::chrono::steady_clock::now() + 10s;
             while (slurp(path).find("task_finished") == std::string::npos && std::chrono::steady_clock::now() < until)
                 std::this_thread::sleep_for(1ms);
-            CHECK(truncate(path.c_str(), 0) == 0);
-        });
+            _exit(truncate(path.c_str(), 0) == 0 ? 0 : 1);
+        }
         CHECK(w.run(30, 5) == 150);
-        cutter.join();
+        int status = 0;
+        REQUIRE(waitpid(cutter, &status, 0) == cutter);
+        CHECK(WEXITSTATUS(status) == 0);
         CHECK(log.text.find("cut short by another program") != std::string::npos);
         CHECK(std::count(log.text.begin(), log.text.end(), '\n') == 1);
         std::remove(path.c_str());
     }
+}
+
+TEST_CASE("processes executor in a process with other threads: a warning that says why it may hang") {
+    test::NoLeaks no_leaks;
+    std::atomic<bool> stop{false};
+    std::thread other([&] {
+        while (!stop) std::this_thread::sleep_for(1ms);
+    });
+    test::Log log;
+    auto w = test::on<test::Seed>(flowy::Executor::processes, 2, log.sink());
+    w.conf_activity("square", square).conf_activity("sum", sum);
+    CHECK(w.run(2, 10) == 104);
+    CHECK(log.text.find("this process has 1 other thread: the processes executor forks") != std::string::npos);
+    stop = true;
+    other.join();
+    test::Log quiet;
+    auto again = test::on<test::Seed>(flowy::Executor::processes, 2, quiet.sink());
+    again.conf_activity("square", square).conf_activity("sum", sum);
+    CHECK(again.run(2, 10) == 104);
+    CHECK(quiet.text.empty());
 }
 
 TEST_CASE("the trace writer writes numbers, strings, ids and lists exactly") {

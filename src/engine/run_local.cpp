@@ -6,6 +6,7 @@
 #include "engine/progress.hpp"
 #include "trace/trace_recorder.hpp"
 
+#include <dirent.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -164,6 +165,17 @@ std::unique_ptr<Plan> make_plan(const WorkflowType& type, const Config& config, 
     return plan;
 }
 
+/// How many threads this process has besides the calling one (/proc/self/task).
+int other_threads() {
+    DIR* d = opendir("/proc/self/task");
+    if (!d) return 0;
+    int n = 0;
+    while (const dirent* e = readdir(d))
+        if (e->d_name[0] != '.') ++n;
+    closedir(d);
+    return std::max(0, n - 1);
+}
+
 std::unique_ptr<TaskExecutor> make_executor(Executor e, const Registry& registry, int workers) {
     switch (e) {
         case Executor::synchronous:
@@ -187,6 +199,12 @@ SlotPtr run_checked(const Config& config, const WorkflowType& type, std::string 
     std::unique_ptr<Plan> plan = make_plan(type, config, registry, 0, type.name, &first);
 
     auto warn = [&config](const std::string& m) { log_warning(config.log, m); };
+    if (config.executor == Executor::processes)
+        if (int others = other_threads(); others > 0)
+            warn("this process has " + std::to_string(others) + " other thread" + (others > 1 ? "s" : "") +
+                 ": the processes executor forks its workers, and a lock that another thread holds at that "
+                 "moment (yours or a library's) stays held in the worker for ever, which hangs it. Start runs "
+                 "before starting threads, run them from a process of their own, or use Executor::threads");
     std::vector<std::unique_ptr<Recorder>> recorders;
     std::string path = config.trace_path;
     if (path.empty())
