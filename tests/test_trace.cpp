@@ -631,15 +631,16 @@ int fixed(int i) {
     ++runs()[i];
     return i * 2;
 }
-struct OtherCalls {
+// One workflow whose body changes between the run and its resume, as code does.
+int evolving_version = 0;
+struct Evolving {
     Activity<int(int)> t{"t"};
     Activity<int(int, int)> add{"add"};
-    Result<int> operator()(int n) { return add(t(n + 1), t(n)); }  // t's arguments differ from the trace
-};
-struct OtherOrder {
-    Activity<int(int)> t{"t"};
-    Activity<int(int, int)> add{"add"};
-    Result<int> operator()(int) { return add(0, 0); }  // calls add where the trace has t
+    Result<int> operator()(int n) {
+        if (evolving_version == 1) return add(0, 0);            // calls add where the trace has t
+        if (evolving_version == 2) return add(t(n + 1), t(n));  // t's arguments differ from the trace
+        return add(t(n), t(n - 1));
+    }
 };
 }  // namespace
 
@@ -672,24 +673,53 @@ TEST_CASE("resume after a failed run whose cause was fixed reruns only what did 
     std::remove(path.c_str());
 }
 
+TEST_CASE("resume with another workflow, or with other parameters: a TaskError, and the trace untouched") {
+    test::NoLeaks no_leaks;
+    std::string path = temp_path("other-class.jsonl");
+    std::remove(path.c_str());
+    auto w = test::on<test::Seed>(flowy::Executor::synchronous);
+    w.conf_activity("square", square).conf_activity("sum", sum).trace(path);
+    REQUIRE(w.run(2, 10) == 104);
+    std::string before = slurp(path);
+    REQUIRE(before.find("\"parameters\":\"void (int, int)\"") != std::string::npos);
+
+    auto other = test::on<Naps>(flowy::Executor::synchronous);
+    other.conf_activity("nap", nap_ms);
+    CHECK_THROWS_WITH_AS(other.resume(path), doctest::Contains("records a run of test::Seed, not of"),
+                         flowy::TaskError);
+    CHECK(slurp(path) == before);
+
+    std::string changed = before;
+    changed.replace(changed.find("void (int, int)"), 15, "void (long)");
+    std::ofstream(path, std::ios::trunc) << changed;
+    auto same = test::on<test::Seed>(flowy::Executor::synchronous);
+    same.conf_activity("square", square).conf_activity("sum", sum);
+    CHECK_THROWS_WITH_AS(same.resume(path),
+                         doctest::Contains("with parameters void (long), but the workflow now takes void (int, int)"),
+                         flowy::TaskError);
+    CHECK(slurp(path) == changed);
+    std::remove(path.c_str());
+}
+
 TEST_CASE("a resumed body that makes other calls stops with an error naming the first diverging call") {
     test::NoLeaks no_leaks;
     std::string path = temp_path("diverge.jsonl");
-    flowy::LocalWorkflow<Twice> first;
-    first.workers(2).trace(path);
-    first.conf_activity("t", fixed).conf_activity("add", add);
-    CHECK(first.run(2) == 2);
+    flowy::LocalWorkflow<Evolving> w;
+    w.workers(2).conf_activity("t", fixed).conf_activity("add", add);
+    evolving_version = 0;
+    w.trace(path);
+    CHECK(w.run(2) == 6);
 
-    flowy::LocalWorkflow<OtherOrder> order;
+    flowy::LocalWorkflow<Evolving> order;
     order.workers(2).conf_activity("t", fixed).conf_activity("add", add);
+    evolving_version = 1;
     CHECK_THROWS_WITH_AS(order.resume(path), doctest::Contains("call 1 is add-0-0, but the trace recorded t-0-0"),
                          flowy::TaskError);
-
-    flowy::LocalWorkflow<OtherCalls> args;
-    args.workers(2).conf_activity("t", fixed).conf_activity("add", add);
-    CHECK_THROWS_WITH_AS(args.resume(path), doctest::Contains("t-0-0 is called with other arguments"),
+    evolving_version = 2;
+    CHECK_THROWS_WITH_AS(order.resume(path), doctest::Contains("t-0-0 is called with other arguments"),
                          flowy::TaskError);
-    CHECK_THROWS_AS(args.resume("/nonexistent/trace.jsonl"), flowy::TraceError);
+    evolving_version = 0;
+    CHECK_THROWS_AS(order.resume("/nonexistent/trace.jsonl"), flowy::TraceError);
     std::remove(path.c_str());
 }
 

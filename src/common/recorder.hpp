@@ -52,8 +52,9 @@ struct RunTimes {
 
 /// What a run is, as recorded when it starts.
 struct RunStart {
-    std::string_view workflow;  ///< the workflow class
-    std::string_view executor;  ///< "processes", "threads", "synchronous", ...
+    std::string_view workflow;    ///< the workflow class
+    std::string_view executor;    ///< "processes", "threads", "synchronous", ...
+    std::string_view parameters;  ///< the body's parameter types, "void (int, int)"
     int workers = 0;
     bool resumed = false;    ///< continues an earlier run (resume)
     std::string_view input;  ///< the encoded arguments

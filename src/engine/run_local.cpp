@@ -236,7 +236,18 @@ SlotPtr run_local(const Config& config, const WorkflowType& type, std::string ar
 }
 
 SlotPtr resume_local(const Config& config, const WorkflowType& type, const std::string& path) {
-    Replay replay(load_history(path));
+    History history = load_history(path);
+    // Another workflow, or one whose parameters changed, cannot take the recorded input:
+    // say so before anything is appended to the trace.
+    if (history.workflow != type.name)
+        throw TaskError("flowy: resume: " + path + " records a run of " + history.workflow + ", not of " + type.name +
+                            ": resume it with LocalWorkflow<" + history.workflow + ">",
+                        "", "flowy::resume");
+    if (!history.parameters.empty() && history.parameters != type.parameters.name())
+        throw TaskError("flowy: resume: " + path + " records a run of " + type.name + " with parameters " +
+                            history.parameters + ", but the workflow now takes " + type.parameters.name(),
+                        "", "flowy::resume");
+    Replay replay(std::move(history));
     Config traced = config;
     traced.trace_path = path;  // the new events go to the same trace
     return run_checked(traced, type, replay.input(), &replay);

@@ -26,7 +26,9 @@ SlotPtr Execution::run(std::string args, std::unique_ptr<Instance> first) {
     } current_scope{this};
 
     StopSignals stop_signals;
-    if (recorder_) recorder_->run_started({root_.type->name, executor_name_, workers_, replay_ != nullptr, args});
+    if (recorder_)
+        recorder_->run_started(
+            {root_.type->name, executor_name_, root_.type->parameters.name(), workers_, replay_ != nullptr, args});
     Frame& root = start_frame(root_, {}, no_task, std::move(args));
     std::vector<Completion> completions;
     std::vector<std::uint32_t> runnable;

@@ -19,6 +19,7 @@ struct History {
     std::unordered_map<std::string, Done> finished;                   // by first-attempt id
     std::unordered_map<std::string, std::vector<std::string>> calls;  // per frame prefix, in order
     std::string input;                                                // the run's encoded arguments
+    std::string workflow, parameters;  // the first run's class and parameter types ("" if not recorded)
     /// Where each task that succeeded (child workflow calls included) came in the order
     /// results ended, in the run where it first succeeded: a resumed body's first,
     /// finish_order and parallel_reduce must see them in that order.

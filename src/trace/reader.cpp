@@ -132,6 +132,10 @@ private:
                 close_run(TraceRun::Outcome::failed, "the run was stopped before it finished (killed?)");
             TraceRun r;
             r.workflow = str(v, "workflow");
+            if (history_ && runs_.empty()) {
+                history_->workflow = r.workflow;
+                history_->parameters = opt_str(v, "parameters");  // since 0.1: older traces lack it
+            }
             r.executor = str(v, "executor");
             r.workers = num(v, "workers");
             r.host = str(v, "host");

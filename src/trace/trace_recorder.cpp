@@ -17,6 +17,7 @@ void TraceRecorder::run_started(const RunStart& run) {
     w_.begin("run_started")
         .field("version", std::int64_t(format_version))
         .field("workflow", run.workflow)
+        .field("parameters", run.parameters)
         .field("executor", run.executor)
         .field("workers", std::int64_t(run.workers))
         .field("host", host)
