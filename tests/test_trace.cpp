@@ -222,6 +222,15 @@ TEST_CASE("a corrupt trace is refused with the line and the reason") {
         {"\n\n", 1, "empty line"},
         {"", 0, "no run in the trace"},
         {first + std::string(100, '[') + "\n", 2, "nested too deeply"},
+        // a line that is one huge array of tiny values: refused before it costs gigabytes
+        {first + second + "[" +
+             [] {
+                 std::string xs;
+                 for (int i = 0; i < 1000000; ++i) xs += "1,";
+                 return xs;
+             }() +
+             "1]\n",
+         3, "too many values for its length"},
     };
     for (const auto& c : cases) {
         CAPTURE(c.text.substr(0, 120));

@@ -2,6 +2,7 @@
 // how a task's end reaches its result and whoever waits on it, and abandoning a run.
 
 #include "engine/execution.hpp"
+#include "trace/writer.hpp"
 
 #include <cstdio>
 
@@ -13,6 +14,7 @@ thread_local Execution* current_execution = nullptr;
 
 void leave_engine_in_child() {
     current_execution = nullptr;
+    trace::leave_traces_in_child();
 }
 
 Execution* Execution::current() {

@@ -83,11 +83,12 @@ public:
 int cancel_signal() noexcept;
 
 /// In a process forked to be a worker: forgets the parent's run (the current
-/// execution), so that an activity can start runs of its own.
+/// execution, and the traces it writes), so that an activity can start runs of its own.
 void leave_engine_in_child();
 
 /// In a worker: the signal dispositions the program had before flowy's run changed
-/// them (SIGINT and SIGTERM, src/engine/stop_signals.cpp; SIGBUS, the trace's guard).
+/// them (SIGINT and SIGTERM, src/engine/stop_signals.cpp; SIGBUS goes back in
+/// leave_engine_in_child, with the traces).
 void restore_program_signals() noexcept;
 
 std::unique_ptr<TaskExecutor> make_synchronous_executor(const Registry& registry);

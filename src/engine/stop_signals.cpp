@@ -1,7 +1,6 @@
 #include "engine/stop_signals.hpp"
 
 #include "engine/executor.hpp"
-#include "trace/writer.hpp"
 
 #include <csignal>
 
@@ -46,7 +45,6 @@ void restore_program_signals() noexcept {
         sigaction(SIGINT, &saved_int, nullptr);
         sigaction(SIGTERM, &saved_term, nullptr);
     }
-    trace::restore_program_sigbus();
 }
 
 int cancel_signal() noexcept {

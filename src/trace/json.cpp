@@ -14,6 +14,10 @@ public:
 
     bool value(Value& out, int depth) {
         if (depth > max_depth) return fail("nested too deeply");
+        // A value costs about 100 bytes parsed: a line may not hold more than one per 6
+        // bytes read so far (a trace's densest lists, of task ids, take 8 per value), so
+        // that a line costs a small multiple of its size however it is made.
+        if (++values_ > pos_ / 6 + 64) return fail("too many values for its length (not a trace line)");
         space();
         if (at_end()) return fail("unexpected end");
         char c = in_[pos_];
@@ -216,6 +220,7 @@ private:
 
     std::string_view in_;
     std::size_t pos_ = 0;
+    std::size_t values_ = 0;
 };
 
 }  // namespace

@@ -119,6 +119,7 @@ struct Writer::Guard {
     std::atomic<std::size_t> len{0};
     std::atomic<bool> cut_short{false};
     std::atomic<bool> used{false};
+    std::atomic<int> fd{-1};
 };
 const std::atomic<bool> Writer::never{false};
 
@@ -180,14 +181,26 @@ void give_back(Writer::Guard* g) {
     std::lock_guard<std::mutex> l(guard_mutex);
     g->len.store(0, std::memory_order_release);
     g->base.store(nullptr, std::memory_order_release);
+    g->fd = -1;
     g->used = false;
     if (--guards_in_use == 0) sigaction(SIGBUS, &previous_sigbus, nullptr);
 }
 
 }  // namespace
 
-void restore_program_sigbus() noexcept {
-    if (guards_in_use) sigaction(SIGBUS, &previous_sigbus, nullptr);
+void leave_traces_in_child() noexcept {
+    if (!guards_in_use) return;
+    for (auto& g : guards) {
+        if (!g.used.load()) continue;
+        if (int fd = g.fd.load(); fd >= 0) ::close(fd);
+        if (char* base = g.base.load()) munmap(base, g.len.load());
+        g.base = nullptr;
+        g.len = 0;
+        g.fd = -1;
+        g.used = false;  // the parent's writers are never used here (a worker ends with _exit)
+    }
+    guards_in_use = 0;
+    sigaction(SIGBUS, &previous_sigbus, nullptr);
 }
 
 namespace {
@@ -235,7 +248,10 @@ Writer::Writer(const std::string& path, bool append, std::function<void(const st
         return;
     }
     guard_ = take_guard();
-    if (guard_) cut_short_ = &guard_->cut_short;
+    if (guard_) {
+        cut_short_ = &guard_->cut_short;
+        guard_->fd = fd_;
+    }
     if (append) {
         // Continue after the last complete line; a torn line or zeros after it are
         // dropped. Read backwards from the end, a block at a time, up to a newline.

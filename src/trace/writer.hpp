@@ -31,8 +31,9 @@ void append_json_string(std::string& out, std::string_view s);
 /// Writes `s` as a JSON string at `p` (room: 6 bytes per byte, and 2); returns the end.
 char* put_json_string(char* p, std::string_view s);
 
-/// In a forked worker, which writes no trace: SIGBUS as the program had it.
-void restore_program_sigbus() noexcept;
+/// In a forked worker, which writes no trace: closes the traces' files (so that a worker
+/// never holds a trace's lock), unmaps them, and puts SIGBUS back as the program had it.
+void leave_traces_in_child() noexcept;
 
 class Writer {
 public:
