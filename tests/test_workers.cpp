@@ -4,12 +4,17 @@
 #include "common/clock.hpp"
 #include "support.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 using flowy::Activity;
@@ -269,4 +274,51 @@ TEST_CASE("tasks queued behind a task that turns out long are taken back and run
     // Up to 15 requests were pipelined behind the slow one; they must not wait for it.
     CHECK_MESSAGE(others < slow_end - 500000, "the last short task ended ", (slow_end - others) / 1000,
                   " ms before the long one (it should be about 1000)");
+}
+
+namespace {
+// An activity that closes every descriptor it did not open and opens a file of its own,
+// which gets the lowest number (3): then writes a letter into it per task.
+int closes_everything(int x) {
+    static int fd = -1;
+    if (fd < 0) {
+        close_range(3, ~0U, 0);
+        std::string path = "/tmp/flowy-test-user-file-" + std::to_string(getpid());
+        fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    }
+    [[maybe_unused]] ssize_t n = write(fd, "x", 1);
+    std::this_thread::sleep_for(std::chrono::microseconds(x % 3 * 300));
+    return x;
+}
+struct ManyOf {
+    flowy::Activity<int(int)> t{"t"};
+    flowy::Result<long> operator()(int n) {
+        long total = 0;
+        for (int i = 0; i < n; ++i) total += t(i).get();  // the scheduler sleeps between tasks
+        return total;
+    }
+};
+}  // namespace
+
+TEST_CASE("an activity that closes flowy's descriptors and opens a file: no flowy byte in it, no result lost") {
+    test::NoLeaks no_leaks;
+    test::Log log;
+    auto w = test::on<ManyOf>(flowy::Executor::processes, 2, log.sink());
+    w.conf_activity("t", closes_everything);
+    auto t0 = std::chrono::steady_clock::now();
+    CHECK(w.run(60) == 59 * 60 / 2);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));  // was 19 s of lost wake-ups
+    CHECK(log.text.find("lost its wake-up pipe") != std::string::npos);
+    int files = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/tmp")) {
+        std::string name = e.path().filename().string();
+        if (name.rfind("flowy-test-user-file-", 0) != 0) continue;
+        std::ifstream f(e.path(), std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        CHECK_MESSAGE(bytes.find_first_not_of('x') == std::string::npos, name,
+                      " holds other bytes than the activity's");
+        ++files;
+        std::filesystem::remove(e.path());
+    }
+    CHECK(files > 0);
 }

@@ -9,10 +9,10 @@
 
 #include <boost/interprocess/anonymous_shared_memory.hpp>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -48,6 +48,9 @@ std::string describe_status(int status) {
         const char* desc = sigdescr_np(sig);
         std::snprintf(buf, sizeof buf, "killed by signal %d (SIG%s: %s)", sig, abbrev ? abbrev : "?",
                       desc ? desc : "unknown");
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) == worker::exit_lost_wake) {
+        return "lost its wake-up pipe: an activity closed descriptors it did not open (its results were kept, "
+               "and flowy wrote nothing into what the activity opened)";
     } else if (WIFEXITED(status)) {
         std::snprintf(buf, sizeof buf, "exited with code %d", WEXITSTATUS(status));
     } else {
@@ -107,14 +110,19 @@ public:
     ProcessExecutor(const Registry& registry, int n)
         : registry_(registry), pool_region_(bip::anonymous_shared_memory(sizeof(PoolShared))) {
         pool_ = new (pool_region_.get_address()) PoolShared();
-        wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (wake_fd_ < 0) throw_errno("flowy: eventfd");
+        // Workers wake the scheduler through a pipe: its inode is its own, so a worker can
+        // tell that the descriptor it holds is still the pipe (worker_main.cpp).
+        int ends[2];
+        if (pipe2(ends, O_CLOEXEC | O_NONBLOCK) < 0) throw_errno("flowy: pipe2");
+        wake_read_ = ends[0];
+        wake_fd_ = ends[1];
         epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
         if (epoll_fd_ < 0) {
             ::close(wake_fd_);
+            ::close(wake_read_);
             throw_errno("flowy: epoll_create1");
         }
-        add_fd(wake_fd_, wake_tag);
+        add_fd(wake_read_, wake_tag);
         workers_.resize(static_cast<std::size_t>(n));
         try {
             for (int i = 0; i < n; ++i) spawn(workers_[static_cast<std::size_t>(i)], i);
@@ -234,7 +242,8 @@ public:
         }
         if (epoll_fd_ >= 0) ::close(epoll_fd_);
         if (wake_fd_ >= 0) ::close(wake_fd_);
-        epoll_fd_ = wake_fd_ = -1;
+        if (wake_read_ >= 0) ::close(wake_read_);
+        epoll_fd_ = wake_fd_ = wake_read_ = -1;
     }
 
 private:
@@ -341,6 +350,7 @@ private:
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);
         ::close(epoll_fd_);
+        ::close(wake_read_);
         for (Worker& other : workers_)
             if (other.pidfd >= 0) ::close(other.pidfd);
         try {
@@ -475,8 +485,9 @@ private:
         for (int i = 0; i < n; ++i) {
             std::uint32_t tag = events[i].data.u32;
             if (tag == wake_tag) {
-                std::uint64_t v;
-                [[maybe_unused]] ssize_t r = ::read(wake_fd_, &v, sizeof v);
+                char drain[256];
+                while (::read(wake_read_, drain, sizeof drain) == static_cast<ssize_t>(sizeof drain)) {
+                }
             } else {
                 reap(workers_[tag], out);
             }
@@ -534,7 +545,8 @@ private:
     const Registry& registry_;
     bip::mapped_region pool_region_;
     PoolShared* pool_ = nullptr;
-    int wake_fd_ = -1;
+    int wake_fd_ = -1;    // the pipe's write end, which workers use
+    int wake_read_ = -1;  // its read end, in the scheduler's epoll
     int epoll_fd_ = -1;
     std::vector<Worker> workers_;
     std::vector<pid_t> broken_pids_;

@@ -28,6 +28,10 @@
 
 namespace flowy::detail::worker {
 
+/// A worker's exit code when an activity closed its wake-up pipe (its one descriptor):
+/// it ends after its last reply, and the scheduler replaces it.
+inline constexpr int exit_lost_wake = 72;
+
 /// Shared by the scheduler and all workers of one pool.
 struct PoolShared {
     alignas(64) std::atomic<std::uint32_t> scheduler_sleeping{0};

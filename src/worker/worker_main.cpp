@@ -8,6 +8,7 @@
 #include "common/clock.hpp"
 #include "worker/run_activity.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <flowy/detail/serialize.hpp>
@@ -24,7 +25,22 @@ namespace {
 class Io {
 public:
     Io(WorkerShared* w, PoolShared* pool, int wake_fd, int parent)
-        : w_(w), pool_(pool), wake_fd_(wake_fd), parent_(parent), req_(request_ring(w)), rep_(reply_ring(w)) {}
+        : w_(w), pool_(pool), wake_fd_(wake_fd), parent_(parent), req_(request_ring(w)), rep_(reply_ring(w)) {
+        struct stat st {};
+        if (fstat(wake_fd_, &st) == 0) {
+            wake_dev_ = st.st_dev;
+            wake_ino_ = st.st_ino;
+        }
+    }
+
+    /// A task begins: activity code may have run since the wake-up pipe was last checked.
+    void new_task() {
+        checked_ = false;
+        replying_ = false;
+    }
+    /// Set once activity code closed the wake-up pipe (and maybe opened something else
+    /// under its number): the worker ends after its reply, and the scheduler replaces it.
+    bool lost_wake() const { return lost_; }
 
     /// Reads exactly `n` bytes; ends the process when told to stop.
     void read_exact(char* p, std::size_t n) {
@@ -44,6 +60,10 @@ public:
     }
 
     void write_all(const char* p, std::size_t n) {
+        if (!replying_) {  // the activity has returned: check the pipe again before waking through it
+            replying_ = true;
+            checked_ = false;
+        }
         while (n > 0) {
             std::size_t k = rep_.write_some(p, n);
             if (k == 0) {
@@ -59,8 +79,20 @@ public:
 private:
     void wake_scheduler() {
         if (pool_->scheduler_sleeping.load(std::memory_order_seq_cst) && pool_->scheduler_sleeping.exchange(0)) {
-            std::uint64_t one = 1;
-            [[maybe_unused]] ssize_t r = ::write(wake_fd_, &one, sizeof one);
+            if (!checked_) {
+                // The worker's one descriptor: an activity that closes descriptors it did not
+                // open could have put a file of its own under this number. One fstat per task,
+                // and only when the scheduler sleeps; flowy never writes into such a file.
+                checked_ = true;
+                struct stat st {};
+                lost_ = lost_ || fstat(wake_fd_, &st) != 0 || st.st_dev != wake_dev_ || st.st_ino != wake_ino_;
+            }
+            if (lost_) {
+                if (!replying_) _exit(exit_lost_wake);  // between tasks: nothing is lost by ending now
+                return;  // the reply goes on; the worker ends after it, which wakes the scheduler
+            }
+            char one = 1;
+            [[maybe_unused]] ssize_t r = ::write(wake_fd_, &one, 1);
         }
     }
 
@@ -109,6 +141,9 @@ private:
     int wake_fd_;
     int parent_;
     ipc::Ring req_, rep_;
+    dev_t wake_dev_ = 0;
+    ino_t wake_ino_ = 0;
+    bool checked_ = false, replying_ = false, lost_ = false;
 };
 
 /// The arguments of one request, read off the ring as they are decoded: a big value
@@ -256,6 +291,7 @@ void worker_main(const Registry* registry, WorkerShared* shared, PoolShared* poo
             shared->passed.store(head.seq, std::memory_order_seq_cst);
             continue;
         }
+        io.new_task();
         std::int64_t started = monotonic_us();
         shared->started_us.store(started, std::memory_order_seq_cst);
         shared->current.store(std::uint64_t(task) + 1, std::memory_order_seq_cst);
@@ -287,6 +323,7 @@ void worker_main(const Registry* registry, WorkerShared* shared, PoolShared* poo
         }
         shared->current.store(0, std::memory_order_seq_cst);
         shared->passed.store(head.seq, std::memory_order_seq_cst);
+        if (io.lost_wake()) _exit(exit_lost_wake);
     }
 }
 
