@@ -20,6 +20,7 @@
 using flowy::Activity;
 using flowy::Result;
 using test::Shared;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -321,4 +322,39 @@ TEST_CASE("an activity that closes flowy's descriptors and opens a file: no flow
         std::filesystem::remove(e.path());
     }
     CHECK(files > 0);
+}
+
+namespace {
+int sleepy(int ms) {
+    Shared::get().counter[0] = getpid();
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ms;
+}
+struct OneNap {
+    flowy::Activity<int(int)> t{"t"};
+    flowy::Result<int> operator()(int ms) { return t(ms); }
+};
+}  // namespace
+
+TEST_CASE("a worker stopped with SIGSTOP: a warning names it and how to go on; after SIGCONT the run ends right") {
+    test::NoLeaks no_leaks;
+    Shared::reset();
+    test::Log log;
+    auto w = test::on<OneNap>(flowy::Executor::processes, 1, log.sink());
+    w.conf_activity("t", sleepy);
+    std::thread stopper([] {
+        auto until = std::chrono::steady_clock::now() + 10s;
+        while (Shared::get().counter[0] == 0 && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(1ms);
+        pid_t pid = Shared::get().counter[0];
+        kill(pid, SIGSTOP);
+        std::this_thread::sleep_for(3500ms);  // the stop this test is about, not a wait for a result
+        kill(pid, SIGCONT);
+    });
+    CHECK(w.run(200) == 200);
+    stopper.join();
+    std::string pid = std::to_string(Shared::get().counter[0].load());
+    CHECK(log.text.find("worker process " + pid + " is stopped (SIGSTOP, or a debugger) with 1 task(s) in flight") !=
+          std::string::npos);
+    CHECK(log.text.find("kill -CONT " + pid) != std::string::npos);
 }

@@ -90,6 +90,8 @@ struct Worker {
     mutable std::uint32_t passed_seen = 0;  // the worker's `passed`, as read last
     std::uint32_t uncertain = 0;            // requests in flight not known to be short
     std::uint64_t stalled_on = 0;           // current-word of a task found long: nothing queues behind it
+    Clock::time_point stopped_since{};      // when it was first seen stopped (SIGSTOP, a debugger); or zero
+    bool stop_reported = false;
     // reply being read
     char head[worker::ReplyHead::size];
     std::size_t head_got = 0;
@@ -194,7 +196,7 @@ public:
                     }
                 }
             }
-            if (out.size() > before || now >= deadline || cancel_signal()) return;
+            if (out.size() > before || now >= deadline || cancel_signal() || !warnings.empty()) return;
             if (idle < worker::spin_rounds) {
                 worker::backoff(idle++);
                 continue;
@@ -460,7 +462,43 @@ private:
         broken_pids_.push_back(w.pid);
     }
 
+    /// Once a second: a worker stopped (SIGSTOP, a debugger) with work in flight would
+    /// hold the run without a word; say so after two seconds, and again once it goes on.
+    void look_for_stopped_workers() {
+        Clock::time_point now = Clock::now();
+        if (now < next_stop_check_) return;
+        next_stop_check_ = now + std::chrono::seconds(1);
+        for (Worker& w : workers_) {
+            if (w.pid <= 0) continue;
+            char path[64], stat[512];
+            std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(w.pid));
+            int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) continue;
+            ssize_t n = ::read(fd, stat, sizeof stat - 1);
+            ::close(fd);
+            if (n <= 0) continue;
+            stat[n] = 0;
+            const char* paren = std::strrchr(stat, ')');  // the state follows the command name
+            bool stopped = paren && (paren[2] == 'T' || paren[2] == 't');
+            if (!stopped) {
+                if (w.stop_reported) warnings.push_back("worker process " + std::to_string(w.pid) + " goes on again");
+                w.stopped_since = {};
+                w.stop_reported = false;
+                continue;
+            }
+            if (w.stopped_since == Clock::time_point{}) w.stopped_since = now;
+            if (!w.stop_reported && !w.in_flight.empty() && now - w.stopped_since >= std::chrono::seconds(2)) {
+                w.stop_reported = true;
+                warnings.push_back("worker process " + std::to_string(w.pid) +
+                                   " is stopped (SIGSTOP, or a debugger) with " + std::to_string(w.in_flight.size()) +
+                                   " task(s) in flight; the run waits for it: `kill -CONT " + std::to_string(w.pid) +
+                                   "` to go on, or Ctrl-C to cancel the run");
+            }
+        }
+    }
+
     void sleep_until_event(std::vector<Completion>& out, Clock::time_point until) {
+        look_for_stopped_workers();
         pool_->scheduler_sleeping.store(1, std::memory_order_seq_cst);
         bool ready = false;
         bool queued_behind = false;  // requests wait behind a running task: look again within a millisecond
@@ -545,6 +583,7 @@ private:
     const Registry& registry_;
     bip::mapped_region pool_region_;
     PoolShared* pool_ = nullptr;
+    Clock::time_point next_stop_check_{};
     int wake_fd_ = -1;    // the pipe's write end, which workers use
     int wake_read_ = -1;  // its read end, in the scheduler's epoll
     int epoll_fd_ = -1;
