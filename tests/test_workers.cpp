@@ -358,3 +358,51 @@ TEST_CASE("a worker stopped with SIGSTOP: a warning names it and how to go on; a
           std::string::npos);
     CHECK(log.text.find("kill -CONT " + pid) != std::string::npos);
 }
+
+namespace {
+// Daemonises a `sleep 30` (fork, setsid, fork again, exec) and returns at once.
+int daemonise(int) {
+    pid_t first = fork();
+    if (first == 0) {
+        setsid();
+        pid_t second = fork();
+        if (second == 0) {
+            Shared::get().counter[1] = getpid();
+            execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
+            _exit(127);
+        }
+        _exit(0);
+    }
+    waitpid(first, nullptr, 0);
+    auto until = std::chrono::steady_clock::now() + 5s;
+    while (Shared::get().counter[1] == 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+    return 1;
+}
+}  // namespace
+
+TEST_CASE("a process an activity daemonised is ended with the run, on every executor; the program's own are not") {
+    for (auto e : test::all_executors) {
+        CAPTURE(test::name(e));
+        test::NoLeaks no_leaks;  // which also checks that the run left no child behind
+        Shared::reset();
+        auto w = test::on<OneNap>(e, 1);
+        w.conf_activity("t", daemonise);
+        CHECK(w.run(0) == 1);
+        pid_t left = Shared::get().counter[1];
+        REQUIRE(left > 0);
+        CHECK_MESSAGE(kill(left, 0) != 0, "the daemonised sleep ", left, " outlived the run");
+    }
+    pid_t mine = fork();  // a child of the program's own, from before the run
+    if (mine == 0) {
+        execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    Shared::reset();
+    auto w = test::on<OneNap>(flowy::Executor::processes, 1);
+    w.conf_activity("t", daemonise);
+    CHECK(w.run(0) == 1);
+    CHECK(kill(mine, 0) == 0);  // still running, and still ours to wait for
+    kill(mine, SIGKILL);
+    int status = 0;
+    CHECK(waitpid(mine, &status, 0) == mine);
+}

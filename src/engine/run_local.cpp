@@ -7,10 +7,15 @@
 #include "trace/trace_recorder.hpp"
 
 #include <dirent.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <string_view>
 #include <thread>
@@ -165,6 +170,56 @@ std::unique_ptr<Plan> make_plan(const WorkflowType& type, const Config& config, 
     return plan;
 }
 
+/// This process's children (of all its threads), from /proc/self/task/*/children.
+std::vector<pid_t> children() {
+    std::vector<pid_t> out;
+    DIR* d = opendir("/proc/self/task");
+    if (!d) return out;
+    while (const dirent* e = readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        std::string path = std::string("/proc/self/task/") + e->d_name + "/children";
+        FILE* f = std::fopen(path.c_str(), "r");
+        if (!f) continue;
+        for (long pid; std::fscanf(f, "%ld", &pid) == 1;) out.push_back(static_cast<pid_t>(pid));
+        std::fclose(f);
+    }
+    closedir(d);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+/// For the length of a run, the process is a child subreaper: a process that an
+/// activity started and left behind (daemonised: setsid and a double fork) becomes its
+/// child rather than init's, and is killed and reaped when the run ends. Children the
+/// program had before the run are left alone.
+class Subreaper {
+public:
+    Subreaper() {
+        if (prctl(PR_GET_CHILD_SUBREAPER, &previous_) != 0) previous_ = 0;
+        before_ = children();
+        prctl(PR_SET_CHILD_SUBREAPER, 1);
+    }
+    ~Subreaper() {
+        for (int round = 0; round < 100; ++round) {  // each kill may hand us the next generation
+            std::vector<pid_t> left;
+            for (pid_t p : children())
+                if (!std::binary_search(before_.begin(), before_.end(), p)) left.push_back(p);
+            if (left.empty()) break;
+            for (pid_t p : left) ::kill(p, SIGKILL);
+            for (pid_t p : left)
+                while (::waitpid(p, nullptr, 0) < 0 && errno == EINTR) {
+                }
+        }
+        prctl(PR_SET_CHILD_SUBREAPER, previous_);
+    }
+    Subreaper(const Subreaper&) = delete;
+    Subreaper& operator=(const Subreaper&) = delete;
+
+private:
+    int previous_ = 0;
+    std::vector<pid_t> before_;
+};
+
 /// How many threads this process has besides the calling one (/proc/self/task).
 int other_threads() {
     DIR* d = opendir("/proc/self/task");
@@ -226,6 +281,7 @@ SlotPtr run_checked(const Config& config, const WorkflowType& type, std::string 
     parts.executor_name = executor_name(config.executor);
     parts.workers = workers;
     parts.log = config.log;
+    Subreaper subreaper;  // outlives the execution: what its activities left behind goes with it
     Execution ex(*plan, std::move(parts));
     return ex.run(std::move(args), std::move(first));
 }
