@@ -32,7 +32,7 @@ namespace flowy::detail {
 namespace {
 
 namespace bip = boost::interprocess;
-constexpr std::uint32_t wake_tag = UINT32_MAX;  // epoll's tag of the wake-up eventfd; a worker's is its index
+constexpr std::uint32_t wake_tag = UINT32_MAX;  // epoll's tag of the wake-up pipe; a worker's is its index
 using worker::PoolShared;
 using worker::WorkerShared;
 
