@@ -442,13 +442,17 @@ TEST_CASE("a disk that fills up in the middle of a run: reported once, the run g
         bool once = std::count(log.text.begin(), log.text.end(), '\n') == 1 &&
                     log.text.find("cannot grow the file") != std::string::npos;
         std::size_t finished = 0;  // the trace holds the run up to the moment the file could not grow
+        bool says = false;         // and says that the run went on untraced, and why
         try {
             auto trace = flowy::Trace::load(path);
             for (const auto& t : trace.tasks()) finished += t.state == TraceTask::State::finished;
+            says = trace.runs().back().trace_stopped.find("cannot grow the file") != std::string::npos &&
+                   trace.summary().find("went on untraced (its trace stopped)") != std::string::npos &&
+                   !trace.warnings().empty() && trace.warnings().back().find("the run went on") != std::string::npos;
         } catch (const std::exception& e) {
             std::fprintf(stderr, "%s\n", e.what());
         }
-        _exit(right && once && finished > 100 && finished < 5000 ? 0 : 1 + right + 2 * once);
+        _exit(right && once && says && finished > 100 && finished < 5000 ? 0 : 1 + right + 2 * once + 4 * says);
     }
     int status = 0;
     REQUIRE(waitpid(child, &status, 0) == child);

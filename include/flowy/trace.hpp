@@ -81,6 +81,9 @@ struct TraceRun {
     Outcome outcome = Outcome::running;
     std::string short_value, message, error_type;
     std::string from;  ///< the task whose result was the run's result, if one was
+    /// Why tracing stopped before the run ended (a full disk, ...): the run went on,
+    /// untraced. Empty if the trace covers the run.
+    std::string trace_stopped;
 };
 
 /// A restart() recorded in a trace.

@@ -195,7 +195,7 @@ public:
                 set(result, "fillcolor", "#eeeeee");
                 break;
             case TraceRun::Outcome::running:
-                set(result, "label", "never finished");
+                set(result, "label", run.trace_stopped.empty() ? "never finished" : "not traced to its end");
                 set(result, "fillcolor", "#ffffff");
                 break;
         }

@@ -87,6 +87,7 @@ std::string Trace::summary(bool color) const {
         const char* outcome = r.outcome == TraceRun::Outcome::finished    ? "finished"
                               : r.outcome == TraceRun::Outcome::failed    ? "failed"
                               : r.outcome == TraceRun::Outcome::cancelled ? "cancelled"
+                              : !r.trace_stopped.empty()                  ? "went on untraced (its trace stopped)"
                                                                           : "never finished";
         std::snprintf(line, sizeof line, "%s %s on %s, %lld workers, %s: %s in %s%s%s\n",
                       r.resumed ? "resumed run of" : "run of", r.workflow.c_str(), r.executor.c_str(),

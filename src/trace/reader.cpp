@@ -258,6 +258,8 @@ private:
             for (const auto& a : rs.args) task(a);
             incarnation_[rs.frame] = rs.incarnation;
             restarts_.push_back(std::move(rs));
+        } else if (e == "trace_stopped") {
+            r.trace_stopped = str(v, "reason");
         } else if (e == "run_finished") {
             r.short_value = str(v, "short");
             r.from = opt_str(v, "from");
@@ -305,7 +307,12 @@ private:
 
     void finish() {
         if (runs_.back().outcome == TraceRun::Outcome::running) {
-            warnings_.push_back(name_ + ": the last run did not finish (stopped or killed): resume can finish it");
+            if (!runs_.back().trace_stopped.empty())
+                warnings_.push_back(name_ + ": the trace of the last run stopped before the run ended (" +
+                                    runs_.back().trace_stopped +
+                                    "); the run went on, and how it ended is not in the trace");
+            else
+                warnings_.push_back(name_ + ": the last run did not finish (stopped or killed): resume can finish it");
         }
         for (TraceTask& tk : tasks_) {
             if (tk.state == TraceTask::State::scheduled) tk.state = TraceTask::State::never_finished;

@@ -204,19 +204,31 @@ void leave_traces_in_child() noexcept {
 }
 
 namespace {
-/// The process that holds the lock of a trace: the pid of its last run_started line.
+/// The process that holds the lock of a trace: the pid of its last run_started line,
+/// looked for backwards a MiB at a time (past the zeros the writer keeps ahead), in
+/// the last 16 MiB.
 std::string holder_of(int fd) {
     struct stat st {};
     if (fstat(fd, &st) != 0) return "another process";
-    std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(st.st_size), 1 << 20);
-    std::string tail(n, '\0');
-    if (::pread(fd, tail.data(), n, st.st_size - static_cast<off_t>(n)) != static_cast<ssize_t>(n))
-        return "another process";
-    std::size_t at = tail.rfind("\"event\":\"run_started\"");
-    std::size_t pid = at == std::string::npos ? at : tail.find("\"pid\":", at);
-    std::size_t eol = at == std::string::npos ? at : tail.find('\n', at);
-    if (pid == std::string::npos || pid > eol) return "another process";
-    return "process " + std::to_string(std::strtoll(tail.c_str() + pid + 6, nullptr, 10));
+    constexpr std::size_t block = 1 << 20, overlap = 4096;
+    std::string buf;
+    auto end = static_cast<std::size_t>(st.st_size);
+    for (int round = 0; round < 16 && end > 0; ++round) {
+        std::size_t from = end > block ? end - block : 0;
+        std::size_t n = std::min(end + overlap, static_cast<std::size_t>(st.st_size)) - from;
+        buf.assign(n, '\0');
+        if (::pread(fd, buf.data(), n, static_cast<off_t>(from)) != static_cast<ssize_t>(n)) break;
+        std::size_t at = buf.rfind("\"event\":\"run_started\"");
+        if (at != std::string::npos) {
+            std::size_t pid = buf.find("\"pid\":", at);
+            std::size_t eol = buf.find('\n', at);
+            if (pid != std::string::npos && pid < eol)
+                return "process " + std::to_string(std::strtoll(buf.c_str() + pid + 6, nullptr, 10));
+            break;
+        }
+        end = from;
+    }
+    return "another process";
 }
 }  // namespace
 
@@ -276,7 +288,7 @@ Writer::Writer(const std::string& path, bool append, std::function<void(const st
             at -= n;
         }
     }
-    if (!reserve(grow_step)) return;
+    if (!reserve(grow_step - stop_room)) return;  // the first step: 1 MiB, its last 512 bytes kept
 }
 
 Writer::~Writer() {
@@ -308,23 +320,36 @@ void Writer::fail(const std::string& why) {
     close_file();
 }
 
+void Writer::stopped(const std::string& why) {
+    // The last line, in the room kept for it (its blocks are the file's already): readers
+    // then know the run went on past the trace's end, and why.
+    std::string line = "{\"t\":" + std::to_string(now_us()) + ",\"event\":\"trace_stopped\",\"reason\":";
+    append_json_string(line, why.substr(0, 200));
+    line += "}\n";
+    if (size_ == 0 || line.size() > stop_room || size_ + line.size() > capacity_) return;  // no run to annotate
+    if (::pwrite(fd_, line.data(), line.size(), static_cast<off_t>(size_)) == static_cast<ssize_t>(line.size()))
+        size_ += line.size();
+}
+
 void Writer::lost() {
     fail("the file was cut short by another program while this run wrote it (its last events are lost)");
 }
 
 bool Writer::reserve(std::size_t n) {
     if (fd_ < 0) return false;
-    if (size_ + n <= capacity_) return true;
+    if (size_ + n + stop_room <= capacity_) return true;
     // Grown a step at a time, by writing zeros: the blocks are reserved (a full disk is
     // an error here, never a SIGBUS in the mapping) and the pages are in the page cache
     // before the mapping writes them. On ext4 that makes the mapping's faults cheap,
     // where a fallocated (unwritten) block costs a journalled conversion per page.
     static const char zeros[1 << 16] = {};
-    std::size_t want = (size_ + n + grow_step - 1) / grow_step * grow_step;
+    std::size_t want = (size_ + n + stop_room + grow_step - 1) / grow_step * grow_step;
     for (std::size_t at = std::max(capacity_, size_); at < want;) {  // from size_: a torn line is cleared
         ssize_t k = ::pwrite(fd_, zeros, std::min(sizeof zeros, want - at), static_cast<off_t>(at));
         if (k <= 0) {
-            fail(std::string("cannot grow the file: ") + std::strerror(k < 0 ? errno : ENOSPC));
+            std::string why = std::string("cannot grow the file: ") + std::strerror(k < 0 ? errno : ENOSPC);
+            stopped(why);
+            fail(why);
             return false;
         }
         at += static_cast<std::size_t>(k);
@@ -332,7 +357,9 @@ bool Writer::reserve(std::size_t n) {
     void* p = map_ ? mremap(map_, capacity_, want, MREMAP_MAYMOVE)
                    : mmap(nullptr, want, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
     if (p == MAP_FAILED) {  // a failed mremap keeps the old mapping: fail() unmaps it
-        fail(std::string("cannot map the file: ") + std::strerror(errno));
+        std::string why = std::string("cannot map the file: ") + std::strerror(errno);
+        stopped(why);
+        fail(why);
         return false;
     }
     map_ = static_cast<char*>(p);

@@ -20,7 +20,8 @@
 
 namespace flowy::detail::trace {
 
-inline constexpr int format_version = 2;  // 2: attempts' run times (started_us, ended_us)
+// 2: attempts' run times (started_us, ended_us); 3: run_started's parameters, trace_stopped
+inline constexpr int format_version = 3;
 inline constexpr int oldest_format_version = 1;
 
 /// Monotonic microseconds (CLOCK_MONOTONIC).
@@ -149,7 +150,9 @@ public:
 private:
     void fail(const std::string& why);
     bool reserve(std::size_t n);
-    void lost();  // the file was cut short under the mapping (SIGBUS, caught)
+    void lost();                           // the file was cut short under the mapping (SIGBUS, caught)
+    void stopped(const std::string& why);  // writes the trace_stopped line, in the room kept for it
+    static constexpr std::size_t stop_room = 512;
     void close_file();
 
     int fd_ = -1;

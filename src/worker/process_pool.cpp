@@ -342,12 +342,15 @@ private:
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) _exit(0);
         // The program's dispositions stay (a program that ignores SIGPIPE keeps getting
-        // EPIPE in its activities), except those the scheduler changed for the run, and
-        // SIGCHLD, which command activities need as the default to wait for their children.
+        // EPIPE in its activities), except those the scheduler changed for the run;
+        // SIGCHLD, which command activities need as the default to wait for their
+        // children; and the fault signals, so that a crash in an activity ends its worker
+        // as what it was (not in a crash handler of the program's, a test framework's or a
+        // sanitizer's, which would report it as something else).
         restore_program_signals();
         struct sigaction dfl {};
         dfl.sa_handler = SIG_DFL;
-        sigaction(SIGCHLD, &dfl, nullptr);
+        for (int s : {SIGCHLD, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS}) sigaction(s, &dfl, nullptr);
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);
