@@ -194,8 +194,7 @@ void Execution::wake_watchers(const Task& t) {
 
 void Execution::task_succeeded(std::uint32_t index, std::string bytes) {
     // replayed: a result the recorded run had takes its place in the recorded order
-    std::uint64_t seq = replay_ ? replay_->finish_order(id_of(graph_[index]).first_attempt()) : 0;
-    graph_.succeed(index, std::move(bytes), seq);
+    graph_.succeed(index, std::move(bytes), recorded_order(*graph_[index].slot));
     wake_watchers(graph_[index]);
 }
 
