@@ -47,6 +47,11 @@ const TraceTask* find(const flowy::Trace& t, const std::string& id) {
 int square(int n) {
     return n * n;
 }
+/// Sleeps `ms` milliseconds, returns them: a task of a given length.
+int nap(int ms) {
+    if (ms > 0) usleep(static_cast<useconds_t>(ms) * 1000);
+    return ms;
+}
 int sum(int a, int b) {
     return a + b;
 }
@@ -271,10 +276,6 @@ TEST_CASE("a trace that cannot be written is reported once and the run goes on")
 }
 
 namespace {
-int nap_ms(int ms) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-    return ms;
-}
 struct Naps {  // n tasks of `ms` each, each traced as it ends
     Activity<int(int)> nap{"nap"};
     Result<int> operator()(int n, int ms) {
@@ -293,7 +294,7 @@ TEST_CASE("one trace, two runs: the second is not traced and names the process w
     pid_t first = fork();
     if (first == 0) {
         auto w = test::on<Naps>(flowy::Executor::processes, 1);
-        w.conf_activity("nap", nap_ms).trace(path);
+        w.conf_activity("nap", nap).trace(path);
         _exit(w.run(40, 10) == 400 ? 0 : 1);
     }
     auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -301,7 +302,7 @@ TEST_CASE("one trace, two runs: the second is not traced and names the process w
         std::this_thread::sleep_for(1ms);
     test::Log log;
     auto w = test::on<Naps>(flowy::Executor::processes, 1, log.sink());
-    w.conf_activity("nap", nap_ms).trace(path);
+    w.conf_activity("nap", nap).trace(path);
     CHECK(w.run(3, 1) == 3);
     CHECK(log.text.find("another run (process " + std::to_string(first) + ") is writing it") != std::string::npos);
     CHECK(std::count(log.text.begin(), log.text.end(), '\n') == 1);
@@ -324,7 +325,7 @@ TEST_CASE("a trace cut short under a running scheduler: one warning, the run and
         std::remove(path.c_str());
         test::Log log;
         auto w = test::on<Naps>(e, 1, log.sink());
-        w.conf_activity("nap", nap_ms).trace(path);
+        w.conf_activity("nap", nap).trace(path);
         std::fflush(nullptr);
         pid_t cutter = fork();  // another process, as `truncate -s 0` or a careless log rotation
         if (cutter == 0) {
@@ -495,11 +496,14 @@ int add(int a, int b) {
     return a + b;
 }
 
-std::size_t finished_in(const std::string& path) {
+/// How many tasks (of `activity`, or of any if null) the trace at `path` has finished; 0
+/// while it cannot be read.
+std::size_t finished_in(const std::string& path, const char* activity = "t") {
     try {
         auto t = flowy::Trace::load(path);
         std::size_t n = 0;
-        for (const auto& x : t.tasks()) n += x.state == TraceTask::State::finished && x.activity == "t";
+        for (const auto& x : t.tasks())
+            n += x.state == TraceTask::State::finished && (!activity || x.activity == activity);
         return n;
     } catch (const flowy::TraceError&) {
         return 0;
@@ -579,16 +583,6 @@ struct EveryOperation {
     }
 };
 constexpr int every_operation_result = (10 * 1000 + 45) + (10 * 1100 + 45) + 2 * (10 * 1200 + 45);
-std::size_t events_in(const std::string& path) {
-    try {
-        auto t = flowy::Trace::load(path);
-        std::size_t n = 0;
-        for (const auto& x : t.tasks()) n += x.state == TraceTask::State::finished;
-        return n;
-    } catch (const flowy::TraceError&) {
-        return 0;
-    }
-}
 flowy::LocalWorkflow<EveryOperation> every_operation(flowy::Executor e) {
     flowy::LocalWorkflow<Double> twice;
     twice.conf_activity("add", add);
@@ -615,11 +609,11 @@ TEST_CASE("every operation resumes: killed at several points, then resumed on ev
                 _exit(0);
             }
             auto deadline = std::chrono::steady_clock::now() + 20s;
-            while (events_in(path) < kill_after && std::chrono::steady_clock::now() < deadline)
+            while (finished_in(path, nullptr) < kill_after && std::chrono::steady_clock::now() < deadline)
                 std::this_thread::sleep_for(1ms);
             kill(child, SIGKILL);
             waitpid(child, nullptr, 0);
-            REQUIRE(events_in(path) >= kill_after);
+            REQUIRE(finished_in(path, nullptr) >= kill_after);
             auto w = every_operation(e);
             CHECK(w.resume(path) == every_operation_result);
             // resuming the finished run: every task's value is in the trace, nothing runs
@@ -697,7 +691,7 @@ TEST_CASE("resume with another workflow, or with other parameters: a TaskError, 
     REQUIRE(before.find("\"parameters\":\"void (int, int)\"") != std::string::npos);
 
     auto other = test::on<Naps>(flowy::Executor::synchronous);
-    other.conf_activity("nap", nap_ms);
+    other.conf_activity("nap", nap);
     CHECK_THROWS_WITH_AS(other.resume(path), doctest::Contains("records a run of test::Seed, not of"),
                          flowy::TaskError);
     CHECK(slurp(path) == before);
@@ -760,10 +754,6 @@ TEST_CASE("the live status line, when asked for") {
 // ---- times where they happen ----
 
 namespace {
-int nap(int ms) {
-    if (ms > 0) usleep(static_cast<useconds_t>(ms) * 1000);
-    return ms;
-}
 /// Tasks of mixed lengths: sleeps of 0-40 ms (seeded) and many empty tasks among them.
 struct Mixed {
     Activity<int(int)> slow{"slow"};

@@ -170,21 +170,27 @@ std::unique_ptr<Plan> make_plan(const WorkflowType& type, const Config& config, 
     return plan;
 }
 
-/// This process's children (of all its threads), from /proc/self/task/*/children.
-std::vector<pid_t> children() {
-    std::vector<pid_t> out;
+/// This process's threads and children (of all its threads), read from /proc/self/task
+/// in one pass.
+struct Tasks {
+    int threads = 0;
+    std::vector<pid_t> children;  // sorted
+};
+Tasks tasks_of_this_process() {
+    Tasks out;
     DIR* d = opendir("/proc/self/task");
     if (!d) return out;
     while (const dirent* e = readdir(d)) {
         if (e->d_name[0] == '.') continue;
+        ++out.threads;
         std::string path = std::string("/proc/self/task/") + e->d_name + "/children";
         FILE* f = std::fopen(path.c_str(), "r");
         if (!f) continue;
-        for (long pid; std::fscanf(f, "%ld", &pid) == 1;) out.push_back(static_cast<pid_t>(pid));
+        for (long pid; std::fscanf(f, "%ld", &pid) == 1;) out.children.push_back(static_cast<pid_t>(pid));
         std::fclose(f);
     }
     closedir(d);
-    std::sort(out.begin(), out.end());
+    std::sort(out.children.begin(), out.children.end());
     return out;
 }
 
@@ -194,15 +200,15 @@ std::vector<pid_t> children() {
 /// program had before the run are left alone.
 class Subreaper {
 public:
-    Subreaper() {
+    /// `before`: the children the program has now.
+    explicit Subreaper(std::vector<pid_t> before) : before_(std::move(before)) {
         if (prctl(PR_GET_CHILD_SUBREAPER, &previous_) != 0) previous_ = 0;
-        before_ = children();
         prctl(PR_SET_CHILD_SUBREAPER, 1);
     }
     ~Subreaper() {
         for (int round = 0; round < 100; ++round) {  // each kill may hand us the next generation
             std::vector<pid_t> left;
-            for (pid_t p : children())
+            for (pid_t p : tasks_of_this_process().children)
                 if (!std::binary_search(before_.begin(), before_.end(), p)) left.push_back(p);
             if (left.empty()) break;
             for (pid_t p : left) ::kill(p, SIGKILL);
@@ -219,17 +225,6 @@ private:
     int previous_ = 0;
     std::vector<pid_t> before_;
 };
-
-/// How many threads this process has besides the calling one (/proc/self/task).
-int other_threads() {
-    DIR* d = opendir("/proc/self/task");
-    if (!d) return 0;
-    int n = 0;
-    while (const dirent* e = readdir(d))
-        if (e->d_name[0] != '.') ++n;
-    closedir(d);
-    return std::max(0, n - 1);
-}
 
 std::unique_ptr<TaskExecutor> make_executor(Executor e, const Registry& registry, int workers) {
     switch (e) {
@@ -254,8 +249,9 @@ SlotPtr run_checked(const Config& config, const WorkflowType& type, std::string 
     std::unique_ptr<Plan> plan = make_plan(type, config, registry, 0, type.name, &first);
 
     auto warn = [&config](const std::string& m) { log_warning(config.log, m); };
+    Tasks now = tasks_of_this_process();
     if (config.executor == Executor::processes)
-        if (int others = other_threads(); others > 0)
+        if (int others = now.threads - 1; others > 0)
             warn("this process has " + std::to_string(others) + " other thread" + (others > 1 ? "s" : "") +
                  ": the processes executor forks its workers, and a lock that another thread holds at that "
                  "moment (yours or a library's) stays held in the worker for ever, which hangs it. Start runs "
@@ -281,7 +277,7 @@ SlotPtr run_checked(const Config& config, const WorkflowType& type, std::string 
     parts.executor_name = executor_name(config.executor);
     parts.workers = workers;
     parts.log = config.log;
-    Subreaper subreaper;  // outlives the execution: what its activities left behind goes with it
+    Subreaper subreaper(std::move(now.children));  // outlives the execution: what it left behind goes with it
     Execution ex(*plan, std::move(parts));
     return ex.run(std::move(args), std::move(first));
 }

@@ -323,12 +323,14 @@ void Writer::fail(const std::string& why) {
 void Writer::stopped(const std::string& why) {
     // The last line, in the room kept for it (its blocks are the file's already): readers
     // then know the run went on past the trace's end, and why.
-    std::string line = "{\"t\":" + std::to_string(now_us()) + ",\"event\":\"trace_stopped\",\"reason\":";
-    append_json_string(line, why.substr(0, 200));
-    line += "}\n";
-    if (size_ == 0 || line.size() > stop_room || size_ + line.size() > capacity_) return;  // no run to annotate
-    if (::pwrite(fd_, line.data(), line.size(), static_cast<off_t>(size_)) == static_cast<ssize_t>(line.size()))
-        size_ += line.size();
+    // Built as every line is (the event being written when growing failed is lost anyway),
+    // and written with pwrite: the mapping may be what failed.
+    begin("trace_stopped").field("reason", std::string_view(why).substr(0, 200));
+    put('}');
+    put('\n');
+    auto n = static_cast<std::size_t>(at_ - buf_.data());
+    if (size_ == 0 || n > stop_room || size_ + n > capacity_) return;  // no run to annotate, or no room
+    if (::pwrite(fd_, buf_.data(), n, static_cast<off_t>(size_)) == static_cast<ssize_t>(n)) size_ += n;
 }
 
 void Writer::lost() {
