@@ -184,6 +184,73 @@ auto run_direct(W& w, A&&... args) {
         return T(detail::value_of<T>(detail::settle(s)));
 }
 
+namespace detail {
+
+/// The configuration calls every engine's workflow has (LocalWorkflow, PostgresWorkflow):
+/// `Self` is the engine's class, `W` the workflow class.
+template <class Self, class W>
+class WorkflowConfig {
+public:
+    using workflow_type = W;
+
+    /// Binds dependency `name` to function `f` (a function, or a lambda with one signature).
+    template <class F>
+    Self& conf_activity(std::string name, F f, ActivityOptions opts = {}) {
+        using Fn = std::decay_t<F>;
+        static_assert(detail::has_signature<Fn>,
+                      "flowy: conf_activity needs a function or a lambda with one signature (not a "
+                      "generic lambda or an overload set): wrap it in std::function<R(Args...)>");
+        using Sig = typename detail::callable_traits<Fn>::signature;
+        config_.bind(std::move(name), detail::SignatureOf<Sig>::value, detail::InvokerOf<Sig>::make(Fn(std::move(f))),
+                     std::move(opts), &detail::InvokerOf<Sig>::describe);
+        return self();
+    }
+    /// Binds dependency `name` (a `Workflow<R(Args...)>` member) to a configured child workflow.
+    /// The configuration is copied: configure the child before binding it.
+    template <class Other, class C>
+    Self& conf_workflow(std::string name, const WorkflowConfig<Other, C>& child) {
+        auto c = std::make_shared<detail::ChildWorkflow>();
+        c->type = &detail::workflow_of<C>::type();
+        c->config = std::make_shared<detail::Config>(child.config_);
+        config_.bind_workflow(std::move(name), std::move(c));
+        return self();
+    }
+    /// How many workers run tasks (default: the number of cores).
+    Self& workers(int n) {
+        config_.set_workers(n);
+        return self();
+    }
+    /// Records every event of each run to the trace file at `path` (JSON Lines; see
+    /// docs/trace-format.md). Without it, the environment variable FLOWY_TRACE names one.
+    Self& trace(std::string path) {
+        config_.trace_path = std::move(path);
+        return self();
+    }
+    /// Whether to draw a live status line on standard error (default: when it is a terminal).
+    Self& progress(bool on) {
+        config_.progress = on ? 1 : 0;
+        return self();
+    }
+    /// Where warnings go (an ignored failure, a replaced worker); default: standard error.
+    Self& log(std::function<void(std::string_view)> sink) {
+        config_.log = std::move(sink);
+        return self();
+    }
+
+protected:
+    template <class, class>
+    friend class WorkflowConfig;
+    Self& self() { return static_cast<Self&>(*this); }
+    static void check_workflow_class() {
+        static_assert(std::is_default_constructible_v<W>, "flowy: the workflow class must be default-constructible");
+        static_assert(detail::workflow_class<W>,
+                      "flowy: the workflow class needs exactly one operator() (not a template or an overload set)");
+    }
+    detail::Config config_;
+};
+
+}  // namespace detail
+
 /// Configuration and the local engine for a workflow class `W`.
 ///
 ///     flowy::LocalWorkflow<ExampleWorkflow> w;
@@ -194,54 +261,14 @@ auto run_direct(W& w, A&&... args) {
 /// `W` is default-constructible; its `operator()` is the workflow body and returns
 /// `Result<T>` or `T`. Each run constructs a fresh `W`.
 template <class W>
-class LocalWorkflow {
+class LocalWorkflow : public detail::WorkflowConfig<LocalWorkflow<W>, W> {
+    using Base = detail::WorkflowConfig<LocalWorkflow<W>, W>;
+    using Base::config_;
+
 public:
-    /// Binds dependency `name` to function `f` (a function, or a lambda with one signature).
-    template <class F>
-    LocalWorkflow& conf_activity(std::string name, F f, ActivityOptions opts = {}) {
-        using Fn = std::decay_t<F>;
-        static_assert(detail::has_signature<Fn>,
-                      "flowy: conf_activity needs a function or a lambda with one signature (not a "
-                      "generic lambda or an overload set): wrap it in std::function<R(Args...)>");
-        using Sig = typename detail::callable_traits<Fn>::signature;
-        config_.bind(std::move(name), detail::SignatureOf<Sig>::value, detail::InvokerOf<Sig>::make(Fn(std::move(f))),
-                     opts, &detail::InvokerOf<Sig>::describe);
-        return *this;
-    }
-    /// Binds dependency `name` (a `Workflow<R(Args...)>` member) to a configured child workflow.
-    /// The configuration is copied: configure the child before binding it.
-    template <class C>
-    LocalWorkflow& conf_workflow(std::string name, const LocalWorkflow<C>& child) {
-        auto c = std::make_shared<detail::ChildWorkflow>();
-        c->type = &detail::workflow_of<C>::type();
-        c->config = std::make_shared<detail::Config>(child.config_);
-        config_.bind_workflow(std::move(name), std::move(c));
-        return *this;
-    }
-    /// How many workers run tasks (default: the number of cores).
-    LocalWorkflow& workers(int n) {
-        config_.set_workers(n);
-        return *this;
-    }
     /// Where tasks run (default: Executor::processes).
     LocalWorkflow& executor(Executor e) {
         config_.executor = e;
-        return *this;
-    }
-    /// Records every event of each run to the trace file at `path` (JSON Lines; see
-    /// docs/trace-format.md). Without it, the environment variable FLOWY_TRACE names one.
-    LocalWorkflow& trace(std::string path) {
-        config_.trace_path = std::move(path);
-        return *this;
-    }
-    /// Whether to draw a live status line on standard error (default: when it is a terminal).
-    LocalWorkflow& progress(bool on) {
-        config_.progress = on ? 1 : 0;
-        return *this;
-    }
-    /// Where warnings go (an ignored failure, a replaced worker); default: standard error.
-    LocalWorkflow& log(std::function<void(std::string_view)> sink) {
-        config_.log = std::move(sink);
         return *this;
     }
 
@@ -249,9 +276,7 @@ public:
     /// Throws TaskError if the workflow failed, ConfigError if the configuration does not fit.
     template <class... A>
     auto run(A&&... args) {
-        static_assert(std::is_default_constructible_v<W>, "flowy: the workflow class must be default-constructible");
-        static_assert(detail::workflow_class<W>,
-                      "flowy: the workflow class needs exactly one operator() (not a template or an overload set)");
+        Base::check_workflow_class();
         using Flow = detail::workflow_of<W>;
         using T = typename Flow::value_type;
         detail::SlotPtr result = detail::run_local(config_, Flow::type(), Flow::encode_args(args...));
@@ -271,11 +296,6 @@ public:
         detail::SlotPtr result = detail::resume_local(config_, Flow::type(), path);
         if constexpr (!std::is_void_v<T>) return T(detail::value_of<T>(*result));
     }
-
-private:
-    template <class C>
-    friend class LocalWorkflow;
-    detail::Config config_;
 };
 
 }  // namespace flowy

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <optional>
+#include <string>
 
 namespace flowy {
 
@@ -16,6 +17,9 @@ struct ActivityOptions {
     std::chrono::nanoseconds retry_delay{0};
     /// Also retry when the activity itself throws (by default only timeouts and crashes are).
     bool retry_on_error = false;
+    /// The PostgreSQL engine: the task list its tasks are queued on ("default" when
+    /// empty); a serving process serves the lists of the activities it configured.
+    std::string task_list{};
 };
 
 /// Where tasks run.

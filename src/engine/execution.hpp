@@ -49,6 +49,20 @@ struct Plan {
 /// made for every declared dependency before a run and for every call during it.
 std::uint32_t bind(const Dependency& d, const Config& config, const std::string& where);
 
+/// Checks what `type` declares against `config` (recursively for child workflows,
+/// ConfigError if it does not fit) and lays their activities out in `registry`; the
+/// root's instance made for the check comes back through `root_instance`.
+std::unique_ptr<Plan> plan_of(const WorkflowType& type, const Config& config, Registry& registry,
+                              std::unique_ptr<Instance>* root_instance);
+/// How many workers `config` asks for (the number of cores unless set; ConfigError below 1).
+int workers_of(const Config& config);
+/// Warns (once per call) that forking workers with other threads running can hang them;
+/// `threads`: this process's threads, 0 to count them.
+void warn_of_threads(const Config& config, int threads);
+/// The recorders a run of `config` has: `extra` (if any), the trace (w.trace or
+/// FLOWY_TRACE; `append` on resume) and the live status line.
+std::unique_ptr<Recorder> make_recorders(const Config& config, bool append, std::unique_ptr<Recorder> extra);
+
 /// Hands a warning to `log`, or prints it on standard error if there is none.
 void log_warning(const std::function<void(std::string_view)>& log, const std::string& message);
 

@@ -6,12 +6,14 @@
 // whose workers are other hosts implements the same interface. Every executor gives
 // the same results for the same requests.
 
+#include "common/task_id.hpp"
 #include "common/worker_ref.hpp"
 
 #include <flowy/detail/core.hpp>
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -31,6 +33,9 @@ struct Request {
     /// Stop the task after this long (0: never). Only the processes executor can stop a
     /// running task; the others report a task that returned late as timed out.
     std::chrono::nanoseconds timeout{0};
+    /// The attempt's id (its views live as long as the execution), for executors that
+    /// keep tasks by name (the PostgreSQL engine's queue).
+    TaskId id;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -74,8 +79,14 @@ public:
     /// Stops every worker. With `abort`, running tasks are abandoned (their workers killed
     /// where the executor can); otherwise it waits for them.
     virtual void stop(bool abort) noexcept = 0;
+    /// Also return from wait() when `fd` is readable (a database connection's socket);
+    /// -1 stops watching. Executors that cannot watch return false.
+    virtual bool watch(int /*fd*/) { return false; }
     /// Warnings the executor wants logged (a worker replaced), drained by the scheduler.
     std::vector<std::string> warnings;
+    /// Set when the executor cannot go on (the PostgreSQL engine lost its lease on the
+    /// execution): the run stops with it.
+    std::exception_ptr failure;
 };
 
 /// Set (to the signal number) when SIGINT or SIGTERM asks the run to stop; executors

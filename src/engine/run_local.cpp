@@ -238,36 +238,56 @@ std::unique_ptr<TaskExecutor> make_executor(Executor e, const Registry& registry
     return make_process_executor(registry, workers);
 }
 
-/// Checks the configuration, lays out the registry and runs (continuing `replay` if given).
-SlotPtr run_checked(const Config& config, const WorkflowType& type, std::string args, Replay* replay) {
-    int workers = config.workers;
-    if (config.workers_set && workers < 1)
-        throw ConfigError("flowy: workers(" + std::to_string(workers) + "): a run needs at least one worker");
-    if (!config.workers_set) workers = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-    Registry registry;
-    std::unique_ptr<Instance> first;
-    std::unique_ptr<Plan> plan = make_plan(type, config, registry, 0, type.name, &first);
+}  // namespace
 
+std::unique_ptr<Plan> plan_of(const WorkflowType& type, const Config& config, Registry& registry,
+                              std::unique_ptr<Instance>* root_instance) {
+    return make_plan(type, config, registry, 0, type.name, root_instance);
+}
+
+int workers_of(const Config& config) {
+    if (config.workers_set && config.workers < 1)
+        throw ConfigError("flowy: workers(" + std::to_string(config.workers) + "): a run needs at least one worker");
+    return config.workers_set ? config.workers : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+void warn_of_threads(const Config& config, int threads) {
+    if (threads == 0) threads = tasks_of_this_process().threads;
+    if (int others = threads - 1; others > 0)
+        log_warning(config.log,
+                    "this process has " + std::to_string(others) + " other thread" + (others > 1 ? "s" : "") +
+                        ": the processes executor forks its workers, and a lock that another thread holds at that "
+                        "moment (yours or a library's) stays held in the worker for ever, which hangs it. Start runs "
+                        "before starting threads, run them from a process of their own, or use Executor::threads");
+}
+
+std::unique_ptr<Recorder> make_recorders(const Config& config, bool append, std::unique_ptr<Recorder> extra) {
     auto warn = [&config](const std::string& m) { log_warning(config.log, m); };
-    Tasks now = tasks_of_this_process();
-    if (config.executor == Executor::processes)
-        if (int others = now.threads - 1; others > 0)
-            warn("this process has " + std::to_string(others) + " other thread" + (others > 1 ? "s" : "") +
-                 ": the processes executor forks its workers, and a lock that another thread holds at that "
-                 "moment (yours or a library's) stays held in the worker for ever, which hangs it. Start runs "
-                 "before starting threads, run them from a process of their own, or use Executor::threads");
     std::vector<std::unique_ptr<Recorder>> recorders;
+    if (extra) recorders.push_back(std::move(extra));
     std::string path = config.trace_path;
     if (path.empty())
         if (const char* env = std::getenv("FLOWY_TRACE")) path = env;
-    if (!path.empty()) recorders.push_back(std::make_unique<trace::TraceRecorder>(path, replay != nullptr, warn));
+    if (!path.empty()) recorders.push_back(std::make_unique<trace::TraceRecorder>(path, append, warn));
     if (config.progress == 1 || (config.progress < 0 && isatty(2)))
         recorders.push_back(std::make_unique<ProgressLine>());
-    std::unique_ptr<Recorder> recorder;
-    if (recorders.size() == 1)
-        recorder = std::move(recorders.front());
-    else if (recorders.size() > 1)
-        recorder = std::make_unique<RecorderTee>(std::move(recorders));
+    if (recorders.size() > 1) return std::make_unique<RecorderTee>(std::move(recorders));
+    if (recorders.size() == 1) return std::move(recorders.front());
+    return nullptr;
+}
+
+namespace {
+
+/// Checks the configuration, lays out the registry and runs (continuing `replay` if given).
+SlotPtr run_checked(const Config& config, const WorkflowType& type, std::string args, Replay* replay) {
+    int workers = workers_of(config);
+    Registry registry;
+    std::unique_ptr<Instance> first;
+    std::unique_ptr<Plan> plan = plan_of(type, config, registry, &first);
+
+    Tasks now = tasks_of_this_process();
+    if (config.executor == Executor::processes) warn_of_threads(config, now.threads);
+    std::unique_ptr<Recorder> recorder = make_recorders(config, replay != nullptr, nullptr);
 
     ExecutionParts parts;
     parts.activities = registry.size();

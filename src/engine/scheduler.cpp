@@ -84,6 +84,7 @@ SlotPtr Execution::run(std::string args, std::unique_ptr<Instance> first) {
 
 std::exception_ptr Execution::stop_reason() {
     if (replay_ && replay_->diverged()) return replay_->diverged();
+    if (executor_->failure) return executor_->failure;
     if (int sig = cancel_signal())
         return std::make_exception_ptr(
             Cancelled(std::string("flowy: the run was cancelled by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM")));
@@ -148,7 +149,7 @@ void Execution::start(std::uint32_t index, std::uint32_t depth) {
     }
     const ActivityOptions& o = binding(t).options;
     int worker = executor_->submit(
-        Request{index, activity_of(t), t.args, depth, o.timeout ? *o.timeout : std::chrono::nanoseconds(0)});
+        Request{index, activity_of(t), t.args, depth, o.timeout ? *o.timeout : std::chrono::nanoseconds(0), id_of(t)});
     if (recorder_) recorder_->task_dispatched(id_of(t), executor_->worker(worker), t.args);
 }
 

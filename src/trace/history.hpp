@@ -29,6 +29,8 @@ struct History {
 
 /// Reads what resume needs from the trace at `path` (throws flowy::TraceError).
 History load_history(const std::string& path);
+/// The same from a trace's text (`name` for messages).
+History history_of(std::string_view text, const std::string& name);
 
 /// The hash a trace records with each dispatch, which resume compares (FNV-1a).
 inline std::uint64_t args_hash(std::string_view encoded) {

@@ -385,7 +385,10 @@ Trace Trace::load(const std::string& path) {
 namespace detail {
 
 History load_history(const std::string& path) {
-    std::string text = read_trace(path);
+    return history_of(read_trace(path), path);
+}
+
+History history_of(std::string_view text, const std::string& path) {
     std::vector<TraceRun> runs;
     std::vector<TraceTask> tasks;
     std::vector<TraceRestart> restarts;

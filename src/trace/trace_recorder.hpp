@@ -16,6 +16,8 @@ public:
     /// with the file go to `warn`, once; the run never fails for them.
     TraceRecorder(const std::string& path, bool append, std::function<void(const std::string&)> warn)
         : w_(path, append, std::move(warn)) {}
+    /// Appends the lines to `*sink` (see Writer).
+    explicit TraceRecorder(std::string* sink) : w_(sink) {}
 
     void run_started(const RunStart& run) override;
     void task_scheduled(const TaskId& task, const TaskList& args, const TaskList& reads) override;

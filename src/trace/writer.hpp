@@ -40,11 +40,14 @@ class Writer {
 public:
     /// Opens `path` for a new trace, or to append to one (resume) after its last complete line.
     Writer(const std::string& path, bool append, std::function<void(const std::string&)> warn);
+    /// Appends each line to `*sink` instead of a file (the PostgreSQL engine's history,
+    /// which its decider stores with the tasks it schedules).
+    explicit Writer(std::string* sink) : sink_(sink) {}
     ~Writer();
     Writer(const Writer&) = delete;
     Writer& operator=(const Writer&) = delete;
 
-    bool ok() const { return fd_ >= 0; }
+    bool ok() const { return fd_ >= 0 || sink_; }
 
     // The line being built. Keys are string literals, so their copies are fixed-size moves;
     // a field checks the room it needs once.
@@ -139,6 +142,10 @@ public:
         put('}');
         put('\n');
         std::size_t n = static_cast<std::size_t>(at_ - buf_.data());
+        if (sink_) {
+            sink_->append(buf_.data(), n);
+            return;
+        }
         if (!reserve(n)) return;
         std::memcpy(map_ + size_, buf_.data(), n);
         size_ += n;
@@ -202,6 +209,7 @@ private:
     bool first_item_ = true;
     std::string path_;
     std::function<void(const std::string&)> warn_;
+    std::string* sink_ = nullptr;
 };
 
 }  // namespace flowy::detail::trace

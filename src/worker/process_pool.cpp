@@ -32,7 +32,8 @@ namespace flowy::detail {
 namespace {
 
 namespace bip = boost::interprocess;
-constexpr std::uint32_t wake_tag = UINT32_MAX;  // epoll's tag of the wake-up pipe; a worker's is its index
+constexpr std::uint32_t wake_tag = UINT32_MAX;         // epoll's tag of the wake-up pipe; a worker's is its index
+constexpr std::uint32_t watched_tag = UINT32_MAX - 1;  // a descriptor the caller watches (watch())
 using worker::PoolShared;
 using worker::WorkerShared;
 
@@ -173,6 +174,13 @@ public:
 
     std::size_t in_flight() const override { return in_flight_; }
 
+    bool watch(int fd) override {
+        if (watched_ >= 0) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, watched_, nullptr);  // may be closed already
+        watched_ = fd;
+        if (fd >= 0) add_fd(fd, watched_tag);
+        return true;
+    }
+
     void wait(std::vector<Completion>& out, Clock::time_point deadline) override {
         std::size_t before = out.size();
         int idle = 0;
@@ -197,6 +205,7 @@ public:
                 }
             }
             if (out.size() > before || now >= deadline || cancel_signal() || !warnings.empty()) return;
+            if (std::exchange(watched_ready_, false)) return;
             if (idle < worker::spin_rounds) {
                 worker::backoff(idle++);
                 continue;
@@ -208,7 +217,7 @@ public:
                 if (w.pid > 0) take_back(w, out);
             if (out.size() > before) return;
             sleep_until_event(out, next);
-            if (out.size() > before) return;
+            if (out.size() > before || watched_ready_) return;
         }
     }
 
@@ -356,6 +365,8 @@ private:
         sigprocmask(SIG_SETMASK, &none, nullptr);
         ::close(epoll_fd_);
         ::close(wake_read_);
+        // A database connection's socket: closed, never used (libpq would write to it).
+        if (watched_ >= 0) ::close(watched_);
         for (Worker& other : workers_)
             if (other.pidfd >= 0) ::close(other.pidfd);
         try {
@@ -525,7 +536,9 @@ private:
         pool_->scheduler_sleeping.store(0, std::memory_order_seq_cst);
         for (int i = 0; i < n; ++i) {
             std::uint32_t tag = events[i].data.u32;
-            if (tag == wake_tag) {
+            if (tag == watched_tag) {
+                watched_ready_ = true;
+            } else if (tag == wake_tag) {
                 char drain[256];
                 while (::read(wake_read_, drain, sizeof drain) == static_cast<ssize_t>(sizeof drain)) {
                 }
@@ -587,6 +600,8 @@ private:
     bip::mapped_region pool_region_;
     PoolShared* pool_ = nullptr;
     Clock::time_point next_stop_check_{};
+    int watched_ = -1;  // watch()
+    bool watched_ready_ = false;
     int wake_fd_ = -1;    // the pipe's write end, which workers use
     int wake_read_ = -1;  // its read end, in the scheduler's epoll
     int epoll_fd_ = -1;

@@ -1,0 +1,124 @@
+#pragma once
+/// \file flowy::PostgresWorkflow: the same workflows on a durable engine whose state
+/// lives in PostgreSQL (docs/postgres.md).
+
+#include <flowy/local_workflow.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace flowy {
+
+namespace detail::pg {
+struct Options;
+SlotPtr run(const Config&, const WorkflowType&, std::string, const Options&);
+std::uint64_t start(const Config&, const WorkflowType&, std::string, const Options&);
+SlotPtr result(const Config&, const WorkflowType&, std::uint64_t, const Options&);
+void serve(const Config&, const WorkflowType&, const Options&);
+/// The options behind a PostgresWorkflow (kept out of the header's layout).
+struct OptionsBox {
+    OptionsBox(std::string conninfo);
+    OptionsBox(const OptionsBox&);
+    OptionsBox& operator=(const OptionsBox&);
+    ~OptionsBox();
+    void lease(std::chrono::milliseconds l);
+    const Options& get() const { return *p; }
+
+private:
+    Options* p;
+};
+}  // namespace detail::pg
+
+/// An execution's id in the database.
+class ExecutionId {
+public:
+    ExecutionId() = default;
+    explicit ExecutionId(std::uint64_t v) : v_(v) {}
+    /// Reads an id as to_string() writes it (digits); throws std::invalid_argument otherwise.
+    static ExecutionId parse(std::string_view s) {
+        std::uint64_t v = 0;
+        if (s.empty() || s.size() > 18)
+            throw std::invalid_argument("flowy: not an execution id: '" + std::string(s) + "'");
+        for (char c : s) {
+            if (c < '0' || c > '9') throw std::invalid_argument("flowy: not an execution id: '" + std::string(s) + "'");
+            v = v * 10 + static_cast<std::uint64_t>(c - '0');
+        }
+        if (v == 0) throw std::invalid_argument("flowy: not an execution id: '" + std::string(s) + "'");
+        return ExecutionId(v);
+    }
+    std::uint64_t value() const { return v_; }
+    friend bool operator==(ExecutionId a, ExecutionId b) { return a.v_ == b.v_; }
+    friend std::ostream& operator<<(std::ostream& os, ExecutionId id) { return os << id.v_; }
+
+private:
+    std::uint64_t v_ = 0;
+};
+
+inline std::string to_string(ExecutionId id) {
+    return std::to_string(id.value());
+}
+
+/// Configuration and the durable engine for workflow class `W`, over PostgreSQL.
+///
+///     flowy::PostgresWorkflow<ExampleWorkflow> w{"postgresql://127.0.0.1:5432/flowy"};
+///     w.conf_activity("square", square_activity);
+///     w.conf_activity("sum", sum_activity);
+///     int v = w.run(2, 10);  // 104, its tasks run by this process and every serve()ing one
+///
+/// The connection string is libpq's (a URI or `key=value` pairs). The schema is made
+/// (and versioned) by flowy on first use.
+template <class W>
+class PostgresWorkflow : public detail::WorkflowConfig<PostgresWorkflow<W>, W> {
+    using Base = detail::WorkflowConfig<PostgresWorkflow<W>, W>;
+    using Base::config_;
+    using Flow = detail::workflow_of<W>;
+    using T = typename Flow::value_type;
+
+public:
+    explicit PostgresWorkflow(std::string conninfo) : options_(std::move(conninfo)) {}
+
+    /// How long a process holds an execution it decides, or a task it runs, without
+    /// renewing (renewed every third of it); a process that died or was cut off holds
+    /// it that long. Default 5 s; at least 100 ms.
+    PostgresWorkflow& lease(std::chrono::milliseconds l) {
+        options_.lease(l);
+        return *this;
+    }
+
+    /// Starts an execution, decides it in this process and returns its value; its tasks
+    /// run here (workers(n) local worker processes; workers(0): none) and in every
+    /// process that serves this workflow. Throws TaskError or ConfigError like LocalWorkflow::run.
+    template <class... A>
+    auto run(A&&... args) {
+        Base::check_workflow_class();
+        detail::SlotPtr r = detail::pg::run(config_, Flow::type(), Flow::encode_args(args...), options_.get());
+        if constexpr (!std::is_void_v<T>) return T(detail::value_of<T>(*r));
+    }
+    /// Inserts a new execution and returns its id at once: serving processes decide it.
+    template <class... A>
+    ExecutionId start(A&&... args) {
+        Base::check_workflow_class();
+        return ExecutionId(detail::pg::start(config_, Flow::type(), Flow::encode_args(args...), options_.get()));
+    }
+    /// Waits for execution `id` to end; returns its value or throws its TaskError.
+    auto result(ExecutionId id) {
+        detail::SlotPtr r = detail::pg::result(config_, Flow::type(), id.value(), options_.get());
+        if constexpr (!std::is_void_v<T>) return T(detail::value_of<T>(*r));
+    }
+    /// Serves until SIGINT or SIGTERM: runs the tasks of the task lists of the
+    /// activities it configured, and decides executions of this workflow that nobody
+    /// decides (new ones from start(), and those whose decider died).
+    void serve() {
+        Base::check_workflow_class();
+        detail::pg::serve(config_, Flow::type(), options_.get());
+    }
+
+private:
+    detail::pg::OptionsBox options_;
+};
+
+}  // namespace flowy

@@ -1,0 +1,269 @@
+#include "postgres/db.hpp"
+
+#include "engine/executor.hpp"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+#include <utility>
+
+namespace flowy::detail::pg {
+
+namespace {
+constexpr unsigned oid_bytea = 17, oid_int8 = 20, oid_text = 25;
+constexpr unsigned oid_bytea_array = 1001, oid_text_array = 1009, oid_int8_array = 1016;
+
+void put32(std::string& out, std::uint32_t v) {
+    char b[4] = {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+    out.append(b, 4);
+}
+void put64(std::string& out, std::uint64_t v) {
+    put32(out, static_cast<std::uint32_t>(v >> 32));
+    put32(out, static_cast<std::uint32_t>(v));
+}
+std::uint64_t get_be(std::string_view b) {
+    std::uint64_t v = 0;
+    for (unsigned char c : b) v = (v << 8) | c;
+    return v;
+}
+
+/// PostgreSQL's binary array: dimensions, then each element's length and bytes.
+template <class Each>
+std::string binary_array(unsigned elem_oid, std::size_t n, Each each) {
+    std::string out;
+    put32(out, n ? 1 : 0);  // dimensions
+    put32(out, 0);          // no nulls
+    put32(out, elem_oid);
+    if (n) {
+        put32(out, static_cast<std::uint32_t>(n));
+        put32(out, 1);  // lower bound
+    }
+    for (std::size_t i = 0; i < n; ++i) each(out, i);
+    return out;
+}
+
+std::string message_of(PGconn* c) {
+    std::string m = c ? PQerrorMessage(c) : "out of memory";
+    while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+    for (char& ch : m)
+        if (ch == '\n') ch = ' ';
+    return m;
+}
+}  // namespace
+
+Params& Params::add(std::string v, unsigned oid, int format, bool is_null) {
+    values_.push_back(std::move(v));
+    oids_.push_back(oid);
+    formats_.push_back(format);
+    nulls_.push_back(is_null ? 1 : 0);
+    return *this;
+}
+Params& Params::text(std::string v) {
+    return add(std::move(v), 0, 0);
+}
+Params& Params::bytes(std::string v) {
+    return add(std::move(v), oid_bytea, 1);
+}
+Params& Params::null() {
+    return add({}, 0, 0, true);
+}
+Params& Params::texts(const std::vector<std::string>& v) {
+    return add(binary_array(oid_text, v.size(),
+                            [&](std::string& out, std::size_t i) {
+                                put32(out, static_cast<std::uint32_t>(v[i].size()));
+                                out += v[i];
+                            }),
+               oid_text_array, 1);
+}
+Params& Params::byteas(const std::vector<std::string>& v) {
+    return add(binary_array(oid_bytea, v.size(),
+                            [&](std::string& out, std::size_t i) {
+                                put32(out, static_cast<std::uint32_t>(v[i].size()));
+                                out += v[i];
+                            }),
+               oid_bytea_array, 1);
+}
+Params& Params::int8s(const std::vector<std::int64_t>& v) {
+    return add(binary_array(oid_int8, v.size(),
+                            [&](std::string& out, std::size_t i) {
+                                put32(out, 8);
+                                put64(out, static_cast<std::uint64_t>(v[i]));
+                            }),
+               oid_int8_array, 1);
+}
+
+std::int64_t Rows::integer(int row, int col, std::int64_t otherwise) const {
+    if (null(row, col)) return otherwise;
+    std::string_view b = bytes(row, col);
+    std::uint64_t v = get_be(b);
+    switch (b.size()) {
+        case 2:
+            return static_cast<std::int16_t>(v);
+        case 4:
+            return static_cast<std::int32_t>(v);
+        default:
+            return static_cast<std::int64_t>(v);
+    }
+}
+
+std::int64_t Rows::time_us(int row, int col) const {
+    if (null(row, col)) return 0;
+    constexpr std::int64_t epoch_2000_us = 946684800LL * 1000000;
+    return static_cast<std::int64_t>(get_be(bytes(row, col))) + epoch_2000_us;
+}
+
+Connection::Connection(std::string conninfo, std::function<void(const std::string&)> warn)
+    : conninfo_(std::move(conninfo)), warn_(std::move(warn)) {
+    connect_or_throw();
+}
+
+Connection::~Connection() {
+    if (c_) PQfinish(c_);
+}
+
+void Connection::connect_or_throw() {
+    // The user's connection string comes last, so that what it sets wins.
+    const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
+    const char* values[] = {"10", "flowy", conninfo_.c_str(), nullptr};
+    PGconn* c = PQconnectdbParams(keys, values, 1);
+    if (!c || PQstatus(c) != CONNECTION_OK) {
+        std::string m = message_of(c);
+        if (c) PQfinish(c);
+        throw ConnectError("flowy: cannot connect to PostgreSQL: " + m);
+    }
+    if (c_) PQfinish(c_);
+    c_ = c;
+    PQsetNoticeProcessor(
+        c_, [](void*, const char*) {}, nullptr);  // NOTICEs (e.g. "already exists") are not ours to print
+    if (on_socket) on_socket(PQsocket(c_));
+    for (const auto& ch : channels_) {
+        std::string sql = "LISTEN " + quote_identifier(ch);
+        PQclear(PQexec(c_, sql.c_str()));
+    }
+}
+
+bool Connection::reconnect() {
+    auto started = std::chrono::steady_clock::now();
+    auto delay = std::chrono::milliseconds(50);
+    std::string last;
+    for (int attempt = 0;; ++attempt) {
+        if (cancel_signal()) return false;
+        try {
+            connect_or_throw();
+            ++reconnects_;
+            if (warn_ && attempt > 0) {
+                auto s =
+                    std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+                warn_("reconnected to PostgreSQL after " + std::to_string(s.count()) + " ms");
+            }
+            return true;
+        } catch (const ConnectError& e) {
+            if (attempt == 0 && warn_) warn_(std::string(e.what()) + "; trying again with back-off");
+            last = e.what();
+        }
+        std::this_thread::sleep_for(delay);
+        delay = std::min<std::chrono::milliseconds>(delay * 2, std::chrono::seconds(2));
+    }
+}
+
+Rows Connection::exec(const char* sql, const Params& p) {
+    for (;;) {
+        std::vector<const char*> values(p.size());
+        std::vector<int> lengths(p.size());
+        for (std::size_t i = 0; i < p.size(); ++i) {
+            values[i] = p.nulls_[i] ? nullptr : p.values_[i].data();
+            lengths[i] = static_cast<int>(p.values_[i].size());
+        }
+        PGresult* r = PQexecParams(c_, sql, static_cast<int>(p.size()), p.oids_.data(), values.data(), lengths.data(),
+                                   p.formats_.data(), 1);
+        ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+        if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+            Rows rows(r);
+            // Notifications that came with the result wait for notifications().
+            while (PGnotify* n = PQnotifies(c_)) {
+                pending_.push_back(n->relname);
+                PQfreemem(n);
+            }
+            return rows;
+        }
+        if (PQstatus(c_) == CONNECTION_BAD) {
+            if (r) PQclear(r);
+            if (warn_) warn_("lost the connection to PostgreSQL (" + message_of(c_) + ")");
+            if (!reconnect()) throw ConnectError("flowy: lost the connection to PostgreSQL, and stopped reconnecting");
+            continue;  // every statement is safe to send again (engine.cpp)
+        }
+        std::string state = r && PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "";
+        std::string m = r ? PQresultErrorMessage(r) : message_of(c_);
+        if (r) PQclear(r);
+        while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+        throw StatementError("flowy: PostgreSQL: " + m, state);
+    }
+}
+
+void Connection::exec_script(const char* sql) {
+    for (;;) {
+        PGresult* r = PQexec(c_, sql);
+        ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+            PQclear(r);
+            return;
+        }
+        if (PQstatus(c_) == CONNECTION_BAD) {
+            if (r) PQclear(r);
+            if (!reconnect()) throw ConnectError("flowy: lost the connection to PostgreSQL, and stopped reconnecting");
+            continue;
+        }
+        std::string state = r && PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "";
+        std::string m = r ? PQresultErrorMessage(r) : message_of(c_);
+        if (r) PQclear(r);
+        while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+        throw StatementError("flowy: PostgreSQL: " + m, state);
+    }
+}
+
+void Connection::listen(const std::string& channel) {
+    if (std::find(channels_.begin(), channels_.end(), channel) != channels_.end()) return;
+    channels_.push_back(channel);
+    exec_script(("LISTEN " + quote_identifier(channel)).c_str());
+}
+
+void Connection::unlisten(const std::string& channel) {
+    auto it = std::find(channels_.begin(), channels_.end(), channel);
+    if (it == channels_.end()) return;
+    channels_.erase(it);
+    exec_script(("UNLISTEN " + quote_identifier(channel)).c_str());
+}
+
+std::vector<std::string> Connection::notifications() {
+    std::vector<std::string> out = std::move(pending_);
+    pending_.clear();
+    if (PQconsumeInput(c_) == 0) return out;  // a broken connection: the next statement reconnects
+    while (PGnotify* n = PQnotifies(c_)) {
+        out.emplace_back(n->relname);
+        PQfreemem(n);
+    }
+    return out;
+}
+
+bool Connection::wait_readable(std::chrono::steady_clock::time_point deadline, int extra_fd) {
+    if (!pending_.empty()) return true;
+    pollfd fds[2] = {{PQsocket(c_), POLLIN, 0}, {extra_fd, POLLIN, 0}};
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    int timeout = static_cast<int>(std::clamp<long long>(left.count() + 1, 0, 1000));
+    if (deadline == std::chrono::steady_clock::time_point::max()) timeout = 1000;
+    int n = ::poll(fds, extra_fd >= 0 ? 2 : 1, timeout);
+    return n > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR));
+}
+
+std::string quote_identifier(std::string_view name) {
+    std::string out = "\"";
+    for (char c : name) {
+        if (c == '"') out += '"';
+        if (c != '\0') out += c;
+    }
+    return out + "\"";
+}
+
+}  // namespace flowy::detail::pg

@@ -1,0 +1,1067 @@
+// The PostgreSQL engine. PostgreSQL holds every execution, its history and its task
+// queue; processes hold leases. The parts:
+//
+//  - A decider runs an execution's bodies as the local engine does (the same
+//    Execution), with `Decider` behind the executor seam: a task it submits is kept
+//    until the next wait(), then queued together with the history lines recorded
+//    since (TraceRecorder into a string) in one statement, fenced by the decider's
+//    token on the execution. Completions come back through an inbox row each, which a
+//    worker inserts in the statement that records the completion.
+//  - A worker (`Server`) claims queued tasks with FOR UPDATE SKIP LOCKED, runs them in
+//    its local pool of forked worker processes, and writes completions fenced by the
+//    attempt's token; it renews the leases of what it runs.
+//  - A decider whose lease lapsed (it died, was stopped, was cut off) loses its
+//    execution to a serving process, which replays the history: finished tasks are
+//    answered from it (resume's Replay), queued and running ones are picked up again.
+//  - A task whose lease lapsed is failed as a crash by its execution's decider, and
+//    retried by the engine like any crash.
+//
+// Every statement is one transaction and may be sent again after an uncertain commit
+// (db.cpp resends it after reconnecting): inserts are ON CONFLICT DO NOTHING, updates
+// are fenced by a token and a state, and a decider that reconnected looks again for
+// completions it may have missed (resync).
+
+#include "postgres/engine.hpp"
+
+#include <flowy/postgres.hpp>
+
+#include "engine/execution.hpp"
+#include "engine/stop_signals.hpp"
+#include "postgres/db.hpp"
+#include "trace/history.hpp"
+#include "trace/trace_recorder.hpp"
+#include "trace/writer.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+#include <deque>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace flowy::detail::pg {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+/// The largest value (a task's encoded arguments or result) the engine stores.
+constexpr std::size_t max_value = std::size_t(256) << 20;
+/// A flush or a completion batch is split before it reaches this many bytes.
+constexpr std::size_t batch_bytes = std::size_t(64) << 20;
+
+std::string host_name() {
+    char h[256] = {};
+    if (gethostname(h, sizeof h - 1) != 0) return "?";
+    return h;
+}
+
+std::int64_t realtime_us() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return std::int64_t(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+/// Registry index -> the activity's name ("child/square" inside child workflow
+/// "child") and task list; child workflows' own entries are empty.
+struct Names {
+    std::vector<std::string> name, list;
+};
+void name_plan(const Plan& p, const std::string& prefix, Names& n) {
+    for (std::size_t i = 0; i < p.config->bindings.size(); ++i) {
+        const Binding& b = p.config->bindings[i];
+        std::size_t at = p.base + i;
+        if (n.name.size() <= at) n.name.resize(at + 1), n.list.resize(at + 1);
+        n.name[at] = prefix + b.name;
+        n.list[at] = b.options.task_list.empty() ? "default" : b.options.task_list;
+        if (p.children[i]) name_plan(*p.children[i], prefix + b.name + "/", n);
+    }
+}
+
+const char* kind_name(ErrorInfo::Kind k) {
+    switch (k) {
+        case ErrorInfo::Kind::crashed:
+            return "crashed";
+        case ErrorInfo::Kind::timed_out:
+            return "timed_out";
+        case ErrorInfo::Kind::exception:
+            break;
+    }
+    return "exception";
+}
+ErrorInfo::Kind kind_of(std::string_view s) {
+    if (s == "crashed") return ErrorInfo::Kind::crashed;
+    if (s == "timed_out") return ErrorInfo::Kind::timed_out;
+    return ErrorInfo::Kind::exception;
+}
+
+// ---- the schema ----
+
+const char* const schema_sql = R"SQL(
+CREATE TABLE flowy.executions (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    workflow text NOT NULL,
+    parameters text NOT NULL,
+    input bytea NOT NULL,
+    status text NOT NULL CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'cancelled')),
+    decider text,
+    decider_token bigint NOT NULL DEFAULT 0,
+    lease_until timestamptz,
+    result bytea,
+    error_kind text, error_message text, error_type text, error_task text,
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    started_at timestamptz,
+    finished_at timestamptz);
+CREATE INDEX executions_open ON flowy.executions (workflow, id) WHERE status IN ('pending', 'running');
+CREATE TABLE flowy.tasks (
+    execution bigint NOT NULL REFERENCES flowy.executions ON DELETE CASCADE,
+    id text NOT NULL,
+    workflow text NOT NULL,
+    activity integer NOT NULL,
+    activity_name text NOT NULL,
+    task_list text NOT NULL,
+    args bytea NOT NULL,
+    timeout_ms bigint NOT NULL DEFAULT 0,
+    state text NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+    token integer NOT NULL DEFAULT 0,
+    lease_until timestamptz,
+    host text, pid integer, worker integer,
+    result bytea,
+    error_kind text, error_message text, error_type text,
+    started_us bigint, ended_us bigint, duration_us bigint,
+    queued_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    claimed_at timestamptz,
+    finished_at timestamptz,
+    PRIMARY KEY (execution, id));
+CREATE INDEX tasks_queued ON flowy.tasks (workflow, task_list, queued_at) WHERE state = 'queued';
+CREATE INDEX tasks_running ON flowy.tasks (execution, lease_until) WHERE state = 'running';
+CREATE TABLE flowy.inbox (
+    execution bigint NOT NULL REFERENCES flowy.executions ON DELETE CASCADE,
+    id text NOT NULL,
+    PRIMARY KEY (execution, id));
+CREATE TABLE flowy.history (
+    execution bigint NOT NULL REFERENCES flowy.executions ON DELETE CASCADE,
+    seq integer NOT NULL,
+    lines text NOT NULL,
+    PRIMARY KEY (execution, seq));
+)SQL";
+
+/// Creates the schema if the database has none; refuses a newer one.
+void ensure_schema(Connection& db) {
+    auto version = [&]() -> std::optional<int> {
+        Rows r = db.exec(
+            "SELECT (SELECT value FROM flowy.meta WHERE key = 'schema_version')::int4 "
+            "WHERE to_regclass('flowy.meta') IS NOT NULL");
+        if (r.size() == 0 || r.null(0, 0)) return std::nullopt;
+        return static_cast<int>(r.integer(0, 0));
+    };
+    std::optional<int> v;
+    try {
+        v = version();
+    } catch (const StatementError&) {
+        v = std::nullopt;
+    }
+    if (!v) {
+        // One process creates it (an advisory lock held for the transaction); the others wait and see it.
+        std::string script = std::string("BEGIN; SELECT pg_advisory_xact_lock(7466511042); ") +
+                             "CREATE SCHEMA IF NOT EXISTS flowy; "
+                             "CREATE TABLE IF NOT EXISTS flowy.meta (key text PRIMARY KEY, value text NOT NULL); "
+                             "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM flowy.meta WHERE key = 'schema_version') THEN "
+                             "EXECUTE $s$" +
+                             schema_sql + "$s$; INSERT INTO flowy.meta VALUES ('schema_version', '" +
+                             std::to_string(schema_version) + "'); END IF; END $$; COMMIT;";
+        try {
+            db.exec_script(script.c_str());
+        } catch (const StatementError& e) {
+            db.exec_script("ROLLBACK");
+            throw ConfigError(std::string("flowy: cannot create the flowy schema in the database: ") + e.what() +
+                              " (the role needs CREATE on the database, or the schema made by a role that has it)");
+        }
+        v = version();
+    }
+    if (!v || *v > schema_version)
+        throw ConfigError("flowy: the database's flowy schema is version " + (v ? std::to_string(*v) : "?") +
+                          ", newer than this library's (" + std::to_string(schema_version) +
+                          "): use a newer flowy, or another database");
+}
+
+std::unique_ptr<Connection> connect(const Options& o, const Config& config) {
+    try {
+        auto log = config.log;
+        return std::make_unique<Connection>(o.conninfo, [log](const std::string& m) { log_warning(log, m); });
+    } catch (const ConnectError& e) {
+        throw ConfigError(e.what());
+    }
+}
+
+// ---- a task's row as a completion ----
+
+/// The columns completion_of reads, in order.
+constexpr const char* completion_columns =
+    "t.id, t.state, t.result, t.error_kind, t.error_message, t.error_type, t.host, t.pid, t.worker, "
+    "t.started_us, t.ended_us, t.duration_us";
+
+// ---- the worker side ----
+
+/// Runs tasks claimed from the queue in a local pool of worker processes.
+class Server {
+public:
+    Server(Connection& db, std::unique_ptr<TaskExecutor> pool, Names names, std::string workflow, int workers,
+           milliseconds lease, std::function<void(std::string_view)> log)
+        : db_(db),
+          names_(std::move(names)),
+          workflow_(std::move(workflow)),
+          workers_(workers),
+          lease_(lease),
+          log_(std::move(log)),
+          host_(host_name()),
+          pool_(std::move(pool)) {
+        for (const std::string& l : names_.list)
+            if (!l.empty() && std::find(lists_.begin(), lists_.end(), l) == lists_.end()) lists_.push_back(l);
+    }
+    ~Server() {
+        if (pool_) pool_->stop(true);
+    }
+
+    TaskExecutor* pool() { return pool_.get(); }
+    /// A task was queued: look at the queue again.
+    void poke() { claim_due_ = true; }
+
+    /// One round: completions out, leases renewed, new tasks claimed. Never blocks but on statements.
+    void step() {
+        if (!pool_) return;
+        collect();
+        if (!done_.empty()) complete();
+        auto now = Clock::now();
+        if (!running_.empty() && now >= next_renewal_) renew();
+        if (now >= next_look_) claim_due_ = true;  // a notification may have been missed (a reconnection)
+        if (claim_due_ && free_slots() > 0) claim();
+    }
+    /// Waits for a completion of a local worker, or the connection, or `deadline`.
+    void wait(Clock::time_point deadline) {
+        deadline = std::min(deadline, next_look_);
+        if (!running_.empty()) deadline = std::min(deadline, next_renewal_);
+        if (pool_ && pool_->in_flight() > 0) {
+            pool_->wait(finished_, deadline);
+        } else {
+            db_.wait_readable(deadline);
+        }
+    }
+    std::size_t running() const { return running_.size(); }
+
+private:
+    struct Claimed {
+        std::int64_t execution = 0;
+        std::string id;
+        std::int64_t token = 0;
+        std::string args;
+    };
+    std::size_t free_slots() const {
+        // Tasks known to be short fill a worker's queue; others only go to an idle worker.
+        std::size_t capacity = static_cast<std::size_t>(workers_) * (avg_us_ >= 0 && avg_us_ < 1000 ? 16 : 1);
+        return capacity > running_.size() ? capacity - running_.size() : 0;
+    }
+
+    void claim() {
+        claim_due_ = false;
+        next_look_ = Clock::now() + lease_ / 2;
+        auto limit = static_cast<std::int64_t>(free_slots());
+        Rows r = db_.exec(
+            "UPDATE flowy.tasks t SET state = 'running', token = t.token + 1, "
+            "lease_until = clock_timestamp() + $4 * interval '1 millisecond', host = $5, pid = $6, "
+            "claimed_at = clock_timestamp() "
+            "FROM (SELECT execution, id FROM flowy.tasks WHERE state = 'queued' AND workflow = $1 "
+            "AND task_list = ANY($2::text[]) ORDER BY queued_at LIMIT $3 FOR UPDATE SKIP LOCKED) c "
+            "WHERE t.execution = c.execution AND t.id = c.id "
+            "RETURNING t.execution, t.id, t.token, t.activity, t.activity_name, t.args, t.timeout_ms",
+            Params()
+                .text(workflow_)
+                .texts(lists_)
+                .integer(limit)
+                .integer(lease_.count())
+                .text(host_)
+                .integer(getpid()));
+        if (r.size() == limit) claim_due_ = true;  // there may be more
+        if (r.size() > 0 && next_renewal_ < Clock::now()) next_renewal_ = Clock::now() + lease_ / 3;
+        for (int i = 0; i < r.size(); ++i) {
+            std::uint32_t slot = free_slot();
+            Claimed& c = slots_[slot];
+            c.execution = r.integer(i, 0);
+            c.id = r.text(i, 1);
+            c.token = r.integer(i, 2);
+            c.args = r.text(i, 5);
+            auto activity = static_cast<std::size_t>(r.integer(i, 3));
+            std::string name = r.text(i, 4);
+            running_.insert(slot);
+            if (activity >= names_.name.size() || names_.name[activity] != name) {
+                Completion f;
+                f.task = slot;
+                f.outcome = Completion::Outcome::failed;
+                f.error.message = "the serving process " + std::to_string(getpid()) + " on " + host_ +
+                                  " has another configuration: activity " + std::to_string(activity) + " is '" +
+                                  (activity < names_.name.size() ? names_.name[activity] : std::string("nothing")) +
+                                  "' there, '" + name + "' in the execution";
+                f.error.type = "flowy::ConfigError";
+                finished_.push_back(std::move(f));
+                continue;
+            }
+            Request q;
+            q.task = slot;
+            q.activity = static_cast<std::uint32_t>(activity);
+            q.args = slots_[slot].args;
+            q.timeout = milliseconds(r.integer(i, 6));
+            q.depth = q.timeout.count() == 0 && avg_us_ >= 0 && avg_us_ < 1000 ? 16 : 1;
+            pool_->submit(q);
+        }
+    }
+
+    std::uint32_t free_slot() {
+        if (!free_.empty()) {
+            std::uint32_t s = free_.back();
+            free_.pop_back();
+            return s;
+        }
+        slots_.emplace_back();
+        return static_cast<std::uint32_t>(slots_.size() - 1);
+    }
+
+    void collect() {
+        if (pool_ && pool_->in_flight() > 0) pool_->wait(finished_, Clock::now());
+        for (auto& w : pool_->warnings) log_warning(log_, w);
+        pool_->warnings.clear();
+        for (Completion& c : finished_) {
+            if (c.outcome == Completion::Outcome::requeue) {  // its worker died before it started: run it again
+                Claimed& cl = slots_[c.task];
+                Request q;
+                q.task = c.task;
+                q.args = cl.args;
+                // the activity is in the row; a requeue is rare: fail it as a crash, the engine retries
+                c.outcome = Completion::Outcome::failed;
+                c.error.kind = ErrorInfo::Kind::crashed;
+                c.error.message = "its worker process died before it started";
+            }
+            if (c.outcome == Completion::Outcome::finished) {
+                avg_us_ = avg_us_ < 0 ? double(c.duration_us) : 0.8 * avg_us_ + 0.2 * double(c.duration_us);
+                if (c.bytes.size() > max_value) {
+                    c.outcome = Completion::Outcome::failed;
+                    c.error = {ErrorInfo::Kind::exception,
+                               "its result is " + std::to_string(c.bytes.size()) +
+                                   " bytes encoded, over the PostgreSQL engine's limit of " +
+                                   std::to_string(max_value >> 20) + " MiB",
+                               "std::length_error",
+                               {}};
+                    c.bytes.clear();
+                }
+            }
+            done_.push_back(std::move(c));
+        }
+        finished_.clear();
+    }
+
+    void complete() {
+        // Worker times on CLOCK_MONOTONIC, stored as wall-clock microseconds: deciders on other hosts convert.
+        timespec mono{};
+        clock_gettime(CLOCK_MONOTONIC, &mono);
+        std::int64_t offset = realtime_us() - (std::int64_t(mono.tv_sec) * 1000000 + mono.tv_nsec / 1000);
+        while (!done_.empty()) {
+            std::vector<std::int64_t> execs, tokens, pids, workers, started, ended, durations;
+            std::vector<std::string> ids, states, results, kinds, messages, types;
+            std::size_t bytes = 0, n = 0;
+            for (; n < done_.size() && (n == 0 || bytes < batch_bytes); ++n) {
+                Completion& c = done_[n];
+                Claimed& cl = slots_[c.task];
+                execs.push_back(cl.execution);
+                ids.push_back(cl.id);
+                tokens.push_back(cl.token);
+                bool ok = c.outcome == Completion::Outcome::finished;
+                states.emplace_back(ok ? "succeeded" : "failed");
+                bytes += c.bytes.size() + c.error.message.size();
+                results.push_back(std::move(c.bytes));
+                kinds.emplace_back(ok ? "" : kind_name(c.error.kind));
+                messages.push_back(c.error.message);
+                types.push_back(c.error.type);
+                WorkerRef w = pool_->worker(c.worker);
+                pids.push_back(w.pid);
+                workers.push_back(c.worker);
+                started.push_back(c.started_us ? c.started_us + offset : 0);
+                ended.push_back(c.ended_us ? c.ended_us + offset : 0);
+                durations.push_back(static_cast<std::int64_t>(c.duration_us));
+            }
+            Rows r = db_.exec(
+                "WITH c AS (SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::bytea[], "
+                "$6::text[], $7::text[], $8::text[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::int8[]) "
+                "AS c(execution, id, token, state, result, kind, message, type, pid, worker, s, e, d)), "
+                "u AS (UPDATE flowy.tasks t SET state = c.state, result = c.result, error_kind = nullif(c.kind, ''), "
+                "error_message = nullif(c.message, ''), error_type = nullif(c.type, ''), pid = c.pid, "
+                "worker = c.worker, started_us = nullif(c.s, 0), ended_us = nullif(c.e, 0), duration_us = c.d, "
+                "finished_at = clock_timestamp(), lease_until = NULL FROM c "
+                "WHERE t.execution = c.execution AND t.id = c.id AND t.token = c.token AND t.state = 'running' "
+                "RETURNING t.execution, t.id), "
+                "i AS (INSERT INTO flowy.inbox (execution, id) SELECT execution, id FROM u ON CONFLICT DO NOTHING) "
+                "SELECT u.execution, u.id, pg_notify('flowy_done_' || u.execution, '') FROM u",
+                Params()
+                    .int8s(execs)
+                    .texts(ids)
+                    .int8s(tokens)
+                    .texts(states)
+                    .byteas(results)
+                    .texts(kinds)
+                    .texts(messages)
+                    .texts(types)
+                    .int8s(pids)
+                    .int8s(workers)
+                    .int8s(started)
+                    .int8s(ended)
+                    .int8s(durations));
+            if (static_cast<std::size_t>(r.size()) < n) {
+                std::unordered_set<std::string> accepted;
+                for (int i = 0; i < r.size(); ++i)
+                    accepted.insert(std::to_string(r.integer(i, 0)) + "/" + r.text(i, 1));
+                for (std::size_t k = 0; k < n; ++k)
+                    if (!accepted.count(std::to_string(execs[k]) + "/" + ids[k]))
+                        log_warning(log_, "the result of task " + ids[k] + " of execution " + std::to_string(execs[k]) +
+                                              " came after its lease was lost (this process was stopped or cut "
+                                              "off): another attempt took its place, and this one is dropped");
+            }
+            for (std::size_t k = 0; k < n; ++k) release(done_[k].task);
+            done_.erase(done_.begin(), done_.begin() + static_cast<std::ptrdiff_t>(n));
+        }
+        claim_due_ = true;  // room again
+    }
+
+    void release(std::uint32_t slot) {
+        running_.erase(slot);
+        slots_[slot] = {};
+        free_.push_back(slot);
+    }
+
+    void renew() {
+        next_renewal_ = Clock::now() + lease_ / 3;
+        std::vector<std::int64_t> execs, tokens;
+        std::vector<std::string> ids;
+        for (std::uint32_t s : running_) {
+            execs.push_back(slots_[s].execution);
+            ids.push_back(slots_[s].id);
+            tokens.push_back(slots_[s].token);
+        }
+        db_.exec(
+            "UPDATE flowy.tasks t SET lease_until = clock_timestamp() + $4 * interval '1 millisecond' "
+            "FROM unnest($1::int8[], $2::text[], $3::int8[]) AS c(execution, id, token) "
+            "WHERE t.execution = c.execution AND t.id = c.id AND t.token = c.token AND t.state = 'running'",
+            Params().int8s(execs).texts(ids).int8s(tokens).integer(lease_.count()));
+    }
+
+    Connection& db_;
+    Names names_;
+    std::string workflow_;
+    std::vector<std::string> lists_;
+    int workers_;
+    milliseconds lease_;
+    std::function<void(std::string_view)> log_;
+    std::string host_;
+    std::unique_ptr<TaskExecutor> pool_;
+    std::vector<Claimed> slots_;
+    std::vector<std::uint32_t> free_;
+    std::unordered_set<std::uint32_t> running_;
+    std::vector<Completion> finished_, done_;
+    double avg_us_ = -1;
+    bool claim_due_ = true;
+    Clock::time_point next_renewal_{}, next_look_{};
+};
+
+// ---- the decider side ----
+
+/// The executor seam of an execution decided here: tasks go to the queue, completions
+/// come from the inbox.
+class Decider final : public TaskExecutor {
+public:
+    Decider(Connection& db, Server* server, std::int64_t execution, std::int64_t token, std::string workflow,
+            const Names& names, milliseconds lease, int history_seq, std::string& lines)
+        : db_(db),
+          server_(server),
+          execution_(execution),
+          token_(token),
+          workflow_(std::move(workflow)),
+          names_(names),
+          lease_(lease),
+          history_seq_(history_seq),
+          lines_(lines),
+          channel_("flowy_done_" + std::to_string(execution)) {
+        db_.listen(channel_);
+        next_renewal_ = Clock::now() + lease_ / 3;
+    }
+    ~Decider() override {
+        try {
+            db_.unlisten(channel_);
+        } catch (...) {
+        }
+    }
+
+    bool accepts(std::uint32_t) const override { return true; }
+    int submit(const Request& r) override {
+        Pending p;
+        p.id = r.id.str();
+        p.activity = r.activity;
+        p.args = std::string(r.args);
+        p.timeout_ms = std::chrono::duration_cast<milliseconds>(r.timeout).count();
+        if (r.timeout.count() > 0 && p.timeout_ms == 0) p.timeout_ms = 1;
+        outstanding_.emplace(p.id, r.task);
+        if (p.args.size() > max_value) {
+            Completion c;
+            c.task = r.task;
+            c.outcome = Completion::Outcome::failed;
+            c.error = {ErrorInfo::Kind::exception,
+                       "its arguments are " + std::to_string(p.args.size()) +
+                           " bytes encoded, over the PostgreSQL engine's limit of " + std::to_string(max_value >> 20) +
+                           " MiB",
+                       "std::length_error",
+                       {}};
+            outstanding_.erase(p.id);
+            ready_.push_back(std::move(c));
+            return -1;
+        }
+        pending_.push_back(std::move(p));
+        return -1;
+    }
+    WorkerRef worker(int index) const override {
+        if (index < 0 || static_cast<std::size_t>(index) >= workers_.size()) return {};
+        return {index, workers_[std::size_t(index)].second, workers_[std::size_t(index)].first};
+    }
+    std::size_t in_flight() const override { return outstanding_.size() + ready_.size(); }
+    void stop(bool) noexcept override {}
+
+    void wait(std::vector<Completion>& out, Clock::time_point deadline) override {
+        try {
+            for (bool first = true;; first = false) {
+                flush();
+                if (failure) return;
+                if (inbox_due_) read_inbox();
+                if (db_.take_reconnects() > 0) resync();
+                if (Clock::now() >= next_renewal_) renew();
+                if (server_) server_->step();
+                if (!ready_.empty() || failure || cancel_signal()) break;
+                if (!first && Clock::now() >= deadline) break;
+                Clock::time_point until = std::min(deadline, next_renewal_);
+                if (server_)
+                    server_->wait(until);
+                else
+                    db_.wait_readable(until);
+                hear();
+            }
+        } catch (const ConnectError& e) {
+            failure = std::make_exception_ptr(TaskError(e.what(), "", "flowy::ConnectError"));
+        }
+        for (Completion& c : ready_) out.push_back(std::move(c));
+        ready_.clear();
+    }
+
+    /// Records the end of the execution (fenced); false if the lease was lost first.
+    bool finish(const SlotPtr* value, const WorkflowType& type, const ErrorInfo* error, bool cancelled) {
+        flush();
+        if (failure) return false;
+        Params p;
+        p.integer(execution_).integer(token_);
+        std::string bytes;
+        if (value) {
+            type.encode_result(**value, bytes);
+            p.text("succeeded").bytes(bytes).null().null().null().null();
+        } else {
+            p.text(cancelled ? "cancelled" : "failed").null().text(kind_name(error->kind)).text(error->message);
+            p.text(error->type).text(error->task);
+        }
+        p.integer(history_seq_).text(std::exchange(lines_, {}));
+        ++history_seq_;
+        Rows r = db_.exec(
+            "WITH fence AS (UPDATE flowy.executions SET status = $3, result = $4, error_kind = $5, "
+            "error_message = $6, error_type = nullif($7, ''), error_task = nullif($8, ''), "
+            "finished_at = clock_timestamp(), lease_until = NULL "
+            "WHERE id = $1 AND decider_token = $2 AND status = 'running' RETURNING id), "
+            "h AS (INSERT INTO flowy.history (execution, seq, lines) SELECT $1, $9, $10 FROM fence "
+            "WHERE $10 <> '' ON CONFLICT DO NOTHING), "
+            "q AS (UPDATE flowy.tasks t SET state = 'cancelled', lease_until = NULL FROM fence "
+            "WHERE t.execution = fence.id AND t.state IN ('queued', 'running')) "
+            "SELECT id, pg_notify('flowy_result_' || id, '') FROM fence",
+            p);
+        if (r.size() == 1) return true;
+        // Sent twice (an uncertain commit), or the lease was lost: which one?
+        Rows s =
+            db_.exec("SELECT status, decider_token FROM flowy.executions WHERE id = $1", Params().integer(execution_));
+        return s.size() == 1 && s.text(0, 0) != "running" && s.integer(0, 1) == token_;
+    }
+
+    /// Gives the execution up (SIGTERM on a serving process): another takes it over at once.
+    void release() noexcept {
+        try {
+            flush();
+            db_.exec(
+                "UPDATE flowy.executions SET lease_until = clock_timestamp(), decider = NULL "
+                "WHERE id = $1 AND decider_token = $2 AND status = 'running'",
+                Params().integer(execution_).integer(token_));
+        } catch (...) {
+        }
+    }
+
+private:
+    struct Pending {
+        std::string id;
+        std::uint32_t activity = 0;
+        std::string args;
+        std::int64_t timeout_ms = 0;
+    };
+
+    void hear() {
+        for (const std::string& ch : db_.notifications()) {
+            if (ch == channel_)
+                inbox_due_ = true;
+            else if (ch == "flowy_tasks" && server_)
+                server_->poke();
+        }
+    }
+
+    void flush() {
+        if (pending_.empty() && lines_.empty()) return;
+        while (!pending_.empty() || !lines_.empty()) {
+            std::vector<std::string> ids, names, lists, args;
+            std::vector<std::int64_t> activities, timeouts;
+            std::size_t bytes = 0, n = 0;
+            for (; n < pending_.size() && (n == 0 || bytes < batch_bytes); ++n) {
+                Pending& p = pending_[n];
+                bytes += p.args.size();
+                ids.push_back(p.id);
+                activities.push_back(p.activity);
+                names.push_back(names_.name[p.activity]);
+                lists.push_back(names_.list[p.activity]);
+                args.push_back(std::move(p.args));
+                timeouts.push_back(p.timeout_ms);
+            }
+            Rows r = db_.exec(
+                "WITH fence AS (UPDATE flowy.executions SET lease_until = clock_timestamp() + $3 * interval "
+                "'1 millisecond' WHERE id = $1 AND decider_token = $2 AND status = 'running' RETURNING id), "
+                "h AS (INSERT INTO flowy.history (execution, seq, lines) SELECT $1, $10, $11 FROM fence "
+                "WHERE $11 <> '' ON CONFLICT DO NOTHING), "
+                "ins AS (INSERT INTO flowy.tasks (execution, id, workflow, activity, activity_name, task_list, args, "
+                "timeout_ms, state) SELECT $1, t.id, $4, t.activity, t.name, t.list, t.args, t.timeout, 'queued' "
+                "FROM fence, unnest($5::text[], $6::int8[], $7::text[], $8::text[], $9::bytea[], $12::int8[]) "
+                "AS t(id, activity, name, list, args, timeout) ON CONFLICT DO NOTHING RETURNING id) "
+                "SELECT 0, NULL::text FROM fence UNION ALL SELECT 1, id FROM ins UNION ALL "
+                "SELECT 2, pg_notify('flowy_tasks', $4)::text FROM fence WHERE EXISTS (SELECT 1 FROM ins)",
+                Params()
+                    .integer(execution_)
+                    .integer(token_)
+                    .integer(lease_.count())
+                    .text(workflow_)
+                    .texts(ids)
+                    .int8s(activities)
+                    .texts(names)
+                    .texts(lists)
+                    .byteas(args)
+                    .integer(history_seq_)
+                    .text(lines_)
+                    .int8s(timeouts));
+            bool fenced = false;
+            std::unordered_set<std::string> inserted;
+            for (int i = 0; i < r.size(); ++i) {
+                if (r.integer(i, 0) == 0) fenced = true;
+                if (r.integer(i, 0) == 1) inserted.insert(r.text(i, 1));
+            }
+            if (!fenced) {
+                lost();
+                return;
+            }
+            next_renewal_ = Clock::now() + lease_ / 3;
+            if (!lines_.empty()) ++history_seq_;
+            lines_.clear();
+            // Tasks already queued by a decider before us (a takeover): they may have ended.
+            std::vector<std::string> existed;
+            for (const std::string& id : ids)
+                if (!inserted.count(id)) existed.push_back(id);
+            pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+            if (!existed.empty()) look_up(existed);
+        }
+    }
+
+    /// Delivers the ends of `ids` that are recorded already.
+    void look_up(const std::vector<std::string>& ids) {
+        std::string sql = std::string("SELECT ") + completion_columns +
+                          " FROM flowy.tasks t WHERE t.execution = $1 AND t.id = ANY($2::text[]) "
+                          "AND t.state IN ('succeeded', 'failed')";
+        deliver(db_.exec(sql.c_str(), Params().integer(execution_).texts(ids)));
+    }
+
+    void read_inbox() {
+        inbox_due_ = false;
+        std::string sql = std::string("WITH d AS (DELETE FROM flowy.inbox WHERE execution = $1 RETURNING id) SELECT ") +
+                          completion_columns + " FROM flowy.tasks t JOIN d ON t.execution = $1 AND t.id = d.id";
+        deliver(db_.exec(sql.c_str(), Params().integer(execution_)));
+    }
+
+    /// After a reconnection: an inbox read whose reply was lost took its rows with it.
+    void resync() {
+        std::vector<std::string> ids;
+        for (const auto& [id, task] : outstanding_) ids.push_back(id);
+        if (!ids.empty()) look_up(ids);
+        inbox_due_ = true;
+    }
+
+    void deliver(const Rows& r) {
+        timespec mono{};
+        clock_gettime(CLOCK_MONOTONIC, &mono);
+        std::int64_t offset = realtime_us() - (std::int64_t(mono.tv_sec) * 1000000 + mono.tv_nsec / 1000);
+        for (int i = 0; i < r.size(); ++i) {
+            auto it = outstanding_.find(r.text(i, 0));
+            if (it == outstanding_.end()) continue;  // delivered already, or not this decider's (replayed)
+            Completion c;
+            c.task = it->second;
+            outstanding_.erase(it);
+            if (r.text(i, 1) == "succeeded") {
+                c.outcome = Completion::Outcome::finished;
+                c.bytes = r.text(i, 2);
+            } else {
+                c.outcome = Completion::Outcome::failed;
+                c.error.kind = kind_of(r.bytes(i, 3));
+                c.error.message = r.text(i, 4);
+                c.error.type = r.text(i, 5);
+            }
+            c.worker = worker_index(r.text(i, 6), static_cast<int>(r.integer(i, 7, -1)));
+            std::int64_t s = r.integer(i, 9), e = r.integer(i, 10);
+            c.started_us = s ? s - offset : 0;
+            c.ended_us = e ? e - offset : 0;
+            c.duration_us = static_cast<std::uint64_t>(std::max<std::int64_t>(0, r.integer(i, 11)));
+            ready_.push_back(std::move(c));
+        }
+    }
+
+    int worker_index(const std::string& host, int pid) {
+        if (pid < 0) return -1;
+        for (std::size_t i = 0; i < workers_.size(); ++i)
+            if (workers_[i].second == pid && workers_[i].first == host) return static_cast<int>(i);
+        workers_.emplace_back(host, pid);
+        return static_cast<int>(workers_.size() - 1);
+    }
+
+    void renew() {
+        next_renewal_ = Clock::now() + lease_ / 3;
+        Rows f = db_.exec(
+            "UPDATE flowy.executions SET lease_until = clock_timestamp() + $3 * interval '1 millisecond' "
+            "WHERE id = $1 AND decider_token = $2 AND status = 'running' RETURNING id",
+            Params().integer(execution_).integer(token_).integer(lease_.count()));
+        if (f.size() == 0) {
+            lost();
+            return;
+        }
+        // Attempts whose worker stopped renewing: failed as crashes, which the engine retries.
+        std::string sql = std::string(
+                              "WITH t AS (UPDATE flowy.tasks SET state = 'failed', error_kind = 'crashed', "
+                              "error_message = 'worker process ' || coalesce(pid::text, '?') || ' on ' || "
+                              "coalesce(host, '?') || ' lost its lease on the task (it died, was stopped or was cut "
+                              "off from the database)', finished_at = clock_timestamp(), lease_until = NULL "
+                              "WHERE execution = $1 AND state = 'running' AND lease_until < clock_timestamp() "
+                              "RETURNING *) SELECT ") +
+                          completion_columns + " FROM t";
+        deliver(db_.exec(sql.c_str(), Params().integer(execution_)));
+    }
+
+    void lost() {
+        failure = std::make_exception_ptr(
+            TaskError("flowy: this process lost its lease on execution " + std::to_string(execution_) +
+                          " (it was stopped or cut off from the database for longer than the lease): another "
+                          "process decides it now",
+                      "", "flowy::LeaseLost"));
+    }
+
+    Connection& db_;
+    Server* server_;
+    std::int64_t execution_, token_;
+    std::string workflow_;
+    const Names& names_;
+    milliseconds lease_;
+    int history_seq_;
+    std::string& lines_;  // history recorded since the last flush (a TraceRecorder writes it)
+    std::string channel_;
+    std::deque<Pending> pending_;
+    std::unordered_map<std::string, std::uint32_t> outstanding_;  // task id -> the execution's task index
+    std::vector<Completion> ready_;
+    std::vector<std::pair<std::string, int>> workers_;  // (host, pid) of each worker seen
+    bool inbox_due_ = true;
+    Clock::time_point next_renewal_;
+};
+
+/// What a process that runs or serves a workflow holds: its plan, its local pool
+/// (forked before the connection is made: a child must never share a live connection),
+/// its connection.
+struct Process {
+    Registry registry;
+    std::unique_ptr<Instance> first;
+    std::unique_ptr<Plan> plan;
+    Names names;
+    int workers = 0;
+    std::unique_ptr<Connection> db;
+    std::unique_ptr<Server> server;
+
+    Process(const Config& config, const WorkflowType& type, const Options& o, bool serving) {
+        workers = config.workers_set ? config.workers : workers_of(config);
+        if (workers < 0) throw ConfigError("flowy: workers(" + std::to_string(workers) + "): at least 0");
+        if (serving && workers == 0)
+            throw ConfigError("flowy: serve() with workers(0) runs nothing: give it at least one worker");
+        if (o.lease < milliseconds(100))
+            throw ConfigError("flowy: lease(" + std::to_string(o.lease.count()) + " ms): at least 100 ms");
+        plan = plan_of(type, config, registry, &first);
+        name_plan(*plan, "", names);
+        std::unique_ptr<TaskExecutor> pool;
+        if (workers > 0) {
+            warn_of_threads(config, 0);
+            pool = make_process_executor(registry, workers);
+        }
+        db = connect(o, config);
+        ensure_schema(*db);
+        if (pool) {
+            TaskExecutor* local = pool.get();
+            local->watch(db->socket());
+            db->on_socket = [local](int fd) { local->watch(fd); };
+            server = std::make_unique<Server>(*db, std::move(pool), names, type.name, workers, o.lease, config.log);
+        }
+        db->listen("flowy_tasks");
+    }
+    /// A fresh instance of the root workflow for the next execution (the first was made by the check).
+    std::unique_ptr<Instance> instance() { return std::move(first); }  // null: the execution makes one
+};
+
+enum class Ended { finished, failed, lost };
+
+/// Decides execution `id` (this process holds its lease with `token`), replaying
+/// `replay` on a takeover. Returns the result; throws the execution's error, or the
+/// TaskError of a lost lease (the execution goes on elsewhere).
+SlotPtr decide(Process& p, const Config& config, const WorkflowType& type, std::int64_t id, std::int64_t token,
+               std::string input, Replay* replay, int history_seq, const Options& o) {
+    std::string lines;
+    std::unique_ptr<Recorder> recorder =
+        make_recorders(config, replay != nullptr, std::make_unique<trace::TraceRecorder>(&lines));
+    auto decider =
+        std::make_unique<Decider>(*p.db, p.server.get(), id, token, type.name, p.names, o.lease, history_seq, lines);
+    Decider& d = *decider;
+    ExecutionParts parts;
+    parts.activities = p.registry.size();
+    parts.executor = std::move(decider);
+    parts.recorder = recorder.get();
+    parts.replay = replay;
+    parts.executor_name = "postgres";
+    parts.workers = p.workers;
+    parts.log = config.log;
+    Execution ex(*p.plan, std::move(parts));
+    SlotPtr result;
+    try {
+        result = ex.run(std::move(input), p.instance());
+    } catch (const TaskError& e) {
+        if (d.failure) throw;  // the lease was lost: nothing is ours to record
+        bool cancelled = dynamic_cast<const Cancelled*>(&e) != nullptr;
+        if (cancelled && cancel_signal()) {
+            // This process was asked to stop, not the execution: another process goes on with it.
+            d.release();
+            throw Cancelled(std::string(e.what()) + "; execution " + std::to_string(id) +
+                            " goes on in the serving processes");
+        }
+        ErrorInfo info{ErrorInfo::Kind::exception, e.what(), e.type(), e.task()};
+        if (dynamic_cast<const TaskTimedout*>(&e)) info.kind = ErrorInfo::Kind::timed_out;
+        if (dynamic_cast<const WorkerCrashed*>(&e)) info.kind = ErrorInfo::Kind::crashed;
+        d.finish(nullptr, type, &info, cancelled);
+        throw;
+    }
+    if (!d.finish(&result, type, nullptr, false))
+        std::rethrow_exception(
+            d.failure ? d.failure
+                      : std::make_exception_ptr(TaskError(
+                            "flowy: lost the lease on execution " + std::to_string(id) + " before recording its end",
+                            "", "flowy::LeaseLost")));
+    return result;
+}
+
+/// The result slot of an execution that ended, from its row.
+SlotPtr ended_result(const Rows& r, std::uint64_t id) {
+    std::string status = r.text(0, 0);
+    if (status == "succeeded") {
+        SlotPtr s = make_slot();
+        s->bytes = r.text(0, 1);
+        s->state = Slot::State::finished;
+        return s;
+    }
+    ErrorInfo e;
+    e.kind = kind_of(r.bytes(0, 2));
+    e.message = r.text(0, 3);
+    e.type = r.text(0, 4);
+    e.task = r.text(0, 5);
+    if (status == "cancelled")
+        throw Cancelled(e.message.empty() ? "flowy: execution " + std::to_string(id) + " was cancelled" : e.message);
+    throw_error(e);
+}
+
+SlotPtr wait_for(Connection& db, std::uint64_t id, const std::function<void()>& between) {
+    db.listen("flowy_result_" + std::to_string(id));
+    for (;;) {
+        Rows r = db.exec(
+            "SELECT status, result, error_kind, error_message, error_type, error_task FROM flowy.executions "
+            "WHERE id = $1",
+            Params().integer(static_cast<std::int64_t>(id)));
+        if (r.size() == 0) throw std::invalid_argument("flowy: there is no execution " + std::to_string(id));
+        std::string status = r.text(0, 0);
+        if (status != "pending" && status != "running") return ended_result(r, id);
+        if (between) between();
+        db.wait_readable(Clock::now() + std::chrono::seconds(1));
+        db.notifications();
+    }
+}
+
+/// Takes over one execution of `type` that nobody decides, if there is one: its id, token, input.
+struct Claim {
+    std::int64_t id = 0, token = 0;
+    std::string input;
+};
+std::optional<Claim> claim_execution(Connection& db, const WorkflowType& type, const Options& o) {
+    Rows r = db.exec(
+        "UPDATE flowy.executions e SET status = 'running', decider = $2, decider_token = e.decider_token + 1, "
+        "lease_until = clock_timestamp() + $3 * interval '1 millisecond', "
+        "started_at = coalesce(e.started_at, clock_timestamp()) "
+        "FROM (SELECT id FROM flowy.executions WHERE workflow = $1 AND status IN ('pending', 'running') "
+        "AND (lease_until IS NULL OR lease_until < clock_timestamp()) ORDER BY id LIMIT 1 "
+        "FOR UPDATE SKIP LOCKED) c WHERE e.id = c.id RETURNING e.id, e.decider_token, e.input",
+        Params().text(type.name).text(host_name() + ":" + std::to_string(getpid())).integer(o.lease.count()));
+    if (r.size() == 0) return std::nullopt;
+    return Claim{r.integer(0, 0), r.integer(0, 1), r.text(0, 2)};
+}
+
+/// What an earlier decider of execution `id` recorded, for replay: its history and the
+/// tasks that succeeded after its last flush. nullopt if it recorded nothing.
+std::optional<History> recorded(Connection& db, std::int64_t id, int& next_seq) {
+    Rows h = db.exec("SELECT seq, lines FROM flowy.history WHERE execution = $1 ORDER BY seq", Params().integer(id));
+    next_seq = 0;
+    std::string text;
+    for (int i = 0; i < h.size(); ++i) {
+        next_seq = static_cast<int>(h.integer(i, 0)) + 1;
+        text += h.bytes(i, 1);
+    }
+    if (text.empty()) return std::nullopt;
+    History hist = history_of(text, "the history of execution " + std::to_string(id));
+    Rows t = db.exec(
+        "SELECT id, result, args FROM flowy.tasks WHERE execution = $1 AND state = 'succeeded' "
+        "ORDER BY finished_at",
+        Params().integer(id));
+    for (int i = 0; i < t.size(); ++i) {
+        std::string full = t.text(i, 0);
+        std::optional<TaskId> tid = TaskId::parse(full);
+        if (!tid) continue;
+        std::string first = tid->first_attempt().str();
+        if (hist.finished.count(first)) continue;
+        hist.finished[first] = {t.text(i, 1), args_hash(t.bytes(i, 2))};
+        hist.finish_order[first] = ++hist.last_order;
+    }
+    return hist;
+}
+
+std::string encoded_size_problem(const std::string& args) {
+    if (args.size() <= max_value) return {};
+    return "flowy: the execution's arguments are " + std::to_string(args.size()) +
+           " bytes encoded, over the PostgreSQL engine's limit of " + std::to_string(max_value >> 20) + " MiB";
+}
+
+}  // namespace
+
+SlotPtr run(const Config& config, const WorkflowType& type, std::string args, const Options& o) {
+    if (std::string m = encoded_size_problem(args); !m.empty()) throw std::length_error(m);
+    Process p(config, type, o, false);
+    Rows r = p.db->exec(
+        "INSERT INTO flowy.executions (workflow, parameters, input, status, decider, decider_token, lease_until, "
+        "started_at) VALUES ($1, $2, $3, 'running', $4, 1, clock_timestamp() + $5 * interval '1 millisecond', "
+        "clock_timestamp()) RETURNING id",
+        Params()
+            .text(type.name)
+            .text(type.parameters.name())
+            .bytes(args)
+            .text(host_name() + ":" + std::to_string(getpid()))
+            .integer(o.lease.count()));
+    std::int64_t id = r.integer(0, 0);
+    try {
+        return decide(p, config, type, id, 1, std::move(args), nullptr, 0, o);
+    } catch (const TaskError& e) {
+        if (e.type() != "flowy::LeaseLost") throw;
+        log_warning(config.log, std::string(e.what()) + "; waiting for its result");
+        return wait_for(*p.db, static_cast<std::uint64_t>(id), {});
+    }
+}
+
+std::uint64_t start(const Config& config, const WorkflowType& type, std::string args, const Options& o) {
+    if (std::string m = encoded_size_problem(args); !m.empty()) throw std::length_error(m);
+    Registry registry;
+    std::unique_ptr<Instance> first;
+    plan_of(type, config, registry, &first);  // a configuration that cannot run is refused here
+    std::unique_ptr<Connection> db = connect(o, config);
+    ensure_schema(*db);
+    Rows r = db->exec(
+        "WITH e AS (INSERT INTO flowy.executions (workflow, parameters, input, status) "
+        "VALUES ($1, $2, $3, 'pending') RETURNING id) SELECT id, pg_notify('flowy_executions', $1) FROM e",
+        Params().text(type.name).text(type.parameters.name()).bytes(args));
+    return static_cast<std::uint64_t>(r.integer(0, 0));
+}
+
+SlotPtr result(const Config& config, const WorkflowType&, std::uint64_t id, const Options& o) {
+    std::unique_ptr<Connection> db = connect(o, config);
+    ensure_schema(*db);
+    return wait_for(*db, id, {});
+}
+
+void serve(const Config& config, const WorkflowType& type, const Options& o) {
+    StopSignals stop;
+    Process p(config, type, o, true);
+    p.db->listen("flowy_executions");
+    auto next_look = Clock::now();
+    bool look = true;
+    while (!cancel_signal()) {
+        if (look || Clock::now() >= next_look) {
+            look = false;
+            next_look = Clock::now() + o.lease / 2;
+            if (std::optional<Claim> c = claim_execution(*p.db, type, o)) {
+                look = true;  // there may be more
+                int seq = 0;
+                std::optional<History> h = recorded(*p.db, c->id, seq);
+                std::optional<Replay> replay;
+                if (h) replay.emplace(std::move(*h));
+                try {
+                    decide(p, config, type, c->id, c->token, std::move(c->input), replay ? &*replay : nullptr, seq, o);
+                } catch (const Cancelled&) {
+                    if (cancel_signal()) break;
+                } catch (const TaskError& e) {
+                    // The execution failed (recorded), or this process lost it: either way, serve on.
+                    if (e.type() == "flowy::LeaseLost") log_warning(config.log, e.what());
+                } catch (const ConfigError& e) {
+                    log_warning(config.log, std::string("execution ") + std::to_string(c->id) + ": " + e.what());
+                }
+                continue;
+            }
+        }
+        p.server->step();
+        p.server->wait(next_look);
+        for (const std::string& ch : p.db->notifications()) {
+            if (ch == "flowy_tasks") p.server->poke();
+            if (ch == "flowy_executions") look = true;
+        }
+    }
+}
+
+}  // namespace flowy::detail::pg
+
+namespace flowy::detail::pg {
+
+OptionsBox::OptionsBox(std::string conninfo) : p(new Options{std::move(conninfo)}) {}
+OptionsBox::OptionsBox(const OptionsBox& o) : p(new Options(*o.p)) {}
+OptionsBox& OptionsBox::operator=(const OptionsBox& o) {
+    if (this != &o) *p = *o.p;
+    return *this;
+}
+OptionsBox::~OptionsBox() {
+    delete p;
+}
+void OptionsBox::lease(std::chrono::milliseconds l) {
+    p->lease = l;
+}
+
+}  // namespace flowy::detail::pg
