@@ -2,8 +2,11 @@
 //   flowy render TRACE -o OUT.svg|.png|.dot
 //   flowy timeline TRACE -o OUT.json
 //   flowy summary TRACE
+//   flowy executions --db CONNINFO
+//   flowy export --db CONNINFO ID -o OUT.jsonl
 //   flowy --version
 // Exit codes: 0 success, 1 the command failed (message on stderr), 2 bad usage.
+#include <flowy/postgres.hpp>
 #include <flowy/trace.hpp>
 #include <flowy/version.hpp>
 
@@ -13,6 +16,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 
@@ -52,6 +56,17 @@ int main(int argc, char** argv) {
     auto* summary = app.add_subcommand("summary", "Print tasks by state, times per activity, the critical path");
     summary->add_option("trace", trace, "A trace file (JSON Lines)")->required();
 
+    std::string db, id;
+    int limit = 100;
+    auto* executions = app.add_subcommand("executions", "List the executions in a PostgreSQL engine's database");
+    executions->add_option("--db", db, "A libpq connection string (URI or key=value)")->required();
+    executions->add_option("-n,--limit", limit, "At most this many, newest first (default 100)");
+
+    auto* exporter = app.add_subcommand("export", "Write an execution's history (PostgreSQL engine) as a trace file");
+    exporter->add_option("--db", db, "A libpq connection string (URI or key=value)")->required();
+    exporter->add_option("id", id, "The execution's id")->required();
+    exporter->add_option("-o,--output", out, "Where to write the trace (JSON Lines)")->required();
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -76,6 +91,31 @@ int main(int argc, char** argv) {
             }
         } else if (summary->parsed()) {
             std::cout << load(trace).summary(use_color(stdout));
+        } else if (executions->parsed()) {
+            std::printf("%-8s %-24s %-10s %-19s %-22s %s\n", "ID", "WORKFLOW", "STATUS", "STARTED", "DECIDER",
+                        "TASKS (queued/running/succeeded/failed)");
+            for (const flowy::ExecutionInfo& e : flowy::list_executions(db, limit)) {
+                char when[32] = "-";
+                if (std::int64_t us = e.started_us ? e.started_us : e.created_us; us > 0) {
+                    std::time_t s = static_cast<std::time_t>(us / 1000000);
+                    std::tm tm{};
+                    localtime_r(&s, &tm);
+                    std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+                }
+                std::printf("%-8s %-24s %-10s %-19s %-22s %lld/%lld/%lld/%lld%s%s\n", flowy::to_string(e.id).c_str(),
+                            e.workflow.c_str(), e.status.c_str(), when, e.decider.empty() ? "-" : e.decider.c_str(),
+                            static_cast<long long>(e.queued), static_cast<long long>(e.running),
+                            static_cast<long long>(e.succeeded), static_cast<long long>(e.failed),
+                            e.error.empty() ? "" : "  ", e.error.substr(0, 80).c_str());
+            }
+        } else if (exporter->parsed()) {
+            std::string text = flowy::export_trace(db, flowy::ExecutionId::parse(id));
+            std::ofstream f(out, std::ios::binary);
+            f << text;
+            if (!f.good()) {
+                error("export: cannot write " + out);
+                return 1;
+            }
         }
     } catch (const std::exception& e) {
         error(e.what());

@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace flowy {
 
@@ -61,6 +62,24 @@ private:
 inline std::string to_string(ExecutionId id) {
     return std::to_string(id.value());
 }
+
+/// One execution as `flowy executions` lists it.
+struct ExecutionInfo {
+    ExecutionId id;
+    std::string workflow;
+    std::string status;   ///< pending, running, succeeded, failed, cancelled
+    std::string decider;  ///< host:pid of the process deciding it (or that decided it last)
+    std::int64_t created_us = 0, started_us = 0, finished_us = 0;     ///< Unix microseconds (0: not yet)
+    std::int64_t queued = 0, running = 0, succeeded = 0, failed = 0;  ///< its tasks by state
+    std::string error;                                                ///< why it failed
+};
+
+/// The executions in the database at `conninfo`, newest first (at most `limit`).
+std::vector<ExecutionInfo> list_executions(const std::string& conninfo, int limit = 100);
+/// Execution `id`'s history as a trace (JSON Lines, docs/trace-format.md), which
+/// flowy::Trace and `flowy render|timeline|summary` read; throws std::invalid_argument
+/// if there is no such execution or nobody has decided it yet.
+std::string export_trace(const std::string& conninfo, ExecutionId id);
 
 /// Configuration and the durable engine for workflow class `W`, over PostgreSQL.
 ///

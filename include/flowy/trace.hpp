@@ -46,6 +46,7 @@ struct TraceTask {
     /// an attempt whose worker died).
     std::int64_t run_started_us = -1, run_ended_us = -1;
     std::int64_t worker = -1, pid = -1;
+    std::string host;         ///< where it ran, when the run's workers are on several hosts (PostgreSQL engine)
     std::string value;        ///< encoded result
     std::string short_value;  ///< a short readable form of it
     std::string message, error_type;

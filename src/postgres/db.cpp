@@ -153,7 +153,7 @@ bool Connection::reconnect() {
         try {
             connect_or_throw();
             ++reconnects_;
-            if (warn_ && attempt > 0) {
+            if (warn_) {
                 auto s =
                     std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
                 warn_("reconnected to PostgreSQL after " + std::to_string(s.count()) + " ms");

@@ -1050,6 +1050,26 @@ void serve(const Config& config, const WorkflowType& type, const Options& o) {
 }  // namespace flowy::detail::pg
 
 namespace flowy::detail::pg {
+namespace {
+/// A connection for reading what is there (the tools): no schema is made.
+std::unique_ptr<Connection> connect_to_read(const std::string& conninfo) {
+    std::unique_ptr<Connection> db;
+    try {
+        db = std::make_unique<Connection>(conninfo);
+    } catch (const ConnectError& e) {
+        throw ConfigError(e.what());
+    }
+    Rows r = db->exec(
+        "SELECT (SELECT value FROM flowy.meta WHERE key = 'schema_version')::int4 "
+        "WHERE to_regclass('flowy.meta') IS NOT NULL");
+    if (r.size() == 0 || r.null(0, 0))
+        throw std::invalid_argument("flowy: this database has no flowy schema (no execution ran in it)");
+    if (r.integer(0, 0) > schema_version)
+        throw ConfigError("flowy: the database's flowy schema is version " + std::to_string(r.integer(0, 0)) +
+                          ", newer than this library's (" + std::to_string(schema_version) + ")");
+    return db;
+}
+}  // namespace
 
 OptionsBox::OptionsBox(std::string conninfo) : p(new Options{std::move(conninfo)}) {}
 OptionsBox::OptionsBox(const OptionsBox& o) : p(new Options(*o.p)) {}
@@ -1065,3 +1085,52 @@ void OptionsBox::lease(std::chrono::milliseconds l) {
 }
 
 }  // namespace flowy::detail::pg
+
+namespace flowy {
+
+std::vector<ExecutionInfo> list_executions(const std::string& conninfo, int limit) {
+    using namespace detail::pg;
+    std::unique_ptr<Connection> db = connect_to_read(conninfo);
+    Rows r = db->exec(
+        "SELECT e.id, e.workflow, e.status, coalesce(e.decider, ''), e.created_at, e.started_at, e.finished_at, "
+        "count(t.id) FILTER (WHERE t.state = 'queued'), count(t.id) FILTER (WHERE t.state = 'running'), "
+        "count(t.id) FILTER (WHERE t.state = 'succeeded'), count(t.id) FILTER (WHERE t.state = 'failed'), "
+        "coalesce(e.error_message, '') FROM flowy.executions e LEFT JOIN flowy.tasks t ON t.execution = e.id "
+        "GROUP BY e.id ORDER BY e.id DESC LIMIT $1",
+        Params().integer(limit));
+    std::vector<ExecutionInfo> out;
+    for (int i = 0; i < r.size(); ++i) {
+        ExecutionInfo e;
+        e.id = ExecutionId(static_cast<std::uint64_t>(r.integer(i, 0)));
+        e.workflow = r.text(i, 1);
+        e.status = r.text(i, 2);
+        e.decider = r.text(i, 3);
+        e.created_us = r.time_us(i, 4);
+        e.started_us = r.time_us(i, 5);
+        e.finished_us = r.time_us(i, 6);
+        e.queued = r.integer(i, 7);
+        e.running = r.integer(i, 8);
+        e.succeeded = r.integer(i, 9);
+        e.failed = r.integer(i, 10);
+        e.error = r.text(i, 11);
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
+std::string export_trace(const std::string& conninfo, ExecutionId id) {
+    using namespace detail::pg;
+    std::unique_ptr<Connection> db = connect_to_read(conninfo);
+    auto n = static_cast<std::int64_t>(id.value());
+    Rows e = db->exec("SELECT status FROM flowy.executions WHERE id = $1", Params().integer(n));
+    if (e.size() == 0) throw std::invalid_argument("flowy: there is no execution " + to_string(id));
+    Rows h = db->exec("SELECT lines FROM flowy.history WHERE execution = $1 ORDER BY seq", Params().integer(n));
+    std::string text;
+    for (int i = 0; i < h.size(); ++i) text += h.bytes(i, 0);
+    if (text.empty())
+        throw std::invalid_argument("flowy: execution " + to_string(id) + " is " + e.text(0, 0) +
+                                    ": nobody has decided it yet, so it has no history");
+    return text;
+}
+
+}  // namespace flowy

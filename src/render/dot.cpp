@@ -387,6 +387,7 @@ private:
             label = t.activity + " #" + std::to_string(t.call);
             std::int64_t d = duration(t);
             if (d >= 0) label += "\n" + ms(d);
+            if (!t.host.empty()) label += "\non " + t.host + " pid " + std::to_string(t.pid);
             if (t.cached) label += "\n(from the trace)";
             if (t.attempts > 1) label += "\n" + std::to_string(t.attempts) + " attempts";
             switch (t.state) {

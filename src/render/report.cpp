@@ -40,12 +40,13 @@ std::string Trace::timeline() const {
         return o;
     };
     add(R"({"ph":"M","pid":1,"tid":0,"name":"thread_name","args":{"name":"workflow"}})");
-    std::set<std::int64_t> workers;
+    std::map<std::int64_t, std::string> workers;  // index -> where it is ("" on one host)
     for (const TraceTask& t : tasks_)
-        if (t.worker >= 0) workers.insert(t.worker);
-    for (std::int64_t w : workers)
-        add(R"({"ph":"M","pid":1,"tid":)" + std::to_string(w + 1) + R"(,"name":"thread_name","args":{"name":"worker )" +
-            std::to_string(w) + "\"}}");
+        if (t.worker >= 0 && !workers.count(t.worker))
+            workers[t.worker] = t.host.empty() ? "" : " (" + t.host + " pid " + std::to_string(t.pid) + ")";
+    for (const auto& [w, where] : workers)
+        add(R"({"ph":"M","pid":1,"tid":)" + std::to_string(w + 1) + R"(,"name":"thread_name","args":{"name":)" +
+            str("worker " + std::to_string(w) + where) + "}}");
     for (std::size_t i = 0; i < runs_.size(); ++i) {
         const TraceRun& r = runs_[i];
         std::int64_t end = r.ended_us >= 0 ? r.ended_us : r.started_us;

@@ -205,6 +205,10 @@ private:
             // the worker that ran it (a thread pool's is known only now)
             if (const Value* w = v.get("worker"); w && w->kind == Value::Kind::number && w->number >= 0)
                 tk.worker = num(v, "worker");
+            if (const Value* h = v.get("host"); h && h->kind == Value::Kind::string) {
+                tk.host = str(v, "host");
+                tk.pid = num(v, "pid");
+            }
             tk.value = bytes(v, "value");
             tk.short_value = str(v, "short");
             const Value* c = v.get("cached");

@@ -56,6 +56,7 @@ void TraceRecorder::task_finished(const TaskId& task, const ValueRef& value, con
         .field_id("id", task)
         .field("worker", std::int64_t(worker.index))
         .field("duration_us", times.ended_us - times.started_us);
+    if (!worker.host.empty()) w_.field("host", worker.host).field("pid", std::int64_t(worker.pid));
     if (times.ended_us > 0) w_.field("started_us", times.started_us).field("ended_us", times.ended_us);
     w_.field_bytes("value", value.bytes).field("short", value.short_form()).end();
 }

@@ -1,0 +1,546 @@
+// The PostgreSQL engine against a real PostgreSQL 15 on loopback (a throwaway cluster
+// made by main), with real processes standing for other hosts (pg_node.cpp), killed,
+// stopped and cut off for real. Rows D1-D10 of DISTRIBUTED.md.
+#define DOCTEST_CONFIG_IMPLEMENT
+#define DOCTEST_CONFIG_NO_POSIX_SIGNALS
+#include "pg_cluster.hpp"
+#include "pg_workflows.hpp"
+
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+
+namespace {
+
+pgtest::Cluster* cluster = nullptr;
+int databases = 0;
+std::string fresh_db() {
+    return cluster->database("t" + std::to_string(++databases));
+}
+std::string db_name() {
+    return "t" + std::to_string(databases);
+}
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+/// A file for the activities' side effects, set in the environment children inherit.
+std::string fresh_effects() {
+    std::string path = cluster->dir + "/effects-" + std::to_string(databases);
+    std::remove(path.c_str());
+    setenv("FLOWY_TEST_EFFECTS", path.c_str(), 1);
+    return path;
+}
+/// "<what> <i>" -> how many times it ran, and the pids of the processes that ran it.
+struct Effects {
+    std::map<std::string, int> count;
+    std::map<std::string, std::vector<int>> pids;
+    int lines = 0;
+    int n(const std::string& key) const {
+        auto it = count.find(key);
+        return it == count.end() ? 0 : it->second;
+    }
+};
+Effects read_effects(const std::string& path) {
+    Effects e;
+    std::ifstream f(path);
+    std::string what;
+    int i, pid;
+    while (f >> what >> i >> pid) {
+        std::string key = what + " " + std::to_string(i);
+        ++e.count[key];
+        e.pids[key].push_back(pid);
+        ++e.lines;
+    }
+    return e;
+}
+/// Waits (bounded) until `ok(effects)` holds.
+template <class F>
+Effects wait_effects(const std::string& path, F ok, std::chrono::milliseconds limit = 20s) {
+    auto until = Clock::now() + limit;
+    for (;;) {
+        Effects e = read_effects(path);
+        if (ok(e)) return e;
+        REQUIRE_MESSAGE(Clock::now() < until, "the activities did not get that far in time");
+        std::this_thread::sleep_for(20ms);
+    }
+}
+
+int parent_of(int pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+    std::string s((std::istreambuf_iterator<char>(f)), {});
+    auto paren = s.rfind(')');
+    std::istringstream rest(s.substr(paren + 2));
+    char state;
+    int ppid = 0;
+    rest >> state >> ppid;
+    return ppid;
+}
+
+/// A process of its own: a pg_node or a sample, its output in files.
+class Node {
+public:
+    Node(const std::string& exe, std::vector<std::string> args) {
+        static int n = 0;
+        out_ = cluster->dir + "/node-" + std::to_string(++n) + ".out";
+        err_ = cluster->dir + "/node-" + std::to_string(n) + ".err";
+        std::fflush(stdout);  // or the child's freopen flushes our buffer a second time
+        std::fflush(stderr);
+        pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            freopen(out_.c_str(), "w", stdout);
+            freopen(err_.c_str(), "w", stderr);
+            std::vector<char*> argv{const_cast<char*>(exe.c_str())};
+            for (auto& a : args) argv.push_back(a.data());
+            argv.push_back(nullptr);
+            execv(exe.c_str(), argv.data());
+            _exit(127);
+        }
+    }
+    ~Node() {
+        if (pid > 0 && !reaped_) {
+            ::kill(pid, SIGCONT);
+            ::kill(pid, SIGKILL);
+            waitpid(pid, nullptr, 0);
+        }
+    }
+    /// Waits (bounded) for it to exit; returns its exit status (-1: did not exit in time).
+    int wait(std::chrono::milliseconds limit = 30s) {
+        auto until = Clock::now() + limit;
+        while (Clock::now() < until) {
+            int status = 0;
+            if (waitpid(pid, &status, WNOHANG) == pid) {
+                reaped_ = true;
+                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            }
+            std::this_thread::sleep_for(10ms);
+        }
+        return -1;
+    }
+    void signal(int sig) { ::kill(pid, sig); }
+    bool alive() const { return !reaped_ && ::kill(pid, 0) == 0; }
+    std::string out() const { return slurp(out_); }
+    std::string err() const { return slurp(err_); }
+    int pid = -1;
+
+private:
+    static std::string slurp(const std::string& p) {
+        std::ifstream f(p);
+        return std::string((std::istreambuf_iterator<char>(f)), {});
+    }
+    std::string out_, err_;
+    bool reaped_ = false;
+};
+
+std::vector<std::string> node_args(const std::string& conninfo, std::vector<std::string> rest) {
+    std::vector<std::string> a{conninfo};
+    a.insert(a.end(), rest.begin(), rest.end());
+    return a;
+}
+
+template <class W>
+flowy::PostgresWorkflow<W> quiet(const std::string& conninfo, std::vector<std::string>* log = nullptr) {
+    flowy::PostgresWorkflow<W> w{conninfo};
+    w.log([log](std::string_view m) {
+        if (log) log->emplace_back(m);
+    });
+    w.progress(false);
+    return w;
+}
+
+std::string first_line(const std::string& s) {
+    return s.substr(0, s.find('\n'));
+}
+
+}  // namespace
+
+TEST_CASE("D1: the seed example with workers(0) and two serving processes: 104, the squares at once, elsewhere") {
+    std::string db = fresh_db();
+    Node a(POSTGRES_EXAMPLE, node_args(db, {"--workers", "2", "serve"}));
+    Node b(POSTGRES_EXAMPLE, node_args(db, {"--workers", "2", "serve"}));
+    Node run(POSTGRES_EXAMPLE, node_args(db, {"--workers", "0"}));
+    REQUIRE(run.wait() == 0);
+    CHECK(first_line(run.out()) == "104");
+    // Where and when the squares ran: in the serving processes' workers, overlapping.
+    std::string rows = cluster->psql(
+        "SELECT pid, started_us, ended_us FROM flowy.tasks WHERE activity_name = 'square' ORDER BY id", db_name());
+    std::istringstream in(rows);
+    std::vector<std::int64_t> pid(2), s(2), e(2);
+    char bar;
+    for (int i = 0; i < 2; ++i) {
+        bool read = bool(in >> pid[i] >> bar >> s[i] >> bar >> e[i]);
+        REQUIRE(read);
+    }
+    CHECK(parent_of(int(pid[0])) != run.pid);
+    CHECK((parent_of(int(pid[0])) == a.pid || parent_of(int(pid[0])) == b.pid));
+    CHECK((parent_of(int(pid[1])) == a.pid || parent_of(int(pid[1])) == b.pid));
+    CHECK(pid[0] != pid[1]);
+    CHECK(std::max(s[0], s[1]) < std::min(e[0], e[1]));  // they overlapped
+    a.signal(SIGTERM);
+    b.signal(SIGTERM);
+    CHECK(a.wait() == 0);
+    CHECK(b.wait() == 0);
+}
+
+TEST_CASE("start() returns at once; result() in another process waits for the value; bad ids are refused") {
+    std::string db = fresh_db();
+    fresh_effects();
+    auto w = quiet<pgtest::Stages>(db);
+    pgtest::configure(w, 0);
+    flowy::ExecutionId id = w.start(3, 10);
+    CHECK(flowy::ExecutionId::parse(flowy::to_string(id)) == id);
+    CHECK(cluster->psql("SELECT status FROM flowy.executions WHERE id = " + flowy::to_string(id), db_name()) ==
+          "pending");
+    Node serve(PG_NODE, node_args(db, {"serve"}));
+    Node waiter(PG_NODE, node_args(db, {"result", flowy::to_string(id)}));
+    REQUIRE(waiter.wait() == 0);
+    CHECK(first_line(waiter.out()) == std::to_string(pgtest::stages_value(3)));
+    CHECK(w.result(id) == pgtest::stages_value(3));
+    CHECK_THROWS_AS(w.result(flowy::ExecutionId(999999)), std::invalid_argument);
+    CHECK_THROWS_AS(flowy::ExecutionId::parse("12x"), std::invalid_argument);
+    CHECK_THROWS_AS(flowy::ExecutionId::parse(""), std::invalid_argument);
+}
+
+TEST_CASE("D3: a serving process SIGKILLed while it runs a task: the task runs again elsewhere") {
+    std::string db = fresh_db();
+    std::string effects = fresh_effects();
+    Node decider(PG_NODE, node_args(db, {"--workers", "0", "--retries", "1", "run", "2", "1500"}));
+    Node a(PG_NODE, node_args(db, {"--workers", "1", "serve"}));
+    Node b(PG_NODE, node_args(db, {"--workers", "1", "serve"}));
+    Effects e = wait_effects(effects, [](const Effects& x) { return x.n("work 0") + x.n("work 1") >= 2; });
+    int victim_worker = e.pids["work 0"].front();
+    int victim = parent_of(victim_worker);
+    REQUIRE((victim == a.pid || victim == b.pid));
+    ::kill(victim, SIGKILL);
+    REQUIRE(decider.wait(40s) == 0);
+    CHECK(first_line(decider.out()) == std::to_string(pgtest::stages_value(2)));
+    Effects end = read_effects(effects);
+    CHECK(end.n("work 0") == 2);  // killed, then run again
+    CHECK(end.n("work 1") == 1);
+    CHECK(end.n("total 2") == 1);
+    CHECK(cluster->psql("SELECT count(*) FROM flowy.tasks WHERE id = 'work-0-1' AND state = 'succeeded'", db_name()) ==
+          "1");
+}
+
+TEST_CASE("D4: a serving process SIGSTOPped past its lease: the task runs elsewhere, the late result is refused") {
+    std::string db = fresh_db();
+    std::string effects = fresh_effects();
+    Node decider(PG_NODE, node_args(db, {"--workers", "0", "--retries", "1", "run", "1", "1200"}));
+    Node a(PG_NODE, node_args(db, {"--workers", "1", "serve"}));
+    Node b(PG_NODE, node_args(db, {"--workers", "1", "serve"}));
+    Effects e = wait_effects(effects, [](const Effects& x) { return x.n("work 0") >= 1; });
+    Node& stopped = parent_of(e.pids["work 0"].front()) == a.pid ? a : b;
+    stopped.signal(SIGSTOP);
+    // The lease (1 s) lapses; the decider fails the attempt as a crash and retries it on the other.
+    wait_effects(effects, [](const Effects& x) { return x.n("work 0") >= 2; });
+    stopped.signal(SIGCONT);
+    REQUIRE(decider.wait(40s) == 0);
+    CHECK(first_line(decider.out()) == std::to_string(pgtest::stages_value(1)));
+    CHECK(cluster->psql("SELECT state FROM flowy.tasks WHERE id = 'work-0-0'", db_name()) == "failed");
+    CHECK(cluster->psql("SELECT state FROM flowy.tasks WHERE id = 'work-0-1'", db_name()) == "succeeded");
+    // The stopped process came back, had its result refused, and serves on.
+    auto until = Clock::now() + 10s;
+    while (stopped.err().find("came after its lease was lost") == std::string::npos && Clock::now() < until)
+        std::this_thread::sleep_for(20ms);
+    CHECK(stopped.err().find("came after its lease was lost") != std::string::npos);
+    CHECK(stopped.alive());
+    CHECK(read_effects(effects).count["again 0"] == 1);
+}
+
+TEST_CASE("D5: the decider SIGKILLed mid-run: a serving process takes over, replays, finishes; nothing runs twice") {
+    std::string db = fresh_db();
+    std::string effects = fresh_effects();
+    Node decider(PG_NODE, node_args(db, {"--workers", "0", "run", "4", "400"}));
+    Node a(PG_NODE, node_args(db, {"--workers", "2", "serve"}));
+    Node b(PG_NODE, node_args(db, {"--workers", "2", "serve"}));
+    // Every first-stage task has finished (its second stage started); then the decider dies.
+    wait_effects(effects, [](const Effects& x) {
+        return x.n("again 0") + x.n("again 1") + x.n("again 4") + x.n("again 9") >= 4;
+    });
+    decider.signal(SIGKILL);
+    CHECK(decider.wait() == 128 + SIGKILL);
+    std::string id = cluster->psql("SELECT max(id) FROM flowy.executions", db_name());
+    auto w = quiet<pgtest::Stages>(db);
+    pgtest::configure(w, 0);
+    auto started = Clock::now();
+    CHECK(w.result(flowy::ExecutionId::parse(id)) == pgtest::stages_value(4));
+    CHECK(Clock::now() - started < 10s);
+    Effects end = read_effects(effects);
+    for (int i = 0; i < 4; ++i) {
+        CHECK(end.n("work " + std::to_string(i)) == 1);
+        CHECK(end.n("again " + std::to_string(i * i)) == 1);
+    }
+    CHECK(end.n("total 4") == 1);
+    CHECK(cluster->psql("SELECT decider_token FROM flowy.executions WHERE id = " + id, db_name()) == "2");
+}
+
+TEST_CASE("D6: PostgreSQL restarted mid-run: everyone reconnects, nothing is lost or applied twice") {
+    std::string db = fresh_db();
+    std::string effects = fresh_effects();
+    Node decider(PG_NODE, node_args(db, {"--workers", "0", "--lease", "8000", "run", "6", "300"}));
+    Node a(PG_NODE, node_args(db, {"--workers", "2", "--lease", "8000", "serve"}));
+    wait_effects(effects, [](const Effects& x) { return x.lines >= 2; });
+    cluster->restart();
+    REQUIRE(decider.wait(60s) == 0);
+    CHECK(first_line(decider.out()) == std::to_string(pgtest::stages_value(6)));
+    Effects end = read_effects(effects);
+    CHECK(end.lines == 13);  // 6 + 6 + 1: every task ran exactly once
+    for (const auto& [k, n] : end.count) CHECK_MESSAGE(n == 1, k);
+    CHECK(decider.err().find("reconnected") != std::string::npos);
+}
+
+TEST_CASE("D8: a bad connection string, a closed port, a wrong password, a server that never answers") {
+    auto w = quiet<pgtest::Stages>("this is not = a connection string");
+    pgtest::configure(w, 0);
+    CHECK_THROWS_AS(w.start(1, 1), flowy::ConfigError);
+
+    auto closed = quiet<pgtest::Stages>("host=127.0.0.1 port=1 user=postgres");
+    pgtest::configure(closed, 0);
+    try {
+        closed.start(1, 1);
+        FAIL("connected to a closed port");
+    } catch (const flowy::ConfigError& e) {
+        CHECK(std::string(e.what()).find("cannot connect to PostgreSQL") != std::string::npos);
+    }
+
+    cluster->psql(
+        "DO \\$\\$ BEGIN CREATE ROLE pw LOGIN PASSWORD 'right'; EXCEPTION WHEN duplicate_object THEN END \\$\\$");
+    auto wrong = quiet<pgtest::Stages>("host=127.0.0.1 port=" + std::to_string(cluster->port) +
+                                       " user=pw password=wrong dbname=postgres");
+    pgtest::configure(wrong, 0);
+    try {
+        wrong.start(1, 1);
+        FAIL("connected with a wrong password");
+    } catch (const flowy::ConfigError& e) {
+        CHECK(std::string(e.what()).find("password authentication failed") != std::string::npos);
+    }
+
+    // A server that accepts the connection and never says a word.
+    int s = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(s, 4) == 0);
+    socklen_t len = sizeof addr;
+    getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len);
+    auto mute = quiet<pgtest::Stages>("host=127.0.0.1 port=" + std::to_string(ntohs(addr.sin_port)) +
+                                      " user=postgres connect_timeout=2");
+    pgtest::configure(mute, 0);
+    auto started = Clock::now();
+    CHECK_THROWS_AS(mute.start(1, 1), flowy::ConfigError);
+    CHECK(Clock::now() - started < 6s);
+    ::close(s);
+}
+
+namespace {
+std::string echo(std::string s) {
+    return s + s;
+}
+struct Echo {
+    flowy::Activity<std::string(std::string)> echo{"echo"};
+    flowy::Result<std::string> operator()(std::string s) { return echo(s); }
+};
+}  // namespace
+
+TEST_CASE("D8: arguments and values with quotes, NULs and SQL keywords are data, never SQL") {
+    std::string db = fresh_db();
+    auto w = quiet<Echo>(db);
+    w.conf_activity("echo", echo).workers(1);
+    std::string evil = std::string("'); DROP TABLE flowy.tasks; --\"\\x00 \0 $1 SELECT pg_sleep(10) '", 60);
+    CHECK(w.run(evil) == evil + evil);
+    CHECK(cluster->psql("SELECT count(*) FROM flowy.tasks", db_name()) == "1");
+}
+
+TEST_CASE("the schema is made once by flowy, and a newer one is refused with a clear error") {
+    std::string db = fresh_db();
+    auto w = quiet<Echo>(db);
+    w.conf_activity("echo", echo).workers(1);
+    CHECK(w.run(std::string("a")) == "aa");
+    CHECK(cluster->psql("SELECT value FROM flowy.meta WHERE key = 'schema_version'", db_name()) == "1");
+    cluster->psql("UPDATE flowy.meta SET value = '99' WHERE key = 'schema_version'", db_name());
+    try {
+        w.run(std::string("b"));
+        FAIL("ran on a newer schema");
+    } catch (const flowy::ConfigError& e) {
+        CHECK(std::string(e.what()).find("version 99, newer than this library's (1)") != std::string::npos);
+    }
+}
+
+namespace {
+int fails(int x) {
+    if (x > 0) throw std::domain_error("no " + std::to_string(x));
+    return x;
+}
+int crashes(int) {
+    std::abort();
+}
+int sleeps(int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ms;
+}
+int add(int a, int b) {
+    return a + b;
+}
+struct Semantics {
+    flowy::Activity<int(int)> fails{"fails"};
+    flowy::Activity<int(int)> crashes{"crashes"};
+    flowy::Activity<int(int)> sleeps{"sleeps"};
+    flowy::Activity<int(int, int)> add{"add"};
+    flowy::Result<int> operator()(int mode) {
+        switch (mode) {
+            case 0:
+                return add(fails(1), 2);  // fails; add is skipped
+            case 1:
+                return crashes(1);
+            case 2:
+                return sleeps(3000);  // past its timeout
+            case 3: {
+                std::vector<flowy::Result<int>> v;
+                for (int i : {300, 10, 150}) v.push_back(sleeps(i));
+                int order = 0;
+                for (auto r : flowy::finish_order(v)) order = order * 1000 + r.get();
+                return order;
+            }
+            case 4: {
+                std::vector<flowy::Result<int>> v;
+                for (int i = 1; i <= 6; ++i) v.push_back(sleeps(i * 10));
+                return flowy::parallel_reduce(add, v);
+            }
+            default:
+                if (mode < 10) return flowy::restart(mode + 1);
+                return add(mode, 0);
+        }
+    }
+};
+}  // namespace
+
+TEST_CASE("D2: failures, skipped dependents, crashes, timeouts, finish_order, parallel_reduce, restart") {
+    std::string db = fresh_db();
+    auto w = quiet<Semantics>(db);
+    w.conf_activity("fails", fails)
+        .conf_activity("crashes", crashes)
+        .conf_activity("sleeps", sleeps, {.timeout = 500ms})
+        .conf_activity("add", add)
+        .workers(2);
+    try {
+        w.run(0);
+        FAIL("no error");
+    } catch (const flowy::TaskError& e) {
+        CHECK(std::string(e.what()) == "no 1");
+        CHECK(e.type() == "std::domain_error");
+        CHECK(e.task() == "fails-0-0");
+    }
+    CHECK(cluster->psql("SELECT count(*) FROM flowy.tasks WHERE activity_name = 'add'", db_name()) == "0");
+    CHECK_THROWS_AS(w.run(1), flowy::WorkerCrashed);
+    CHECK_THROWS_AS(w.run(2), flowy::TaskTimedout);
+    CHECK(w.run(3) == 10150300);
+    CHECK(w.run(4) == 210);
+    CHECK(w.run(5) == 10);
+    CHECK(cluster->psql("SELECT string_agg(status, ',' ORDER BY id) FROM flowy.executions", db_name()) ==
+          "failed,failed,failed,succeeded,succeeded,succeeded");
+}
+
+TEST_CASE("D10: 10 serving processes, 60 executions started at once, each a fan-out of 50") {
+    std::string db = fresh_db();
+    std::string effects = fresh_effects();
+    auto w = quiet<pgtest::Stages>(db);
+    pgtest::configure(w, 0);
+    std::vector<flowy::ExecutionId> ids;
+    for (int i = 0; i < 60; ++i) ids.push_back(w.start(25, 0));
+    std::vector<std::unique_ptr<Node>> nodes;
+    for (int i = 0; i < 10; ++i)
+        nodes.push_back(
+            std::make_unique<Node>(PG_NODE, node_args(db, {"--workers", "1", "--lease", "10000", "serve"})));
+    for (auto id : ids) CHECK(w.result(id) == pgtest::stages_value(25));
+    Effects end = read_effects(effects);
+    CHECK(end.lines == 60 * 51);
+    CHECK(cluster->psql("SELECT count(*) FROM flowy.tasks WHERE state <> 'succeeded' OR id NOT LIKE '%-0'",
+                        db_name()) == "0");
+    for (auto& n : nodes) n->signal(SIGTERM);
+    for (auto& n : nodes) CHECK(n->wait() == 0);
+}
+
+namespace {
+std::string slurp(const std::string& path) {
+    std::ifstream f(path);
+    return std::string((std::istreambuf_iterator<char>(f)), {});
+}
+int tool(const std::string& args) {
+    int rc = std::system((std::string(FLOWY_TOOL) + " " + args + " > " + cluster->dir + "/tool.out 2>&1").c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+}  // namespace
+
+TEST_CASE("D9: flowy executions lists them; flowy export of a finished, a failed and a running execution is a trace") {
+    std::string db = fresh_db();
+    std::string effects = fresh_effects();
+    auto w = quiet<pgtest::Stages>(db);
+    pgtest::configure(w, 0);
+    w.workers(2);
+    CHECK(w.run(2, 10) == pgtest::stages_value(2));
+    auto s = quiet<Semantics>(db);
+    s.conf_activity("fails", fails)
+        .conf_activity("crashes", crashes)
+        .conf_activity("sleeps", sleeps)
+        .conf_activity("add", add)
+        .workers(1);
+    CHECK_THROWS_AS(s.run(0), flowy::TaskError);
+    flowy::ExecutionId running = w.start(2, 4000);
+    Node serve(PG_NODE, node_args(db, {"--workers", "2", "serve"}));
+    wait_effects(effects, [](const Effects& x) { return x.n("work 1") >= 2; });
+    std::string q = "'" + db + "'";
+    REQUIRE(tool("executions --db " + q) == 0);
+    std::string list = slurp(cluster->dir + "/tool.out");
+    CHECK(list.find("succeeded") != std::string::npos);
+    CHECK(list.find("failed") != std::string::npos);
+    CHECK(list.find("running") != std::string::npos);
+    CHECK(list.find("no 1") != std::string::npos);
+    std::string host = cluster->psql("SELECT host FROM flowy.tasks LIMIT 1", db_name());
+    for (std::string id : {std::string("1"), std::string("2"), flowy::to_string(running)}) {
+        CAPTURE(id);
+        std::string trace = cluster->dir + "/export-" + id + ".jsonl";
+        REQUIRE(tool("export --db " + q + " " + id + " -o " + trace) == 0);
+        CHECK(tool("render " + trace + " -o " + trace + ".dot") == 0);
+        CHECK(tool("timeline " + trace + " -o " + trace + ".json") == 0);
+        if (id == "1") {  // where each finished task ran: the host and the worker process
+            CHECK(slurp(trace + ".dot").find("on " + host + " pid ") != std::string::npos);
+            CHECK(slurp(trace + ".json").find("(" + host + " pid ") != std::string::npos);
+        }
+        CHECK(tool("summary " + trace) == 0);
+        flowy::Trace t = flowy::Trace::load(trace);
+        CHECK(t.tasks().size() >= 2);
+    }
+    CHECK(flowy::Trace::load(cluster->dir + "/export-" + flowy::to_string(running) + ".jsonl").runs().back().outcome ==
+          flowy::TraceRun::Outcome::running);
+    CHECK(tool("export --db " + q + " 999 -o " + cluster->dir + "/none.jsonl") == 1);
+    CHECK(w.result(running) == pgtest::stages_value(2));
+}
+
+namespace {
+void stop_cluster(int sig) {
+    if (cluster) cluster->stop();
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    pgtest::Cluster c("host all pw 127.0.0.1/32 scram-sha-256");
+    cluster = &c;
+    std::signal(SIGTERM, stop_cluster);
+    std::signal(SIGINT, stop_cluster);
+    doctest::Context ctx(argc, argv);
+    int rc = ctx.run();
+    cluster = nullptr;
+    return rc;
+}
