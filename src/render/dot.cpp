@@ -167,7 +167,20 @@ public:
         group();
         const TraceRun& run = trace_.runs().back();
         std::string title = run.workflow + " on " + run.executor;
-        if (run.executor != "synchronous") title += " (" + std::to_string(run.workers) + " workers)";
+        if (run.executor == "postgres") {
+            // Its workers are wherever serving processes ran its tasks.
+            std::set<std::string> hosts, processes;
+            for (const TraceTask& t : trace_.tasks())
+                if (!t.host.empty()) {
+                    hosts.insert(t.host);
+                    processes.insert(t.host + ":" + std::to_string(t.pid));
+                }
+            title = run.workflow + " on PostgreSQL (" + std::to_string(processes.size()) + " worker process" +
+                    (processes.size() == 1 ? "" : "es") + " on " + std::to_string(hosts.size()) + " host" +
+                    (hosts.size() == 1 ? "" : "s") + ")";
+        } else if (run.executor != "synchronous") {
+            title += " (" + std::to_string(run.workers) + " workers)";
+        }
         if (trace_.runs().size() > 1) title += ", resumed " + std::to_string(trace_.runs().size() - 1) + "x";
         set(g_, "label", title);
         set(g_, "labelloc", "t");
