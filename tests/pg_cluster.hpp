@@ -53,7 +53,7 @@ public:
     void stop() noexcept {
         if (!running_) return;
         running_ = false;
-        std::system((run_as() + pg_bin + "/pg_ctl -D " + dir + "/data -m immediate stop > /dev/null 2>&1").c_str());
+        std::system((run_as() + pg_bin + "/pg_ctl -D " + dir + "/data -m fast stop > /dev/null 2>&1").c_str());
     }
     void restart() {
         sh(run_as() + pg_bin + "/pg_ctl -D " + dir + "/data -w -m fast restart -l " + dir + "/log -o \"-c " +
