@@ -332,12 +332,8 @@ private:
         for (auto& w : pool_->warnings) log_warning(log_, w);
         pool_->warnings.clear();
         for (Completion& c : finished_) {
-            if (c.outcome == Completion::Outcome::requeue) {  // its worker died before it started: run it again
-                Claimed& cl = slots_[c.task];
-                Request q;
-                q.task = c.task;
-                q.args = cl.args;
-                // the activity is in the row; a requeue is rare: fail it as a crash, the engine retries
+            if (c.outcome == Completion::Outcome::requeue) {
+                // Its worker died before it started: failed as a crash, which the decider retries.
                 c.outcome = Completion::Outcome::failed;
                 c.error.kind = ErrorInfo::Kind::crashed;
                 c.error.message = "its worker process died before it started";
