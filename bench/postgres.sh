@@ -28,7 +28,6 @@ commits() { "$bin/psql" -X -A -t -h 127.0.0.1 -p "$port" -U postgres -d postgres
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 for fsync in on off; do
     "${as[@]}" "$bin/pg_ctl" -D "$d/data" -w -l "$d/log" -o "-c listen_addresses=127.0.0.1 -p $port -k $d -c fsync=$fsync" start >/dev/null
-    "$exe" "$db" fanout 10 >/dev/null  # the schema
     "$exe" "$db" serve & pids+=($!)
     "$exe" "$db" serve & pids+=($!)
     sleep 0.5
