@@ -74,6 +74,11 @@ Effects wait_effects(const std::string& path, F ok, std::chrono::milliseconds li
     }
 }
 
+std::string slurp(const std::string& path) {
+    std::ifstream f(path);
+    return std::string((std::istreambuf_iterator<char>(f)), {});
+}
+
 int parent_of(int pid) {
     std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
     std::string s((std::istreambuf_iterator<char>(f)), {});
@@ -133,10 +138,6 @@ public:
     int pid = -1;
 
 private:
-    static std::string slurp(const std::string& p) {
-        std::ifstream f(p);
-        return std::string((std::istreambuf_iterator<char>(f)), {});
-    }
     std::string out_, err_;
     bool reaped_ = false;
 };
@@ -471,10 +472,6 @@ TEST_CASE("D10: 10 serving processes, 60 executions started at once, each a fan-
 }
 
 namespace {
-std::string slurp(const std::string& path) {
-    std::ifstream f(path);
-    return std::string((std::istreambuf_iterator<char>(f)), {});
-}
 int tool(const std::string& args) {
     int rc = std::system((std::string(FLOWY_TOOL) + " " + args + " > " + cluster->dir + "/tool.out 2>&1").c_str());
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;

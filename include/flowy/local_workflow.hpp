@@ -191,8 +191,6 @@ namespace detail {
 template <class Self, class W>
 class WorkflowConfig {
 public:
-    using workflow_type = W;
-
     /// Binds dependency `name` to function `f` (a function, or a lambda with one signature).
     template <class F>
     Self& conf_activity(std::string name, F f, ActivityOptions opts = {}) {

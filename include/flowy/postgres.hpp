@@ -42,13 +42,12 @@ public:
     /// Reads an id as to_string() writes it (digits); throws std::invalid_argument otherwise.
     static ExecutionId parse(std::string_view s) {
         std::uint64_t v = 0;
-        if (s.empty() || s.size() > 18)
-            throw std::invalid_argument("flowy: not an execution id: '" + std::string(s) + "'");
+        bool digits = !s.empty() && s.size() <= 18;
         for (char c : s) {
-            if (c < '0' || c > '9') throw std::invalid_argument("flowy: not an execution id: '" + std::string(s) + "'");
+            digits = digits && c >= '0' && c <= '9';
             v = v * 10 + static_cast<std::uint64_t>(c - '0');
         }
-        if (v == 0) throw std::invalid_argument("flowy: not an execution id: '" + std::string(s) + "'");
+        if (!digits || v == 0) throw std::invalid_argument("flowy: not an execution id: '" + std::string(s) + "'");
         return ExecutionId(v);
     }
     std::uint64_t value() const { return v_; }

@@ -69,21 +69,19 @@ Params& Params::bytes(std::string v) {
 Params& Params::null() {
     return add({}, 0, 0, true);
 }
-Params& Params::texts(const std::vector<std::string>& v) {
-    return add(binary_array(oid_text, v.size(),
+Params& Params::strings(const std::vector<std::string>& v, unsigned elem_oid, unsigned array_oid) {
+    return add(binary_array(elem_oid, v.size(),
                             [&](std::string& out, std::size_t i) {
                                 put32(out, static_cast<std::uint32_t>(v[i].size()));
                                 out += v[i];
                             }),
-               oid_text_array, 1);
+               array_oid, 1);
+}
+Params& Params::texts(const std::vector<std::string>& v) {
+    return strings(v, oid_text, oid_text_array);
 }
 Params& Params::byteas(const std::vector<std::string>& v) {
-    return add(binary_array(oid_bytea, v.size(),
-                            [&](std::string& out, std::size_t i) {
-                                put32(out, static_cast<std::uint32_t>(v[i].size()));
-                                out += v[i];
-                            }),
-               oid_bytea_array, 1);
+    return strings(v, oid_bytea, oid_bytea_array);
 }
 Params& Params::int8s(const std::vector<std::int64_t>& v) {
     return add(binary_array(oid_int8, v.size(),
@@ -147,7 +145,6 @@ void Connection::connect_or_throw() {
 bool Connection::reconnect() {
     auto started = std::chrono::steady_clock::now();
     auto delay = std::chrono::milliseconds(50);
-    std::string last;
     for (int attempt = 0;; ++attempt) {
         if (cancel_signal()) return false;
         try {
@@ -161,65 +158,57 @@ bool Connection::reconnect() {
             return true;
         } catch (const ConnectError& e) {
             if (attempt == 0 && warn_) warn_(std::string(e.what()) + "; trying again with back-off");
-            last = e.what();
         }
         std::this_thread::sleep_for(delay);
         delay = std::min<std::chrono::milliseconds>(delay * 2, std::chrono::seconds(2));
     }
 }
 
-Rows Connection::exec(const char* sql, const Params& p) {
-    for (;;) {
-        std::vector<const char*> values(p.size());
-        std::vector<int> lengths(p.size());
-        for (std::size_t i = 0; i < p.size(); ++i) {
-            values[i] = p.nulls_[i] ? nullptr : p.values_[i].data();
-            lengths[i] = static_cast<int>(p.values_[i].size());
+bool Connection::settle(PGresult* r) {
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        // Notifications that came with the result wait for notifications() (the socket
+        // has nothing more to say about them, so wait_readable would not see them).
+        while (PGnotify* n = PQnotifies(c_)) {
+            pending_.push_back(n->relname);
+            PQfreemem(n);
         }
+        return true;
+    }
+    if (PQstatus(c_) == CONNECTION_BAD) {
+        if (r) PQclear(r);
+        if (warn_) warn_("lost the connection to PostgreSQL (" + message_of(c_) + ")");
+        if (!reconnect()) throw ConnectError("flowy: lost the connection to PostgreSQL, and stopped reconnecting");
+        return false;  // every statement is safe to send again (engine.cpp)
+    }
+    std::string state = r && PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "";
+    std::string m = r ? PQresultErrorMessage(r) : message_of(c_);
+    if (r) PQclear(r);
+    while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+    throw StatementError("flowy: PostgreSQL: " + m, state);
+}
+
+Rows Connection::exec(const char* sql, const Params& p) {
+    std::vector<const char*> values(p.size());
+    std::vector<int> lengths(p.size());
+    for (std::size_t i = 0; i < p.size(); ++i) {
+        values[i] = p.nulls_[i] ? nullptr : p.values_[i].data();
+        lengths[i] = static_cast<int>(p.values_[i].size());
+    }
+    for (;;) {
         PGresult* r = PQexecParams(c_, sql, static_cast<int>(p.size()), p.oids_.data(), values.data(), lengths.data(),
                                    p.formats_.data(), 1);
-        ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-        if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-            Rows rows(r);
-            // Notifications that came with the result wait for notifications().
-            while (PGnotify* n = PQnotifies(c_)) {
-                pending_.push_back(n->relname);
-                PQfreemem(n);
-            }
-            return rows;
-        }
-        if (PQstatus(c_) == CONNECTION_BAD) {
-            if (r) PQclear(r);
-            if (warn_) warn_("lost the connection to PostgreSQL (" + message_of(c_) + ")");
-            if (!reconnect()) throw ConnectError("flowy: lost the connection to PostgreSQL, and stopped reconnecting");
-            continue;  // every statement is safe to send again (engine.cpp)
-        }
-        std::string state = r && PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "";
-        std::string m = r ? PQresultErrorMessage(r) : message_of(c_);
-        if (r) PQclear(r);
-        while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-        throw StatementError("flowy: PostgreSQL: " + m, state);
+        if (settle(r)) return Rows(r);
     }
 }
 
 void Connection::exec_script(const char* sql) {
     for (;;) {
         PGresult* r = PQexec(c_, sql);
-        ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        if (settle(r)) {
             PQclear(r);
             return;
         }
-        if (PQstatus(c_) == CONNECTION_BAD) {
-            if (r) PQclear(r);
-            if (!reconnect()) throw ConnectError("flowy: lost the connection to PostgreSQL, and stopped reconnecting");
-            continue;
-        }
-        std::string state = r && PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "";
-        std::string m = r ? PQresultErrorMessage(r) : message_of(c_);
-        if (r) PQclear(r);
-        while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-        throw StatementError("flowy: PostgreSQL: " + m, state);
     }
 }
 

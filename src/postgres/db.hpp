@@ -48,6 +48,7 @@ public:
 private:
     friend class Connection;
     Params& add(std::string v, unsigned oid, int format, bool is_null = false);
+    Params& strings(const std::vector<std::string>& v, unsigned elem_oid, unsigned array_oid);
     std::vector<std::string> values_;
     std::vector<unsigned> oids_;
     std::vector<int> formats_;
@@ -68,7 +69,6 @@ public:
     std::int64_t integer(int row, int col, std::int64_t otherwise = 0) const;
     /// A timestamptz column, as microseconds since the Unix epoch (0 if null).
     std::int64_t time_us(int row, int col) const;
-    bool boolean(int row, int col) const { return !null(row, col) && bytes(row, col)[0] != 0; }
 
 private:
     std::unique_ptr<PGresult, void (*)(PGresult*)> r_;
@@ -110,6 +110,10 @@ public:
 
 private:
     void connect_or_throw();
+    /// A statement's outcome: true if it succeeded (`r` is the caller's), false if the
+    /// connection was lost and made again (send it again); throws StatementError if
+    /// the server rejected it, ConnectError if reconnecting stopped.
+    bool settle(PGresult* r);
     bool reconnect();  // with back-off; false if it gave up
     std::string conninfo_;
     std::function<void(const std::string&)> warn_;

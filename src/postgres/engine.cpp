@@ -58,10 +58,21 @@ std::string host_name() {
     return h;
 }
 
-std::int64_t realtime_us() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return std::int64_t(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+/// Wall-clock minus monotonic microseconds, on this host now. Workers stamp run times
+/// by CLOCK_MONOTONIC; the database keeps them as wall-clock times, which a decider on
+/// another host turns back into its own monotonic clock.
+std::int64_t wall_minus_monotonic_us() {
+    timespec real{}, mono{};
+    clock_gettime(CLOCK_REALTIME, &real);
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    return (std::int64_t(real.tv_sec) - std::int64_t(mono.tv_sec)) * 1000000 + (real.tv_nsec - mono.tv_nsec) / 1000;
+}
+
+/// Why a value of `size` encoded bytes is refused, or "" if it is not.
+std::string over_limit(const char* what, std::size_t size) {
+    if (size <= max_value) return {};
+    return std::string(what) + " " + std::to_string(size) + " bytes encoded, over the PostgreSQL engine's limit of " +
+           std::to_string(max_value >> 20) + " MiB";
 }
 
 /// Registry index -> the activity's name ("child/square" inside child workflow
@@ -148,18 +159,26 @@ CREATE TABLE flowy.history (
     PRIMARY KEY (execution, seq));
 )SQL";
 
+/// The database's schema version, or nullopt if it has no flowy schema.
+std::optional<int> stored_version(Connection& db) {
+    Rows r = db.exec(
+        "SELECT (SELECT value FROM flowy.meta WHERE key = 'schema_version')::int4 "
+        "WHERE to_regclass('flowy.meta') IS NOT NULL");
+    if (r.size() == 0 || r.null(0, 0)) return std::nullopt;
+    return static_cast<int>(r.integer(0, 0));
+}
+
+std::string newer_schema(std::optional<int> v) {
+    return "flowy: the database's flowy schema is version " + (v ? std::to_string(*v) : "?") +
+           ", newer than this library's (" + std::to_string(schema_version) +
+           "): use a newer flowy, or another database";
+}
+
 /// Creates the schema if the database has none; refuses a newer one.
 void ensure_schema(Connection& db) {
-    auto version = [&]() -> std::optional<int> {
-        Rows r = db.exec(
-            "SELECT (SELECT value FROM flowy.meta WHERE key = 'schema_version')::int4 "
-            "WHERE to_regclass('flowy.meta') IS NOT NULL");
-        if (r.size() == 0 || r.null(0, 0)) return std::nullopt;
-        return static_cast<int>(r.integer(0, 0));
-    };
     std::optional<int> v;
     try {
-        v = version();
+        v = stored_version(db);
     } catch (const StatementError&) {
         v = std::nullopt;
     }
@@ -179,26 +198,48 @@ void ensure_schema(Connection& db) {
             throw ConfigError(std::string("flowy: cannot create the flowy schema in the database: ") + e.what() +
                               " (the role needs CREATE on the database, or the schema made by a role that has it)");
         }
-        v = version();
+        v = stored_version(db);
     }
-    if (!v || *v > schema_version)
-        throw ConfigError("flowy: the database's flowy schema is version " + (v ? std::to_string(*v) : "?") +
-                          ", newer than this library's (" + std::to_string(schema_version) +
-                          "): use a newer flowy, or another database");
+    if (!v || *v > schema_version) throw ConfigError(newer_schema(v));
 }
 
-std::unique_ptr<Connection> connect(const Options& o, const Config& config) {
+/// A connection whose warnings go to `log`; ConfigError if it cannot be made.
+std::unique_ptr<Connection> connect(const std::string& conninfo, std::function<void(std::string_view)> log) {
     try {
-        auto log = config.log;
-        return std::make_unique<Connection>(o.conninfo, [log](const std::string& m) { log_warning(log, m); });
+        return std::make_unique<Connection>(conninfo,
+                                            [log = std::move(log)](const std::string& m) { log_warning(log, m); });
     } catch (const ConnectError& e) {
         throw ConfigError(e.what());
     }
 }
+std::unique_ptr<Connection> connect(const Options& o, const Config& config) {
+    return connect(o.conninfo, config.log);
+}
+
+/// A connection for reading what is there (the tools, result()): no schema is made;
+/// std::invalid_argument if there is none.
+std::unique_ptr<Connection> connect_to_read(const std::string& conninfo,
+                                            std::function<void(std::string_view)> log = {}) {
+    std::unique_ptr<Connection> db = connect(conninfo, std::move(log));
+    std::optional<int> v = stored_version(*db);
+    if (!v) throw std::invalid_argument("flowy: this database has no flowy schema (no execution ran in it)");
+    if (*v > schema_version) throw ConfigError(newer_schema(v));
+    return db;
+}
+
+/// The history lines execution `id`'s deciders stored, in order; `next_seq` (if given)
+/// is the sequence number the next batch takes.
+std::string history_text(Connection& db, std::int64_t id, int* next_seq = nullptr) {
+    Rows h = db.exec("SELECT seq, lines FROM flowy.history WHERE execution = $1 ORDER BY seq", Params().integer(id));
+    std::string text;
+    for (int i = 0; i < h.size(); ++i) text += h.bytes(i, 1);
+    if (next_seq) *next_seq = h.size() > 0 ? static_cast<int>(h.integer(h.size() - 1, 0)) + 1 : 0;
+    return text;
+}
 
 // ---- a task's row as a completion ----
 
-/// The columns completion_of reads, in order.
+/// The columns deliver() reads, in order.
 constexpr const char* completion_columns =
     "t.id, t.state, t.result, t.error_kind, t.error_message, t.error_type, t.host, t.pid, t.worker, "
     "t.started_us, t.ended_us, t.duration_us";
@@ -221,9 +262,7 @@ public:
         for (const std::string& l : names_.list)
             if (!l.empty() && std::find(lists_.begin(), lists_.end(), l) == lists_.end()) lists_.push_back(l);
     }
-    ~Server() {
-        if (pool_) pool_->stop(true);
-    }
+    ~Server() { pool_->stop(true); }
 
     TaskExecutor* pool() { return pool_.get(); }
     /// A task was queued: look at the queue again.
@@ -231,7 +270,6 @@ public:
 
     /// One round: completions out, leases renewed, new tasks claimed. Never blocks but on statements.
     void step() {
-        if (!pool_) return;
         collect();
         if (!done_.empty()) complete();
         auto now = Clock::now();
@@ -243,13 +281,12 @@ public:
     void wait(Clock::time_point deadline) {
         deadline = std::min(deadline, next_look_);
         if (!running_.empty()) deadline = std::min(deadline, next_renewal_);
-        if (pool_ && pool_->in_flight() > 0) {
+        if (pool_->in_flight() > 0) {
             pool_->wait(finished_, deadline);
         } else {
             db_.wait_readable(deadline);
         }
     }
-    std::size_t running() const { return running_.size(); }
 
 private:
     struct Claimed {
@@ -258,9 +295,11 @@ private:
         std::int64_t token = 0;
         std::string args;
     };
+    /// Whether the tasks this process ran took under 1 ms on average: they may queue on a
+    /// worker (claimed 16 per worker, sent with depth 16); others only go to an idle one.
+    bool short_tasks() const { return avg_us_ >= 0 && avg_us_ < 1000; }
     std::size_t free_slots() const {
-        // Tasks known to be short fill a worker's queue; others only go to an idle worker.
-        std::size_t capacity = static_cast<std::size_t>(workers_) * (avg_us_ >= 0 && avg_us_ < 1000 ? 16 : 1);
+        std::size_t capacity = static_cast<std::size_t>(workers_) * (short_tasks() ? 16 : 1);
         return capacity > running_.size() ? capacity - running_.size() : 0;
     }
 
@@ -312,7 +351,7 @@ private:
             q.activity = static_cast<std::uint32_t>(activity);
             q.args = slots_[slot].args;
             q.timeout = milliseconds(r.integer(i, 6));
-            q.depth = q.timeout.count() == 0 && avg_us_ >= 0 && avg_us_ < 1000 ? 16 : 1;
+            q.depth = q.timeout.count() == 0 && short_tasks() ? 16 : 1;
             pool_->submit(q);
         }
     }
@@ -328,7 +367,7 @@ private:
     }
 
     void collect() {
-        if (pool_ && pool_->in_flight() > 0) pool_->wait(finished_, Clock::now());
+        if (pool_->in_flight() > 0) pool_->wait(finished_, Clock::now());
         for (auto& w : pool_->warnings) log_warning(log_, w);
         pool_->warnings.clear();
         for (Completion& c : finished_) {
@@ -340,14 +379,9 @@ private:
             }
             if (c.outcome == Completion::Outcome::finished) {
                 avg_us_ = avg_us_ < 0 ? double(c.duration_us) : 0.8 * avg_us_ + 0.2 * double(c.duration_us);
-                if (c.bytes.size() > max_value) {
+                if (std::string m = over_limit("its result is", c.bytes.size()); !m.empty()) {
                     c.outcome = Completion::Outcome::failed;
-                    c.error = {ErrorInfo::Kind::exception,
-                               "its result is " + std::to_string(c.bytes.size()) +
-                                   " bytes encoded, over the PostgreSQL engine's limit of " +
-                                   std::to_string(max_value >> 20) + " MiB",
-                               "std::length_error",
-                               {}};
+                    c.error = {ErrorInfo::Kind::exception, std::move(m), "std::length_error", {}};
                     c.bytes.clear();
                 }
             }
@@ -357,10 +391,7 @@ private:
     }
 
     void complete() {
-        // Worker times on CLOCK_MONOTONIC, stored as wall-clock microseconds: deciders on other hosts convert.
-        timespec mono{};
-        clock_gettime(CLOCK_MONOTONIC, &mono);
-        std::int64_t offset = realtime_us() - (std::int64_t(mono.tv_sec) * 1000000 + mono.tv_nsec / 1000);
+        std::int64_t offset = wall_minus_monotonic_us();
         while (!done_.empty()) {
             std::vector<std::int64_t> execs, tokens, pids, workers, started, ended, durations;
             std::vector<std::string> ids, states, results, kinds, messages, types;
@@ -497,6 +528,14 @@ public:
 
     bool accepts(std::uint32_t) const override { return true; }
     int submit(const Request& r) override {
+        if (std::string m = over_limit("its arguments are", r.args.size()); !m.empty()) {
+            Completion c;
+            c.task = r.task;
+            c.outcome = Completion::Outcome::failed;
+            c.error = {ErrorInfo::Kind::exception, std::move(m), "std::length_error", {}};
+            ready_.push_back(std::move(c));
+            return -1;
+        }
         Pending p;
         p.id = r.id.str();
         p.activity = r.activity;
@@ -504,20 +543,6 @@ public:
         p.timeout_ms = std::chrono::duration_cast<milliseconds>(r.timeout).count();
         if (r.timeout.count() > 0 && p.timeout_ms == 0) p.timeout_ms = 1;
         outstanding_.emplace(p.id, r.task);
-        if (p.args.size() > max_value) {
-            Completion c;
-            c.task = r.task;
-            c.outcome = Completion::Outcome::failed;
-            c.error = {ErrorInfo::Kind::exception,
-                       "its arguments are " + std::to_string(p.args.size()) +
-                           " bytes encoded, over the PostgreSQL engine's limit of " + std::to_string(max_value >> 20) +
-                           " MiB",
-                       "std::length_error",
-                       {}};
-            outstanding_.erase(p.id);
-            ready_.push_back(std::move(c));
-            return -1;
-        }
         pending_.push_back(std::move(p));
         return -1;
     }
@@ -617,7 +642,6 @@ private:
     }
 
     void flush() {
-        if (pending_.empty() && lines_.empty()) return;
         while (!pending_.empty() || !lines_.empty()) {
             std::vector<std::string> ids, names, lists, args;
             std::vector<std::int64_t> activities, timeouts;
@@ -702,9 +726,7 @@ private:
     }
 
     void deliver(const Rows& r) {
-        timespec mono{};
-        clock_gettime(CLOCK_MONOTONIC, &mono);
-        std::int64_t offset = realtime_us() - (std::int64_t(mono.tv_sec) * 1000000 + mono.tv_nsec / 1000);
+        std::int64_t offset = wall_minus_monotonic_us();
         for (int i = 0; i < r.size(); ++i) {
             auto it = outstanding_.find(r.text(i, 0));
             if (it == outstanding_.end()) continue;  // delivered already, or not this decider's (replayed)
@@ -824,8 +846,6 @@ struct Process {
     std::unique_ptr<Instance> instance() { return std::move(first); }  // null: the execution makes one
 };
 
-enum class Ended { finished, failed, lost };
-
 /// Decides execution `id` (this process holds its lease with `token`), replaying
 /// `replay` on a takeover. Returns the result; throws the execution's error, or the
 /// TaskError of a lost lease (the execution goes on elsewhere).
@@ -892,7 +912,8 @@ SlotPtr ended_result(const Rows& r, std::uint64_t id) {
     throw_error(e);
 }
 
-SlotPtr wait_for(Connection& db, std::uint64_t id, const std::function<void()>& between) {
+/// Waits for execution `id` to end: its result, or throws its error.
+SlotPtr wait_for(Connection& db, std::uint64_t id) {
     db.listen("flowy_result_" + std::to_string(id));
     for (;;) {
         Rows r = db.exec(
@@ -902,7 +923,6 @@ SlotPtr wait_for(Connection& db, std::uint64_t id, const std::function<void()>& 
         if (r.size() == 0) throw std::invalid_argument("flowy: there is no execution " + std::to_string(id));
         std::string status = r.text(0, 0);
         if (status != "pending" && status != "running") return ended_result(r, id);
-        if (between) between();
         db.wait_readable(Clock::now() + std::chrono::seconds(1));
         db.notifications();
     }
@@ -929,13 +949,7 @@ std::optional<Claim> claim_execution(Connection& db, const WorkflowType& type, c
 /// What an earlier decider of execution `id` recorded, for replay: its history and the
 /// tasks that succeeded after its last flush. nullopt if it recorded nothing.
 std::optional<History> recorded(Connection& db, std::int64_t id, int& next_seq) {
-    Rows h = db.exec("SELECT seq, lines FROM flowy.history WHERE execution = $1 ORDER BY seq", Params().integer(id));
-    next_seq = 0;
-    std::string text;
-    for (int i = 0; i < h.size(); ++i) {
-        next_seq = static_cast<int>(h.integer(i, 0)) + 1;
-        text += h.bytes(i, 1);
-    }
+    std::string text = history_text(db, id, &next_seq);
     if (text.empty()) return std::nullopt;
     History hist = history_of(text, "the history of execution " + std::to_string(id));
     Rows t = db.exec(
@@ -954,16 +968,11 @@ std::optional<History> recorded(Connection& db, std::int64_t id, int& next_seq) 
     return hist;
 }
 
-std::string encoded_size_problem(const std::string& args) {
-    if (args.size() <= max_value) return {};
-    return "flowy: the execution's arguments are " + std::to_string(args.size()) +
-           " bytes encoded, over the PostgreSQL engine's limit of " + std::to_string(max_value >> 20) + " MiB";
-}
-
 }  // namespace
 
 SlotPtr run(const Config& config, const WorkflowType& type, std::string args, const Options& o) {
-    if (std::string m = encoded_size_problem(args); !m.empty()) throw std::length_error(m);
+    if (std::string m = over_limit("flowy: the execution's arguments are", args.size()); !m.empty())
+        throw std::length_error(m);
     Process p(config, type, o, false);
     Rows r = p.db->exec(
         "INSERT INTO flowy.executions (workflow, parameters, input, status, decider, decider_token, lease_until, "
@@ -981,12 +990,13 @@ SlotPtr run(const Config& config, const WorkflowType& type, std::string args, co
     } catch (const TaskError& e) {
         if (e.type() != "flowy::LeaseLost") throw;
         log_warning(config.log, std::string(e.what()) + "; waiting for its result");
-        return wait_for(*p.db, static_cast<std::uint64_t>(id), {});
+        return wait_for(*p.db, static_cast<std::uint64_t>(id));
     }
 }
 
 std::uint64_t start(const Config& config, const WorkflowType& type, std::string args, const Options& o) {
-    if (std::string m = encoded_size_problem(args); !m.empty()) throw std::length_error(m);
+    if (std::string m = over_limit("flowy: the execution's arguments are", args.size()); !m.empty())
+        throw std::length_error(m);
     Registry registry;
     std::unique_ptr<Instance> first;
     plan_of(type, config, registry, &first);  // a configuration that cannot run is refused here
@@ -1000,9 +1010,8 @@ std::uint64_t start(const Config& config, const WorkflowType& type, std::string 
 }
 
 SlotPtr result(const Config& config, const WorkflowType&, std::uint64_t id, const Options& o) {
-    std::unique_ptr<Connection> db = connect(o, config);
-    ensure_schema(*db);
-    return wait_for(*db, id, {});
+    std::unique_ptr<Connection> db = connect_to_read(o.conninfo, config.log);
+    return wait_for(*db, id);
 }
 
 void serve(const Config& config, const WorkflowType& type, const Options& o) {
@@ -1046,26 +1055,6 @@ void serve(const Config& config, const WorkflowType& type, const Options& o) {
 }  // namespace flowy::detail::pg
 
 namespace flowy::detail::pg {
-namespace {
-/// A connection for reading what is there (the tools): no schema is made.
-std::unique_ptr<Connection> connect_to_read(const std::string& conninfo) {
-    std::unique_ptr<Connection> db;
-    try {
-        db = std::make_unique<Connection>(conninfo);
-    } catch (const ConnectError& e) {
-        throw ConfigError(e.what());
-    }
-    Rows r = db->exec(
-        "SELECT (SELECT value FROM flowy.meta WHERE key = 'schema_version')::int4 "
-        "WHERE to_regclass('flowy.meta') IS NOT NULL");
-    if (r.size() == 0 || r.null(0, 0))
-        throw std::invalid_argument("flowy: this database has no flowy schema (no execution ran in it)");
-    if (r.integer(0, 0) > schema_version)
-        throw ConfigError("flowy: the database's flowy schema is version " + std::to_string(r.integer(0, 0)) +
-                          ", newer than this library's (" + std::to_string(schema_version) + ")");
-    return db;
-}
-}  // namespace
 
 OptionsBox::OptionsBox(std::string conninfo) : p(new Options{std::move(conninfo)}) {}
 OptionsBox::OptionsBox(const OptionsBox& o) : p(new Options(*o.p)) {}
@@ -1120,9 +1109,7 @@ std::string export_trace(const std::string& conninfo, ExecutionId id) {
     auto n = static_cast<std::int64_t>(id.value());
     Rows e = db->exec("SELECT status FROM flowy.executions WHERE id = $1", Params().integer(n));
     if (e.size() == 0) throw std::invalid_argument("flowy: there is no execution " + to_string(id));
-    Rows h = db->exec("SELECT lines FROM flowy.history WHERE execution = $1 ORDER BY seq", Params().integer(n));
-    std::string text;
-    for (int i = 0; i < h.size(); ++i) text += h.bytes(i, 0);
+    std::string text = history_text(*db, n);
     if (text.empty())
         throw std::invalid_argument("flowy: execution " + to_string(id) + " is " + e.text(0, 0) +
                                     ": nobody has decided it yet, so it has no history");
