@@ -417,6 +417,18 @@ struct Semantics {
                 for (int i = 1; i <= 6; ++i) v.push_back(sleeps(i * 10));
                 return flowy::parallel_reduce(add, v);
             }
+            case 20: {
+                // Short tasks, then a long one with short ones queued behind it on the one
+                // worker: the pool takes those back (requeue), and they must simply run.
+                std::vector<flowy::Result<int>> warm;
+                for (int i = 0; i < 30; ++i) warm.push_back(sleeps(0));
+                for (auto& r : warm) r.get();
+                std::vector<flowy::Result<int>> v{sleeps(300)};
+                for (int i = 0; i < 20; ++i) v.push_back(sleeps(0));
+                int sum = 0;
+                for (auto& r : v) sum += r.get();
+                return sum;
+            }
             default:
                 if (mode < 10) return flowy::restart(mode + 1);
                 return add(mode, 0);
@@ -449,6 +461,8 @@ TEST_CASE("D2: failures, skipped dependents, crashes, timeouts, finish_order, pa
     CHECK(w.run(5) == 10);
     CHECK(cluster->psql("SELECT string_agg(status, ',' ORDER BY id) FROM flowy.executions", db_name()) ==
           "failed,failed,failed,succeeded,succeeded,succeeded");
+    w.workers(1);
+    CHECK(w.run(20) == 300);  // no task behind the long one failed for having been taken back
 }
 
 TEST_CASE("D10: 10 serving processes, 60 executions started at once, each a fan-out of 50") {

@@ -294,6 +294,8 @@ private:
         std::string id;
         std::int64_t token = 0;
         std::string args;
+        std::uint32_t activity = 0;
+        milliseconds timeout{0};
     };
     /// Whether the tasks this process ran took under 1 ms on average: they may queue on a
     /// worker (claimed 16 per worker, sent with depth 16); others only go to an idle one.
@@ -346,14 +348,22 @@ private:
                 finished_.push_back(std::move(f));
                 continue;
             }
-            Request q;
-            q.task = slot;
-            q.activity = static_cast<std::uint32_t>(activity);
-            q.args = slots_[slot].args;
-            q.timeout = milliseconds(r.integer(i, 6));
-            q.depth = q.timeout.count() == 0 && short_tasks() ? 16 : 1;
-            pool_->submit(q);
+            c.activity = static_cast<std::uint32_t>(activity);
+            c.timeout = milliseconds(r.integer(i, 6));
+            run(slot);
         }
+    }
+
+    /// Hands claimed task `slot` to the local pool.
+    void run(std::uint32_t slot) {
+        const Claimed& c = slots_[slot];
+        Request q;
+        q.task = slot;
+        q.activity = c.activity;
+        q.args = c.args;
+        q.timeout = c.timeout;
+        q.depth = c.timeout.count() == 0 && short_tasks() ? 16 : 1;
+        pool_->submit(q);
     }
 
     std::uint32_t free_slot() {
@@ -370,12 +380,12 @@ private:
         if (pool_->in_flight() > 0) pool_->wait(finished_, Clock::now());
         for (auto& w : pool_->warnings) log_warning(log_, w);
         pool_->warnings.clear();
-        for (Completion& c : finished_) {
+        std::vector<Completion> arrived = std::move(finished_);
+        finished_.clear();
+        for (Completion& c : arrived) {
             if (c.outcome == Completion::Outcome::requeue) {
-                // Its worker died before it started: failed as a crash, which the decider retries.
-                c.outcome = Completion::Outcome::failed;
-                c.error.kind = ErrorInfo::Kind::crashed;
-                c.error.message = "its worker process died before it started";
+                run(c.task);  // it never started (its worker died first, or it was taken back): again, here
+                continue;
             }
             if (c.outcome == Completion::Outcome::finished) {
                 avg_us_ = avg_us_ < 0 ? double(c.duration_us) : 0.8 * avg_us_ + 0.2 * double(c.duration_us);
@@ -387,7 +397,6 @@ private:
             }
             done_.push_back(std::move(c));
         }
-        finished_.clear();
     }
 
     void complete() {
@@ -500,22 +509,76 @@ private:
 
 // ---- the decider side ----
 
+/// This process's hold on an execution it decides: what its Decider (owned by the
+/// Execution, and gone with it when a run is abandoned) shares with the code that
+/// records the execution's end.
+struct Hold {
+    Connection& db;
+    std::int64_t execution, token;
+    int history_seq;             // of the next batch of history lines
+    std::string lines;           // history recorded since the last batch (a TraceRecorder writes it)
+    std::exception_ptr failure;  // why this process cannot go on deciding (the lease lost, the connection gone)
+
+    /// Records the end of the execution (fenced), with the last history lines; false if
+    /// the lease was lost first.
+    bool finish(const SlotPtr* value, const WorkflowType& type, const ErrorInfo* error, bool cancelled) {
+        Params p;
+        p.integer(execution).integer(token);
+        std::string bytes;
+        if (value) {
+            type.encode_result(**value, bytes);
+            p.text("succeeded").bytes(bytes).null().null().null().null();
+        } else {
+            p.text(cancelled ? "cancelled" : "failed").null().text(kind_name(error->kind)).text(error->message);
+            p.text(error->type).text(error->task);
+        }
+        p.integer(history_seq).text(std::exchange(lines, {}));
+        ++history_seq;
+        Rows r = db.exec(
+            "WITH fence AS (UPDATE flowy.executions SET status = $3, result = $4, error_kind = $5, "
+            "error_message = $6, error_type = nullif($7, ''), error_task = nullif($8, ''), "
+            "finished_at = clock_timestamp(), lease_until = NULL "
+            "WHERE id = $1 AND decider_token = $2 AND status = 'running' RETURNING id), "
+            "h AS (INSERT INTO flowy.history (execution, seq, lines) SELECT $1, $9, $10 FROM fence "
+            "WHERE $10 <> '' ON CONFLICT DO NOTHING), "
+            "q AS (UPDATE flowy.tasks t SET state = 'cancelled', lease_until = NULL FROM fence "
+            "WHERE t.execution = fence.id AND t.state IN ('queued', 'running')) "
+            "SELECT id, pg_notify('flowy_result_' || id, '') FROM fence",
+            p);
+        if (r.size() == 1) return true;
+        // Sent twice (an uncertain commit), or the lease was lost: which one?
+        Rows s =
+            db.exec("SELECT status, decider_token FROM flowy.executions WHERE id = $1", Params().integer(execution));
+        return s.size() == 1 && s.text(0, 0) != "running" && s.integer(0, 1) == token;
+    }
+
+    /// Gives the execution up (SIGTERM on a serving process): another takes it over at
+    /// once, from the history batches written so far.
+    void release() noexcept {
+        try {
+            db.exec(
+                "UPDATE flowy.executions SET lease_until = clock_timestamp(), decider = NULL "
+                "WHERE id = $1 AND decider_token = $2 AND status = 'running'",
+                Params().integer(execution).integer(token));
+        } catch (...) {
+        }
+    }
+};
+
 /// The executor seam of an execution decided here: tasks go to the queue, completions
 /// come from the inbox.
 class Decider final : public TaskExecutor {
 public:
-    Decider(Connection& db, Server* server, std::int64_t execution, std::int64_t token, std::string workflow,
-            const Names& names, milliseconds lease, int history_seq, std::string& lines)
-        : db_(db),
+    Decider(Hold& hold, Server* server, std::string workflow, const Names& names, milliseconds lease)
+        : hold_(hold),
+          db_(hold.db),
           server_(server),
-          execution_(execution),
-          token_(token),
+          execution_(hold.execution),
+          token_(hold.token),
           workflow_(std::move(workflow)),
           names_(names),
           lease_(lease),
-          history_seq_(history_seq),
-          lines_(lines),
-          channel_("flowy_done_" + std::to_string(execution)) {
+          channel_("flowy_done_" + std::to_string(hold.execution)) {
         db_.listen(channel_);
         next_renewal_ = Clock::now() + lease_ / 3;
     }
@@ -572,56 +635,10 @@ public:
                 hear();
             }
         } catch (const ConnectError& e) {
-            failure = std::make_exception_ptr(TaskError(e.what(), "", "flowy::ConnectError"));
+            fail(std::make_exception_ptr(TaskError(e.what(), "", "flowy::ConnectError")));
         }
         for (Completion& c : ready_) out.push_back(std::move(c));
         ready_.clear();
-    }
-
-    /// Records the end of the execution (fenced); false if the lease was lost first.
-    bool finish(const SlotPtr* value, const WorkflowType& type, const ErrorInfo* error, bool cancelled) {
-        flush();
-        if (failure) return false;
-        Params p;
-        p.integer(execution_).integer(token_);
-        std::string bytes;
-        if (value) {
-            type.encode_result(**value, bytes);
-            p.text("succeeded").bytes(bytes).null().null().null().null();
-        } else {
-            p.text(cancelled ? "cancelled" : "failed").null().text(kind_name(error->kind)).text(error->message);
-            p.text(error->type).text(error->task);
-        }
-        p.integer(history_seq_).text(std::exchange(lines_, {}));
-        ++history_seq_;
-        Rows r = db_.exec(
-            "WITH fence AS (UPDATE flowy.executions SET status = $3, result = $4, error_kind = $5, "
-            "error_message = $6, error_type = nullif($7, ''), error_task = nullif($8, ''), "
-            "finished_at = clock_timestamp(), lease_until = NULL "
-            "WHERE id = $1 AND decider_token = $2 AND status = 'running' RETURNING id), "
-            "h AS (INSERT INTO flowy.history (execution, seq, lines) SELECT $1, $9, $10 FROM fence "
-            "WHERE $10 <> '' ON CONFLICT DO NOTHING), "
-            "q AS (UPDATE flowy.tasks t SET state = 'cancelled', lease_until = NULL FROM fence "
-            "WHERE t.execution = fence.id AND t.state IN ('queued', 'running')) "
-            "SELECT id, pg_notify('flowy_result_' || id, '') FROM fence",
-            p);
-        if (r.size() == 1) return true;
-        // Sent twice (an uncertain commit), or the lease was lost: which one?
-        Rows s =
-            db_.exec("SELECT status, decider_token FROM flowy.executions WHERE id = $1", Params().integer(execution_));
-        return s.size() == 1 && s.text(0, 0) != "running" && s.integer(0, 1) == token_;
-    }
-
-    /// Gives the execution up (SIGTERM on a serving process): another takes it over at once.
-    void release() noexcept {
-        try {
-            flush();
-            db_.exec(
-                "UPDATE flowy.executions SET lease_until = clock_timestamp(), decider = NULL "
-                "WHERE id = $1 AND decider_token = $2 AND status = 'running'",
-                Params().integer(execution_).integer(token_));
-        } catch (...) {
-        }
     }
 
 private:
@@ -642,7 +659,7 @@ private:
     }
 
     void flush() {
-        while (!pending_.empty() || !lines_.empty()) {
+        while (!pending_.empty() || !hold_.lines.empty()) {
             std::vector<std::string> ids, names, lists, args;
             std::vector<std::int64_t> activities, timeouts;
             std::size_t bytes = 0, n = 0;
@@ -677,8 +694,8 @@ private:
                     .texts(names)
                     .texts(lists)
                     .byteas(args)
-                    .integer(history_seq_)
-                    .text(lines_)
+                    .integer(hold_.history_seq)
+                    .text(hold_.lines)
                     .int8s(timeouts));
             bool fenced = false;
             std::unordered_set<std::string> inserted;
@@ -691,8 +708,8 @@ private:
                 return;
             }
             next_renewal_ = Clock::now() + lease_ / 3;
-            if (!lines_.empty()) ++history_seq_;
-            lines_.clear();
+            if (!hold_.lines.empty()) ++hold_.history_seq;
+            hold_.lines.clear();
             // Tasks already queued by a decider before us (a takeover): they may have ended.
             std::vector<std::string> existed;
             for (const std::string& id : ids)
@@ -781,22 +798,25 @@ private:
         deliver(db_.exec(sql.c_str(), Params().integer(execution_)));
     }
 
+    void fail(std::exception_ptr why) {
+        failure = why;  // the execution stops with it
+        hold_.failure = std::move(why);
+    }
     void lost() {
-        failure = std::make_exception_ptr(
+        fail(std::make_exception_ptr(
             TaskError("flowy: this process lost its lease on execution " + std::to_string(execution_) +
                           " (it was stopped or cut off from the database for longer than the lease): another "
                           "process decides it now",
-                      "", "flowy::LeaseLost"));
+                      "", "flowy::LeaseLost")));
     }
 
+    Hold& hold_;
     Connection& db_;
     Server* server_;
     std::int64_t execution_, token_;
     std::string workflow_;
     const Names& names_;
     milliseconds lease_;
-    int history_seq_;
-    std::string& lines_;  // history recorded since the last flush (a TraceRecorder writes it)
     std::string channel_;
     std::deque<Pending> pending_;
     std::unordered_map<std::string, std::uint32_t> outstanding_;  // task id -> the execution's task index
@@ -851,15 +871,12 @@ struct Process {
 /// TaskError of a lost lease (the execution goes on elsewhere).
 SlotPtr decide(Process& p, const Config& config, const WorkflowType& type, std::int64_t id, std::int64_t token,
                std::string input, Replay* replay, int history_seq, const Options& o) {
-    std::string lines;
+    Hold hold{*p.db, id, token, history_seq, {}, nullptr};
     std::unique_ptr<Recorder> recorder =
-        make_recorders(config, replay != nullptr, std::make_unique<trace::TraceRecorder>(&lines));
-    auto decider =
-        std::make_unique<Decider>(*p.db, p.server.get(), id, token, type.name, p.names, o.lease, history_seq, lines);
-    Decider& d = *decider;
+        make_recorders(config, replay != nullptr, std::make_unique<trace::TraceRecorder>(&hold.lines));
     ExecutionParts parts;
+    parts.executor = std::make_unique<Decider>(hold, p.server.get(), type.name, p.names, o.lease);
     parts.activities = p.registry.size();
-    parts.executor = std::move(decider);
     parts.recorder = recorder.get();
     parts.replay = replay;
     parts.executor_name = "postgres";
@@ -870,26 +887,24 @@ SlotPtr decide(Process& p, const Config& config, const WorkflowType& type, std::
     try {
         result = ex.run(std::move(input), p.instance());
     } catch (const TaskError& e) {
-        if (d.failure) throw;  // the lease was lost: nothing is ours to record
+        if (hold.failure) throw;  // the lease or the connection was lost: nothing is ours to record
         bool cancelled = dynamic_cast<const Cancelled*>(&e) != nullptr;
         if (cancelled && cancel_signal()) {
             // This process was asked to stop, not the execution: another process goes on with it.
-            d.release();
+            hold.release();
             throw Cancelled(std::string(e.what()) + "; execution " + std::to_string(id) +
                             " goes on in the serving processes");
         }
         ErrorInfo info{ErrorInfo::Kind::exception, e.what(), e.type(), e.task()};
         if (dynamic_cast<const TaskTimedout*>(&e)) info.kind = ErrorInfo::Kind::timed_out;
         if (dynamic_cast<const WorkerCrashed*>(&e)) info.kind = ErrorInfo::Kind::crashed;
-        d.finish(nullptr, type, &info, cancelled);
+        hold.finish(nullptr, type, &info, cancelled);
         throw;
     }
-    if (!d.finish(&result, type, nullptr, false))
-        std::rethrow_exception(
-            d.failure ? d.failure
-                      : std::make_exception_ptr(TaskError(
-                            "flowy: lost the lease on execution " + std::to_string(id) + " before recording its end",
-                            "", "flowy::LeaseLost")));
+    if (hold.failure) std::rethrow_exception(hold.failure);
+    if (!hold.finish(&result, type, nullptr, false))
+        throw TaskError("flowy: lost the lease on execution " + std::to_string(id) + " before recording its end", "",
+                        "flowy::LeaseLost");
     return result;
 }
 
