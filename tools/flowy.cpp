@@ -37,6 +37,15 @@ flowy::Trace load(const std::string& path) {
     return t;
 }
 
+/// Writes `text` to `path`; false (with a message) if it could not.
+bool write_file(const std::string& path, const std::string& text, const char* command) {
+    std::ofstream f(path, std::ios::binary);
+    f << text;
+    if (f.good()) return true;
+    error(std::string(command) + ": cannot write " + path);
+    return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -82,13 +91,7 @@ int main(int argc, char** argv) {
             }
             load(trace).write_svg(out);
         } else if (timeline->parsed()) {
-            std::string json = load(trace).timeline();
-            std::ofstream f(out, std::ios::binary);
-            f << json;
-            if (!f.good()) {
-                error("timeline: cannot write " + out);
-                return 1;
-            }
+            if (!write_file(out, load(trace).timeline(), "timeline")) return 1;
         } else if (summary->parsed()) {
             std::cout << load(trace).summary(use_color(stdout));
         } else if (executions->parsed()) {
@@ -109,13 +112,7 @@ int main(int argc, char** argv) {
                             e.error.empty() ? "" : "  ", e.error.substr(0, 80).c_str());
             }
         } else if (exporter->parsed()) {
-            std::string text = flowy::export_trace(db, flowy::ExecutionId::parse(id));
-            std::ofstream f(out, std::ios::binary);
-            f << text;
-            if (!f.good()) {
-                error("export: cannot write " + out);
-                return 1;
-            }
+            if (!write_file(out, flowy::export_trace(db, flowy::ExecutionId::parse(id)), "export")) return 1;
         }
     } catch (const std::exception& e) {
         error(e.what());

@@ -205,7 +205,6 @@ public:
                 }
             }
             if (out.size() > before || now >= deadline || cancel_signal() || !warnings.empty()) return;
-            if (std::exchange(watched_ready_, false)) return;
             if (idle < worker::spin_rounds) {
                 worker::backoff(idle++);
                 continue;
@@ -217,7 +216,7 @@ public:
                 if (w.pid > 0) take_back(w, out);
             if (out.size() > before) return;
             sleep_until_event(out, next);
-            if (out.size() > before || watched_ready_) return;
+            if (std::exchange(watched_ready_, false) || out.size() > before) return;
         }
     }
 
