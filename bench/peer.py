@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The peers' side of the benchmarks: the same workloads as flowy_bench, one per
 invocation, one JSON line out.
-    peer.py SYSTEM WORKLOAD N      SYSTEM: ppe (ProcessPoolExecutor), pool (multiprocessing.Pool), dask
+    peer.py SYSTEM WORKLOAD N      SYSTEM: ppe (ProcessPoolExecutor), pool (multiprocessing.Pool), dask,
+                                   distributed (Dask's distributed scheduler, LocalCluster)
 """
 import ctypes
 import json
@@ -186,12 +187,36 @@ def run_dask(workload, n):
     raise SystemExit(f"unknown workload {workload}")
 
 
+def run_distributed(workload, n):
+    """Dask's distributed scheduler: a LocalCluster of WORKERS worker processes (one
+    thread each), as a Python user would run it. Returns (tasks, seconds): the
+    cluster's start and stop are not timed."""
+    from dask import delayed
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        t0 = time.perf_counter()
+        if workload == "fanout":
+            assert client.compute(delayed(join)([delayed(empty)(i) for i in range(n)])).result() == n * (n - 1) // 2
+            return n + 1, time.perf_counter() - t0
+        if workload == "chain":
+            acc = delayed(empty)(0)
+            for _ in range(1, n):
+                acc = delayed(empty)(acc)
+            assert client.compute(acc).result() == 0
+            return n, time.perf_counter() - t0
+    raise SystemExit(f"unknown workload {workload}")
+
+
 def main():
     system, workload, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     sys.setrecursionlimit(max(10000, 4 * n))
     t0 = time.perf_counter()
-    tasks = {"ppe": run_ppe, "pool": run_pool, "dask": run_dask}[system](workload, n)
+    tasks = {"ppe": run_ppe, "pool": run_pool, "dask": run_dask, "distributed": run_distributed}[system](workload, n)
     wall = time.perf_counter() - t0
+    if isinstance(tasks, tuple):  # the peer timed itself (without its cluster's start)
+        tasks, wall = tasks
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"wall_s": wall, "tasks": tasks, "per_task_us": wall * 1e6 / tasks, "peak_rss_kib": rss}))
 
