@@ -237,6 +237,14 @@ std::string history_text(Connection& db, std::int64_t id, int* next_seq = nullpt
     return text;
 }
 
+/// A statement that starts with this CTE (and names `quick` in its FROM list) commits
+/// without waiting for the WAL flush: for the statements whose loss in a database
+/// crash changes nothing that matters. A lost claim puts the task back in the queue (its
+/// worker's completion is then fenced out, and it runs again: at least once); a lost
+/// inbox read brings the rows back, and the decider drops what it has already applied.
+/// Scheduling and completions stay durable: something depends on them.
+#define FLOWY_QUICK_COMMIT "WITH quick AS (SELECT set_config('synchronous_commit', 'off', true)) "
+
 // ---- a task's row as a completion ----
 
 /// The columns deliver() reads, in order.
@@ -309,21 +317,22 @@ private:
         claim_due_ = false;
         next_look_ = Clock::now() + lease_ / 2;
         auto limit = static_cast<std::int64_t>(free_slots());
-        Rows r = db_.exec(
-            "UPDATE flowy.tasks t SET state = 'running', token = t.token + 1, "
-            "lease_until = clock_timestamp() + $4 * interval '1 millisecond', host = $5, pid = $6, "
-            "claimed_at = clock_timestamp() "
-            "FROM (SELECT execution, id FROM flowy.tasks WHERE state = 'queued' AND workflow = $1 "
-            "AND task_list = ANY($2::text[]) ORDER BY queued_at LIMIT $3 FOR UPDATE SKIP LOCKED) c "
-            "WHERE t.execution = c.execution AND t.id = c.id "
-            "RETURNING t.execution, t.id, t.token, t.activity, t.activity_name, t.args, t.timeout_ms",
-            Params()
-                .text(workflow_)
-                .texts(lists_)
-                .integer(limit)
-                .integer(lease_.count())
-                .text(host_)
-                .integer(getpid()));
+        Rows r =
+            db_.exec(FLOWY_QUICK_COMMIT
+                     "UPDATE flowy.tasks t SET state = 'running', token = t.token + 1, "
+                     "lease_until = clock_timestamp() + $4 * interval '1 millisecond', host = $5, pid = $6, "
+                     "claimed_at = clock_timestamp() "
+                     "FROM (SELECT execution, id FROM flowy.tasks WHERE state = 'queued' AND workflow = $1 "
+                     "AND task_list = ANY($2::text[]) ORDER BY queued_at LIMIT $3 FOR UPDATE SKIP LOCKED) c, quick "
+                     "WHERE t.execution = c.execution AND t.id = c.id "
+                     "RETURNING t.execution, t.id, t.token, t.activity, t.activity_name, t.args, t.timeout_ms",
+                     Params()
+                         .text(workflow_)
+                         .texts(lists_)
+                         .integer(limit)
+                         .integer(lease_.count())
+                         .text(host_)
+                         .integer(getpid()));
         if (r.size() == limit) claim_due_ = true;  // there may be more
         if (r.size() > 0 && next_renewal_ < Clock::now()) next_renewal_ = Clock::now() + lease_ / 3;
         for (int i = 0; i < r.size(); ++i) {
@@ -729,8 +738,9 @@ private:
 
     void read_inbox() {
         inbox_due_ = false;
-        std::string sql = std::string("WITH d AS (DELETE FROM flowy.inbox WHERE execution = $1 RETURNING id) SELECT ") +
-                          completion_columns + " FROM flowy.tasks t JOIN d ON t.execution = $1 AND t.id = d.id";
+        std::string sql = std::string(FLOWY_QUICK_COMMIT
+                                      ", d AS (DELETE FROM flowy.inbox WHERE execution = $1 RETURNING id) SELECT ") +
+                          completion_columns + " FROM quick, flowy.tasks t JOIN d ON t.execution = $1 AND t.id = d.id";
         deliver(db_.exec(sql.c_str(), Params().integer(execution_)));
     }
 
