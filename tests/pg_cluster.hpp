@@ -2,8 +2,10 @@
 // A throwaway PostgreSQL 15 cluster on loopback for tests and benchmarks: initdb into a
 // temporary directory (as the postgres user when run as root: initdb refuses root),
 // the socket in that directory, a free port; stopped and removed by the destructor,
-// and by the signal handlers a test installs. Each test takes a fresh database.
+// and, if the process dies first (a crash, SIGKILL), by a guard process that waits for
+// its death. Each test takes a fresh database.
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <sys/socket.h>
@@ -35,11 +37,13 @@ public:
                (as_postgres_ ? " && chown postgres " + hba : ""));
         }
         start();
+        guard();
         conninfo = "host=127.0.0.1 port=" + std::to_string(port) + " user=postgres dbname=postgres";
     }
     ~Cluster() {
         stop();
         std::system(("rm -rf " + dir).c_str());
+        if (guard_fd_ >= 0) ::close(guard_fd_);  // the guard finds nothing left to do
     }
     Cluster(const Cluster&) = delete;
     Cluster& operator=(const Cluster&) = delete;
@@ -96,8 +100,32 @@ private:
         ::close(s);
         return ntohs(a.sin_port);
     }
+    /// A process that outlives this one if it crashes: it reads a pipe whose write end
+    /// only we hold (close-on-exec, so the programs we start do not), and when it reads
+    /// the end of it, stops the cluster and removes its directory.
+    void guard() {
+        int ends[2];
+        if (pipe2(ends, O_CLOEXEC) != 0) return;
+        std::string stop =
+            run_as() + pg_bin + "/pg_ctl -D " + dir + "/data -m fast stop > /dev/null 2>&1; rm -rf " + dir;
+        pid_t pid = fork();
+        if (pid == 0) {
+            ::close(ends[1]);
+            setsid();  // not in the test's process group: a Ctrl-C or a timeout's kill leaves it to clean up
+            char c;
+            while (::read(ends[0], &c, 1) > 0) {
+            }
+            execl("/bin/sh", "sh", "-c", stop.c_str(), static_cast<char*>(nullptr));
+            _exit(127);
+        }
+        ::close(ends[0]);
+        guard_fd_ = pid > 0 ? ends[1] : -1;
+        if (pid < 0) ::close(ends[1]);
+    }
+
     bool as_postgres_ = false;
     bool running_ = false;
+    int guard_fd_ = -1;
 };
 
 }  // namespace pgtest

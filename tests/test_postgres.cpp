@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -102,6 +103,7 @@ public:
         pid = fork();
         REQUIRE(pid >= 0);
         if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);  // a test that dies (a crash, SIGKILL) leaves no node behind
             freopen(out_.c_str(), "w", stdout);
             freopen(err_.c_str(), "w", stderr);
             std::vector<char*> argv{const_cast<char*>(exe.c_str())};
