@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -34,6 +35,16 @@ inline std::string name(flowy::Executor e) {
 
 inline constexpr flowy::Executor all_executors[] = {flowy::Executor::processes, flowy::Executor::threads,
                                                     flowy::Executor::synchronous};
+
+/// A new empty directory under /tmp, named for the test; remove it with remove_all.
+inline std::string temp_dir(const std::string& what) {
+    std::string pattern = "/tmp/flowy-test-" + what + "-XXXXXX";
+    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+    return pattern;
+}
+inline void remove_all(const std::string& dir) {
+    std::filesystem::remove_all(dir);
+}
 
 /// The seed example's workflow (API.md), used by several tests.
 struct Seed {

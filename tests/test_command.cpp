@@ -42,7 +42,8 @@ TEST_CASE("a command's output, exit code, input, directory and environment") {
         CHECK(r.exit_code == 0);
         CHECK(r.out == "hello world\n");
         CHECK(r.command == "echo hello world");
-        CHECK(r.describe() == "echo: exit 0");
+        CHECK(r.describe() == "exit 0");
+        CHECK(r.name == "echo hello world");
 
         Command cat = flowy::command("cat");
         cat.input = "from stdin\n";
@@ -69,11 +70,13 @@ TEST_CASE("a non-zero exit is a TaskError with the command line, the code and th
         } catch (const flowy::TaskError& err) {
             std::string m = err.what();
             CHECK(m.find("/bin/sh -c 'echo first >&2; echo '\\''last words'\\'' >&2; exit 3'") != std::string::npos);
-            CHECK(m.find("exited with code 3") != std::string::npos);
+            // it leads with the step (the script's first line) and the exit code
+            CHECK(m.rfind("echo first >&2; echo 'last words' >&2; exit 3: exit 3: `", 0) == 0);
             CHECK(m.find("last words") != std::string::npos);
             CHECK(err.type() == "flowy::CommandFailed");
         }
-        CHECK(flowy::CommandResult{"/bin/sh -c 'make -j2 test'", 2, {}, {}, 0, 0, 0}.describe() == "make: exit 2");
+        CHECK(flowy::CommandResult{"/bin/sh -c 'make -j2 test'", 2, {}, {}, 0, 0, 0, "make -j2 test"}.describe() ==
+              "exit 2");
         Command expected = flowy::shell("exit 4");
         expected.expect_failure = true;
         CHECK(w.run(expected).exit_code == 4);
@@ -124,7 +127,7 @@ TEST_CASE("a timeout kills the command and everything it started") {
     std::remove(pidfile.c_str());
 }
 
-TEST_CASE("the trace records the command line, the exit code and the output; the picture says exit N") {
+TEST_CASE("the trace records the command line, its name, the exit code and the output; the picture says exit N") {
     test::NoLeaks no_leaks;
     std::string path = "/tmp/flowy-test-" + std::to_string(getpid()) + "-cmd.jsonl";
     auto w = on<One>(flowy::Executor::processes);
@@ -132,11 +135,13 @@ TEST_CASE("the trace records the command line, the exit code and the output; the
     w.run(flowy::command("echo", {"traced"}));
     auto t = flowy::Trace::load(path);
     REQUIRE(t.tasks().size() == 1);
-    CHECK(t.tasks()[0].short_value == "echo: exit 0");
+    CHECK(t.tasks()[0].short_value == "exit 0");
+    CHECK(t.tasks()[0].name == "echo traced");
     auto r = flowy::detail::decode<CommandResult>(t.tasks()[0].value);
     CHECK(r.command == "echo traced");
     CHECK(r.out == "traced\n");
-    CHECK(t.to_dot().find("echo: exit 0") != std::string::npos);
+    CHECK(t.to_dot().find("echo traced") != std::string::npos);
+    CHECK(t.to_dot().find("= exit 0") != std::string::npos);
     std::remove(path.c_str());
 }
 
@@ -177,4 +182,170 @@ TEST_CASE("a program that ignores SIGPIPE: its activities keep that, its command
         CHECK(r.err == "");  // not "yes: standard output: Broken pipe"
     }
     sigaction(SIGPIPE, &before, nullptr);
+}
+
+// ---- named steps and ordering without data (CI pipelines) ----
+
+namespace {
+
+// `after` without values: `check` must not run before `make` wrote its file.
+struct Ordered {
+    Activity<CommandResult(Command)> sh{"sh"};
+    Activity<int(int)> twice{"twice"};
+    Activity<void(std::string)> note{"note"};
+    std::string dir;
+
+    std::vector<std::string> operator()(std::string where, bool fail_first) {
+        auto made = sh(flowy::shell("sleep 0.2; " + std::string(fail_first ? "exit 7" : "touch " + where + "/made"))
+                           .named("make"));
+        Result<void> noted = note.after(made)(where);  // a void activity after a command
+        std::vector<Result<int>> numbers{twice(1), twice(2)};
+        auto check = sh.named("check").after(made, numbers, noted)(flowy::shell("test -f " + where + "/made"));
+        auto last = twice.after(check)(21);  // a plain activity after a command, named by nothing
+        std::vector<std::string> seen;
+        for (auto* r : {&made, &check}) try {
+                seen.push_back(r->get().describe());
+            } catch (const flowy::TaskError& e) {
+                seen.push_back(e.task() + ": " + e.what());
+            }
+        try {
+            seen.push_back(std::to_string(last.get()));
+        } catch (const flowy::TaskError& e) {
+            seen.push_back(e.task() + ": " + e.what());
+        }
+        return seen;
+    }
+};
+
+template <class W>
+flowy::LocalWorkflow<W> ordered_on(flowy::Executor e, const std::string& trace = {}) {
+    flowy::LocalWorkflow<W> w;
+    w.executor(e).workers(4).log([](std::string_view) {});
+    if (!trace.empty()) w.trace(trace);
+    w.conf_activity("sh", flowy::run_command);
+    w.conf_activity("twice", [](int x) { return 2 * x; });
+    w.conf_activity("note", [](std::string) {});
+    return w;
+}
+
+}  // namespace
+
+TEST_CASE("after(...): a step runs once the given results finished, without their values; a failure skips it") {
+    for (auto e : test::all_executors) {
+        CAPTURE(test::name(e));
+        test::NoLeaks no_leaks;
+        std::string dir = test::temp_dir("after");
+        std::string trace = dir + "/run.jsonl";
+        auto w = ordered_on<Ordered>(e, trace);
+        // 4 workers: without the edge, `check` would start at once and find no file
+        CHECK(w.run(dir, false) == std::vector<std::string>{"exit 0", "exit 0", "42"});
+        auto t = flowy::Trace::load(trace);
+        const flowy::TraceTask* check = nullptr;
+        for (const auto& task : t.tasks())
+            if (task.name == "check") check = &task;
+        REQUIRE(check != nullptr);
+        CHECK(check->args.empty());
+        CHECK(check->after == std::vector<std::string>{"sh-0-0", "twice-0-0", "twice-1-0", "note-0-0"});
+        CHECK(t.tasks()[0].name == "make");
+        // drawn as its own kind of edge, and counted on the critical path
+        CHECK(t.to_dot().find("ran after (no value)") != std::string::npos);
+        std::vector<std::string> path;
+        for (const auto* p : t.critical_path()) path.push_back(p->id);
+        // make (0.2 s) leads, through check, to the last call (note, if it took any time, between)
+        REQUIRE(path.size() >= 3);
+        CHECK(path.front() == "sh-0-0");
+        CHECK(path[path.size() - 2] == "sh-1-0");
+        CHECK(path.back() == "twice-2-0");
+
+        auto failing = ordered_on<Ordered>(e);
+        auto seen = failing.run(dir + "/none", true);
+        REQUIRE(seen.size() == 3);
+        CHECK(seen[0].rfind("sh-0-0: make: exit 7: `/bin/sh -c", 0) == 0);
+        CHECK(seen[1].rfind("sh-0-0: make: exit 7", 0) == 0);  // skipped: the error of the step it waited for
+        CHECK(seen[2].rfind("sh-0-0: make: exit 7", 0) == 0);
+        test::remove_all(dir);
+    }
+}
+
+TEST_CASE("after(...) in direct mode (no engine): waits for nothing, and a failed result skips the call") {
+    struct Direct {
+        Activity<int(int)> inc = [](int x) { return x + 1; };
+        Activity<int(int)> boom = [](int) -> int { throw std::runtime_error("boom"); };
+        std::pair<int, std::string> operator()() {
+            auto a = inc(1);
+            auto b = inc.after(a)(10);
+            auto bad = boom(0);
+            auto c = inc.named("never").after(b, bad)(100);
+            std::string why;
+            try {
+                c.get();
+            } catch (const flowy::TaskError& e) {
+                why = e.what();
+            }
+            return {b.get(), why};
+        }
+    };
+    Direct d;
+    auto [b, why] = d();
+    CHECK(b == 11);
+    CHECK(why == "boom");
+}
+
+TEST_CASE("a named step's failure, timeout and crash lead with its name; an unnamed one's say its arguments") {
+    struct Steps {
+        Activity<int(int)> fail{"fail"};
+        Activity<CommandResult(Command)> sh{"sh"};
+        Activity<int(int, std::string)> hang{"hang"};
+        std::vector<std::string> operator()() {
+            std::vector<std::string> out;
+            auto keep = [&](auto r) {
+                try {
+                    r.get();
+                    out.push_back("ok");
+                } catch (const flowy::TaskError& e) {
+                    out.push_back(e.what());
+                }
+            };
+            keep(fail.named("unit tests")(1));
+            keep(sh(flowy::shell("sleep 5").named("integration")));
+            keep(sh(flowy::command("sleep", {"5", "10"})));
+            keep(hang(7, "text"));
+            return out;
+        }
+    };
+    for (auto e : test::all_executors) {
+        CAPTURE(test::name(e));
+        test::NoLeaks no_leaks;
+        flowy::LocalWorkflow<Steps> w;
+        w.executor(e).workers(4).log([](std::string_view) {});
+        w.conf_activity("fail", [](int) -> int { throw std::runtime_error("2 of 9 failed"); });
+        w.conf_activity("sh", flowy::run_command, {.timeout = 200ms, .retries = 1});
+        w.conf_activity("hang",
+                        [](int, std::string) {
+                            std::this_thread::sleep_for(400ms);
+                            return 0;
+                        },
+                        {.timeout = 100ms});
+        auto seen = w.run();
+        REQUIRE(seen.size() == 4);
+        CHECK(seen[0] == "unit tests: 2 of 9 failed");
+        CHECK(seen[1] == "\"integration\" (task sh-0-1, attempt 2 of 2) timed out after 200 ms");
+        CHECK(seen[2] == "\"sleep 5 10\" (task sh-1-1, attempt 2 of 2) timed out after 200 ms");
+        CHECK(seen[3] == "task hang-0-0 (hang(7, \"text\"), attempt 1 of 1) timed out after 100 ms");
+    }
+}
+
+TEST_CASE("a Command's step name: its own, or the program and first arguments, or a script's first line") {
+    CHECK(flowy::command("/usr/bin/ctest", {"-j2", "--output-on-failure"}).step_name() ==
+          "ctest -j2 --output-on-failure");
+    CHECK(flowy::shell("make test\necho done").step_name() == "make test");
+    CHECK(flowy::shell("make test").named("unit tests").step_name() == "unit tests");
+    CHECK(flowy::command("echo", {"two words"}).step_name() == "echo 'two words'");
+    std::string cyrillic = flowy::shell(std::string(40, 'a') + "ЖЖЖЖЖЖЖЖ").step_name();
+    CHECK(cyrillic.size() <= 48);
+    CHECK(cyrillic == std::string(40, 'a') + "ЖЖ...");  // cut between characters, never inside one
+    const Command base = flowy::command("true");
+    Command copy = base.named("copy");
+    CHECK(base.name.empty());
+    CHECK(copy.step_name() == "copy");
 }

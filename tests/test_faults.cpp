@@ -68,7 +68,7 @@ TEST_CASE("a task past its timeout is stopped with its worker, which is replaced
     auto seen = w.run();
     CHECK(seconds_since(t0) < 5);
     REQUIRE(seen.size() == 3);
-    CHECK(seen[0] == "timed out: task t-0-0 timed out after 100 ms");
+    CHECK(seen[0] == "timed out: task t-0-0 (t(1), attempt 1 of 1) timed out after 100 ms");
     CHECK(seen[1] == "t-0-0");
     CHECK(seen[2] == "5");
 }
@@ -83,7 +83,7 @@ TEST_CASE("retries = 2 makes three attempts, each with its own id, then TaskTime
     w.conf_activity("other", quick);
     auto seen = w.run();
     CHECK(Shared::get().calls == 3);
-    CHECK(seen[0] == "timed out: task t-0-2 timed out after 50 ms (attempt 3 of 3)");
+    CHECK(seen[0] == "timed out: task t-0-2 (t(1), attempt 3 of 3) timed out after 50 ms");
     CHECK(seen[1] == "t-0-2");
     CHECK(log.text.find("retrying as t-0-1") != std::string::npos);
     CHECK(log.text.find("retrying as t-0-2") != std::string::npos);
@@ -103,7 +103,7 @@ TEST_CASE("threads and synchronous: a task that returns after its timeout is Tas
         w.conf_activity("t", slow_late, {.timeout = 20ms});
         w.conf_activity("other", quick);
         auto seen = w.run();
-        CHECK(seen[0] == "timed out: task t-0-0 timed out after 20 ms");
+        CHECK(seen[0] == "timed out: task t-0-0 (t(1), attempt 1 of 1) timed out after 20 ms");
     }
 }
 

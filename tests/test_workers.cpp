@@ -86,7 +86,7 @@ TEST_CASE("a worker dying of a signal or an exit fails its task only, naming the
         auto seen = w.run(c.how);
         REQUIRE(seen.size() == 3);
         CHECK(seen[0].find(c.says) != std::string::npos);
-        CHECK(seen[0].find("while running die-0-0") != std::string::npos);
+        CHECK(seen[0].find("while running task die-0-0 (die(") != std::string::npos);
         CHECK(seen[1] == "die-0-0");
         CHECK(seen[2] == "60");
         CHECK(log.text.find("a new worker took its place") != std::string::npos);

@@ -1,7 +1,9 @@
 // flowy: work on trace files.
 //   flowy render TRACE -o OUT.svg|.png|.dot
 //   flowy timeline TRACE -o OUT.json
-//   flowy summary TRACE
+//   flowy summary TRACE [--format text|markdown]
+//   flowy junit TRACE -o OUT.xml
+//   flowy report TRACE -o OUT.html
 //   flowy executions --db CONNINFO
 //   flowy export --db CONNINFO ID -o OUT.jsonl
 //   flowy --version
@@ -64,6 +66,17 @@ int main(int argc, char** argv) {
 
     auto* summary = app.add_subcommand("summary", "Print tasks by state, times per activity, the critical path");
     summary->add_option("trace", trace, "A trace file (JSON Lines)")->required();
+    std::string format = "text";
+    summary->add_option("--format", format, "text (default) or markdown (a CI job's step summary)")
+        ->check(CLI::IsMember({"text", "markdown"}));
+
+    auto* junit = app.add_subcommand("junit", "Write a JUnit XML report: one testcase per task (CI test reports)");
+    junit->add_option("trace", trace, "A trace file (JSON Lines)")->required();
+    junit->add_option("-o,--output", out, "Where to write the XML")->required();
+
+    auto* report = app.add_subcommand("report", "Write one self-contained HTML page: picture, timeline, summary");
+    report->add_option("trace", trace, "A trace file (JSON Lines)")->required();
+    report->add_option("-o,--output", out, "Where to write the HTML")->required();
 
     std::string db, id;
     int limit = 100;
@@ -93,7 +106,12 @@ int main(int argc, char** argv) {
         } else if (timeline->parsed()) {
             if (!write_file(out, load(trace).timeline(), "timeline")) return 1;
         } else if (summary->parsed()) {
-            std::cout << load(trace).summary(use_color(stdout));
+            flowy::Trace t = load(trace);
+            std::cout << (format == "markdown" ? t.summary_markdown() : t.summary(use_color(stdout)));
+        } else if (junit->parsed()) {
+            if (!write_file(out, load(trace).junit(), "junit")) return 1;
+        } else if (report->parsed()) {
+            if (!write_file(out, load(trace).report_html(), "report")) return 1;
         } else if (executions->parsed()) {
             std::printf("%-8s %-24s %-10s %-19s %-22s %s\n", "ID", "WORKFLOW", "STATUS", "STARTED", "DECIDER",
                         "TASKS (queued/running/succeeded/failed)");

@@ -88,6 +88,27 @@ void encode_arg(std::string& out, const A& a) {
     encode(out, resolve<P>(a));
 }
 
+/// A step name an argument gives its call: a plain value with a `step_name()` member
+/// (a flowy::Command) names the task it is passed to, unless the call was named.
+template <class A>
+void name_from(Call& call, const A& a) {
+    if constexpr (requires { std::string(a.step_name()); }) {
+        if (!call.named()) call.name(std::string(a.step_name()));
+    }
+}
+
+/// Adds `a` (a Result of any type, or a vector of them) to what a step waits for.
+template <class A>
+void add_after(StepOptions& o, const A& a) {
+    if constexpr (is_result_v<A>) {
+        o.after.push_back(slot_of(a));
+    } else if constexpr (result_vector<A>::value) {
+        for (const auto& r : a) o.after.push_back(slot_of(r));
+    } else {
+        static_assert(is_result_v<A>, "flowy: after() takes Results (of any type) or vectors of Results");
+    }
+}
+
 /// How a deferred call keeps an argument: results as they are, plain values already
 /// converted to the parameter type (so nothing dangles, a string literal included).
 template <class P, class A>
@@ -114,6 +135,35 @@ private:
 
 template <class Signature>
 class Activity;
+
+/// One call of an activity with a step name or results to wait for, made by
+/// `activity.named("unit tests")` and `activity.after(lib, app)`; chain them, then call
+/// it like the activity: `test.named("unit tests").after(lib, app)(flowy::shell("make test"))`.
+template <class A>
+class Step {
+public:
+    Step(const A& activity, detail::StepOptions options) : activity_(activity), options_(std::move(options)) {}
+    /// Names the step (pictures, reports, messages); task ids stay as they are.
+    Step named(std::string name) && {
+        options_.name = std::move(name);
+        return std::move(*this);
+    }
+    /// Runs it only after these results finished (skipped, like any dependent, if one
+    /// failed), without taking their values: a control edge.
+    template <class... Rs>
+    Step after(const Rs&... results) && {
+        (detail::add_after(options_, results), ...);
+        return std::move(*this);
+    }
+    template <class... As>
+    auto operator()(As&&... a) const {
+        return activity_.call(&options_, std::forward<As>(a)...);
+    }
+
+private:
+    const A& activity_;
+    detail::StepOptions options_;
+};
 
 /// A proxy for an activity: calling it schedules a task and returns its Result at once.
 ///
@@ -162,13 +212,35 @@ public:
     /// Schedules a task with these arguments (values, Results, or vectors of Results) and returns its result.
     template <class... A>
     Result<R> operator()(A&&... a) const {
+        return call(nullptr, std::forward<A>(a)...);
+    }
+
+    /// This activity's next call, under a display name: `build.named("build app")(cmd)`.
+    Step<Activity> named(std::string name) const { return Step<Activity>(*this, {std::move(name), {}}); }
+    /// This activity's next call, run only after `results` (Results of any type, or
+    /// vectors of them) finished: `test.after(lib, app)(flowy::shell("make test"))`.
+    template <class... Rs>
+    Step<Activity> after(const Rs&... results) const {
+        return Step<Activity>(*this, {}).after(results...);
+    }
+
+private:
+    friend class Step<Activity>;
+
+    template <class... A>
+    Result<R> call(const detail::StepOptions* o, A&&... a) const {
         static_assert(sizeof...(A) == sizeof...(Args), "flowy: wrong number of arguments in an activity call");
         static_assert((detail::accepts<std::decay_t<Args>, std::remove_cvref_t<A>>() && ...),
                       "flowy: an argument does not fit the activity's parameter: pass a value convertible "
                       "to it, a Result of such a value, or a std::vector<Result<U>> for a std::vector<U>");
-        if (direct_) return call_direct(a...);
+        if (direct_) return call_direct(o, a...);
         detail::Call call(dep_);
         (detail::gather(call, a), ...);
+        if (o) {
+            for (const auto& s : o->after) call.after(s);
+            if (!o->name.empty()) call.name(o->name);
+        }
+        (detail::name_from(call, a), ...);
         if (call.inputs_ready()) {
             encode_now(call.bytes(), std::index_sequence_for<Args...>{}, a...);
             return Result<R>(call.submit(nullptr));
@@ -179,14 +251,13 @@ public:
                 std::forward<A>(a)...)));
     }
 
-private:
     template <std::size_t... I, class... A>
     static void encode_now(std::string& out, std::index_sequence<I...>, const A&... a) {
         (detail::encode_arg<std::tuple_element_t<I, Params>>(out, a), ...);
     }
 
     template <class... A>
-    Result<R> call_direct(const A&... a) const {
+    Result<R> call_direct(const detail::StepOptions* o, const A&... a) const {
         std::vector<const detail::Slot*> inputs;
         auto add = [&](const detail::SlotPtr& s) {
             if (!s) throw std::logic_error("flowy: an empty Result passed to an activity");
@@ -203,6 +274,8 @@ private:
             }
         };
         (collect(a), ...);
+        if (o)
+            for (const auto& s : o->after) add(s);
         if (const detail::Slot* f = detail::first_failed(inputs)) return Result<R>(detail::failed_slot(f->error()));
         try {
             if constexpr (std::is_void_v<R>) {

@@ -29,13 +29,29 @@ struct Command {
     std::map<std::string, std::string> env;  ///< added to (or replacing in) the inherited environment
     std::optional<std::string> input;        ///< written to its standard input (else /dev/null)
     bool expect_failure = false;             ///< a non-zero exit is a result, not an error
+    std::string name;                        ///< the step's display name; empty: see step_name()
 
     /// The command line, for messages: program and arguments, quoted where needed.
     std::string line() const;
+    /// How pictures, reports and messages name it: `name`, or else the program (without
+    /// its directory) and its first arguments (`ctest -j2 --output-on-failure`), a shell
+    /// script's first line for `shell(...)`; at most 48 bytes. A call that takes a
+    /// Command as an argument is named by it, unless the call was named.
+    std::string step_name() const;
+    /// This command, named: `flowy::shell("make test").named("unit tests")`.
+    Command named(std::string n) && {
+        name = std::move(n);
+        return std::move(*this);
+    }
+    Command named(std::string n) const& {
+        Command c = *this;
+        c.name = std::move(n);
+        return c;
+    }
 
     template <class Archive>
     void serialize(Archive& a) {
-        a(program, args, cwd, env, input, expect_failure);
+        a(program, args, cwd, env, input, expect_failure, name);
     }
 };
 
@@ -50,18 +66,21 @@ struct CommandResult {
     std::uint64_t out_bytes = 0;  ///< how much it wrote in all
     std::uint64_t err_bytes = 0;
     std::int64_t duration_us = 0;
+    std::string name;  ///< the command's step_name()
 
-    /// The short form in traces and pictures: "program: exit N".
+    /// The short form in traces and pictures: "exit N" (or "killed by signal N").
     std::string describe() const;
 
     template <class Archive>
     void serialize(Archive& a) {
-        a(command, exit_code, out, err, out_bytes, err_bytes, duration_us);
+        a(command, exit_code, out, err, out_bytes, err_bytes, duration_us, name);
     }
 };
 
-/// A command that exited with a non-zero status (unless it expected to): `what()`
-/// holds the command line, the exit code and the last lines of its standard error.
+/// A command that exited with a non-zero status (unless it expected to): `what()` leads
+/// with the exit code, then the command line and the last lines of its standard error
+/// (`exit 2: `/bin/sh -c 'make test'`; the last lines...`); in a run, the TaskError's
+/// message puts the step's name in front (`unit tests: exit 2: ...`).
 class CommandFailed : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;

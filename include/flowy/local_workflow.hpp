@@ -55,6 +55,9 @@ struct InvokerOf;
 template <class R, class... A>
 struct InvokerOf<R(A...)> {
     static std::string describe(std::string_view bytes) { return detail::describe<std::decay_t<R>>(bytes); }
+    static std::string describe_args(std::string_view bytes) {
+        return detail::describe_args<std::decay_t<A>...>(bytes);
+    }
     template <class F>
     static Invoker make(F f) {
         static_assert(serialisable_v<std::decay_t<R>> && (serialisable_v<std::decay_t<A>> && ...),
@@ -200,7 +203,7 @@ public:
                       "generic lambda or an overload set): wrap it in std::function<R(Args...)>");
         using Sig = typename detail::callable_traits<Fn>::signature;
         config_.bind(std::move(name), detail::SignatureOf<Sig>::value, detail::InvokerOf<Sig>::make(Fn(std::move(f))),
-                     std::move(opts), &detail::InvokerOf<Sig>::describe);
+                     std::move(opts), &detail::InvokerOf<Sig>::describe, &detail::InvokerOf<Sig>::describe_args);
         return self();
     }
     /// Binds dependency `name` (a `Workflow<R(Args...)>` member) to a configured child workflow.

@@ -2,6 +2,7 @@
 /// \file flowy::Trace: a recorded run, read back; its picture, timeline and summary.
 
 #include <cstdint>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -30,6 +31,7 @@ struct TraceTask {
     std::string last_id;  ///< of its last attempt
     std::string frame;    ///< "" for the top workflow, "<child task id>/" inside a child
     std::string activity;
+    std::string name;  ///< the step's display name (`activity.named(...)`, a Command's name); empty: none
     std::int64_t call = 0;
     int attempts = 0;     ///< dispatches (0 if it never ran)
     int run = 0;          ///< the run (0, then each resume) in which it was scheduled
@@ -40,6 +42,7 @@ struct TraceTask {
     State state = State::scheduled;
     std::vector<std::string> args;   ///< ids of the results passed as arguments
     std::vector<std::string> reads;  ///< ids of results the body read before this call
+    std::vector<std::string> after;  ///< ids of results it waited for without taking them (`activity.after(...)`)
     std::int64_t scheduled_us = 0, dispatched_us = -1, ended_us = -1;  ///< by the scheduler's clock
     /// When its last attempt started and ended running, stamped by its worker (the same
     /// monotonic clock on one host); -1 where the trace does not say (format version 1,
@@ -52,6 +55,8 @@ struct TraceTask {
     std::string message, error_type;
     std::string because;  ///< for a skipped task: the failed input
 
+    /// How reports name it: its step name, or else its activity and call ("sh #3").
+    std::string title() const { return name.empty() ? activity + " #" + std::to_string(call) : name; }
     /// When it ran: its worker's stamps, or else from dispatch to the scheduler seeing its end.
     std::int64_t run_start() const { return run_started_us >= 0 ? run_started_us : dispatched_us; }
     std::int64_t run_end() const { return run_ended_us >= 0 ? run_ended_us : ended_us; }
@@ -78,6 +83,9 @@ struct TraceRun {
     std::int64_t workers = 0, pid = 0;
     bool resumed = false;
     std::string input;  ///< encoded arguments
+    /// Its activities' signatures by name ("sh" -> "flowy::CommandResult (flowy::Command)");
+    /// empty in traces written before flowy recorded them.
+    std::map<std::string, std::string> activities;
     std::int64_t started_us = 0, ended_us = -1;
     Outcome outcome = Outcome::running;
     std::string short_value, message, error_type;
@@ -118,6 +126,22 @@ public:
     std::string timeline() const;
     /// Tasks by state, per-activity times, worker use, the slowest tasks and the critical path.
     std::string summary(bool color = false) const;
+    /// The same for a CI job's page (GitHub's step summary, GitLab): a Markdown table of
+    /// the steps (failures first), the critical path, and each failure's message.
+    std::string summary_markdown() const;
+    /// A JUnit XML report (Jenkins, GitLab, GitHub test reporters): one testcase per task,
+    /// `failure` for an activity that threw, `error` for a timeout or a crash, `skipped`
+    /// for a task whose input failed, and a command's output in system-out/system-err.
+    std::string junit() const;
+    /// One self-contained HTML page (nothing fetched): the picture, whose tasks show
+    /// their details when hovered or clicked, the timeline, and the summary with the
+    /// critical path highlighted.
+    std::string report_html() const;
+    /// The picture as SVG text.
+    std::string to_svg() const;
+    /// The chain of dependencies (arguments, reads, after(...)) with the most task time,
+    /// first task first.
+    std::vector<const TraceTask*> critical_path() const;
 
 private:
     std::vector<TraceRun> runs_;

@@ -4,6 +4,7 @@
 // worker's group kills the program and all it started.
 
 #include <flowy/command.hpp>
+#include <flowy/detail/serialize.hpp>
 
 // Boost 1.81's header-only mode of Process v2 lacks process_environment::on_setup:
 // build it in separate-compilation mode, with its sources compiled here, once.
@@ -103,28 +104,32 @@ std::string Command::line() const {
     return out;
 }
 
-std::string CommandResult::describe() const {
-    std::string program = command.substr(0, command.find(' '));
-    // for `sh -c 'script'`, the script's first word says more
-    for (const char* sh : {"/bin/sh -c ", "sh -c ", "/bin/bash -c ", "bash -c "})
-        if (command.rfind(sh, 0) == 0) {
-            std::string script = command.substr(std::strlen(sh));
-            if (!script.empty() && script[0] == '\'') script.erase(0, 1);
-            program = script.substr(0, script.find_first_of(" ;|&'"));
-            break;
+std::string Command::step_name() const {
+    if (!name.empty()) return name;
+    constexpr std::size_t limit = 48;
+    std::string out;
+    if (program == "/bin/sh" || program == "sh" || program == "/bin/bash" || program == "bash") {
+        // `sh -c script`: the script says what it does
+        if (args.size() >= 2 && args[0] == "-c") {
+            out = args[1].substr(0, args[1].find('\n'));
+            return detail::clip_short(out, limit);
         }
-    std::size_t slash = program.rfind('/');
-    if (slash != std::string::npos) program = program.substr(slash + 1);
-    return program + ": " +
-           (exit_code >= 0 ? "exit " + std::to_string(exit_code) : "killed by signal " + std::to_string(-exit_code));
+    }
+    out = program.substr(program.rfind('/') == std::string::npos ? 0 : program.rfind('/') + 1);
+    for (std::size_t i = 0; i < args.size() && out.size() < limit; ++i) out += " " + quote(args[i]);
+    return detail::clip_short(out, limit);
+}
+
+std::string CommandResult::describe() const {
+    return exit_code >= 0 ? "exit " + std::to_string(exit_code) : "killed by signal " + std::to_string(-exit_code);
 }
 
 Command shell(std::string script) {
-    return Command{"/bin/sh", {"-c", std::move(script)}, {}, {}, {}, false};
+    return Command{"/bin/sh", {"-c", std::move(script)}, {}, {}, {}, false, {}};
 }
 
 Command command(std::string program, std::vector<std::string> args) {
-    return Command{std::move(program), std::move(args), {}, {}, {}, false};
+    return Command{std::move(program), std::move(args), {}, {}, {}, false, {}};
 }
 
 namespace {
@@ -144,6 +149,7 @@ struct DefaultSignals {
 CommandResult run_command(Command c) {
     CommandResult r;
     r.command = c.line();
+    r.name = c.step_name();
     auto t0 = std::chrono::steady_clock::now();
 
     bp2::filesystem::path exe = c.program;
@@ -194,12 +200,14 @@ CommandResult run_command(Command c) {
     r.err_bytes = err_text.total();
     r.exit_code = WIFSIGNALED(native) ? -WTERMSIG(native) : WEXITSTATUS(native);
     if (r.exit_code != 0 && !c.expect_failure) {
-        std::string how = r.exit_code > 0 ? "exited with code " + std::to_string(r.exit_code)
-                                          : std::string("was killed by signal ") + std::to_string(-r.exit_code);
-        std::string tail = last_lines(r.err, 10);
-        throw CommandFailed("command `" + r.command + "` " + how +
-                            (tail.empty() ? std::string("; it wrote nothing to standard error")
-                                          : "; the last lines of its standard error:\n" + tail));
+        // the engine puts the step's name in front (a command names its step)
+        std::string out_tail = last_lines(r.out, 10), err_tail = last_lines(r.err, 10);
+        std::string m = r.describe() + ": `" + r.command + "`";
+        if (out_tail.empty() && err_tail.empty()) m += "; it wrote nothing";
+        if (!out_tail.empty()) m += "; the last lines of its standard output:\n" + out_tail;
+        if (!err_tail.empty())
+            m += std::string(out_tail.empty() ? ";" : "\nand") + " the last lines of its standard error:\n" + err_tail;
+        throw CommandFailed(m);
     }
     return r;
 }

@@ -123,7 +123,8 @@ bool valid_name(const std::string& n) {
 }
 }  // namespace
 
-bool Config::bind(std::string name, Signature sig, Invoker inv, ActivityOptions opts, Describe describe) {
+bool Config::bind(std::string name, Signature sig, Invoker inv, ActivityOptions opts, Describe describe,
+                  Describe describe_args) {
     if (!valid_name(name)) {
         errors.push_back("invalid dependency name '" + name +
                          "': use a letter or '_' followed by letters, digits, '_', '.', ':' or '-' (at most 200)");
@@ -146,7 +147,7 @@ bool Config::bind(std::string name, Signature sig, Invoker inv, ActivityOptions 
     if (opts.retries > max_retries)
         errors.push_back("dependency '" + name + "': retries must be at most " + std::to_string(max_retries));
     if (opts.retry_delay.count() < 0) errors.push_back("dependency '" + name + "': retry_delay must not be negative");
-    bindings.push_back(Binding{std::move(name), sig, std::move(inv), opts, nullptr, describe});
+    bindings.push_back(Binding{std::move(name), sig, std::move(inv), opts, nullptr, describe, describe_args});
     return true;
 }
 

@@ -31,6 +31,8 @@ public:
     TaskList(const void* source, Visit visit) : source_(source), visit_(visit) {}
     /// No tasks.
     TaskList() = default;
+    /// Made with no source (a list from a source may still hold no task).
+    bool empty() const { return visit_ == nullptr; }
 
     template <class F>
     void for_each(F&& f) const {
@@ -50,6 +52,14 @@ struct RunTimes {
     std::int64_t started_us = 0, ended_us = 0;
 };
 
+/// A call made by a body.
+struct Scheduled {
+    TaskList args;          ///< the tasks whose results it takes
+    TaskList reads;         ///< results the body read since its previous call (control dependencies)
+    TaskList after;         ///< results it waits for without taking them (`activity.after(...)`)
+    std::string_view name;  ///< its display name; empty: none
+};
+
 /// What a run is, as recorded when it starts.
 struct RunStart {
     std::string_view workflow;    ///< the workflow class
@@ -58,6 +68,8 @@ struct RunStart {
     int workers = 0;
     bool resumed = false;    ///< continues an earlier run (resume)
     std::string_view input;  ///< the encoded arguments
+    /// The activities it may call, as "name: signature" (child workflows' included).
+    std::vector<std::string> activities;
 };
 
 /// An encoded value and how to read it in short (for traces and pictures).
@@ -72,9 +84,8 @@ public:
     virtual ~Recorder() = default;
 
     virtual void run_started(const RunStart& run) = 0;
-    /// A call made by a body: `args` are the tasks whose results it takes, `reads` the
-    /// results the body read since its previous call (control dependencies).
-    virtual void task_scheduled(const TaskId& task, const TaskList& args, const TaskList& reads) = 0;
+    /// A call made by a body.
+    virtual void task_scheduled(const TaskId& task, const Scheduled& call) = 0;
     /// An attempt handed to the executor, with the encoded arguments it runs with.
     virtual void task_dispatched(const TaskId& task, const WorkerRef& worker, std::string_view args) = 0;
     virtual void task_finished(const TaskId& task, const ValueRef& value, const WorkerRef& worker,
@@ -113,9 +124,7 @@ class RecorderTee final : public Recorder {
 public:
     explicit RecorderTee(std::vector<std::unique_ptr<Recorder>> all) : all_(std::move(all)) {}
     void run_started(const RunStart& r) override { each(&Recorder::run_started, r); }
-    void task_scheduled(const TaskId& t, const TaskList& a, const TaskList& r) override {
-        each(&Recorder::task_scheduled, t, a, r);
-    }
+    void task_scheduled(const TaskId& t, const Scheduled& c) override { each(&Recorder::task_scheduled, t, c); }
     void task_dispatched(const TaskId& t, const WorkerRef& w, std::string_view a) override {
         each(&Recorder::task_dispatched, t, w, a);
     }

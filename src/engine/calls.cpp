@@ -108,8 +108,15 @@ bool Call::input(const SlotPtr& s) {
     return ok;
 }
 
+void Call::after(const SlotPtr& s) {
+    if (!s) throw std::logic_error("flowy: an empty Result given to after() of '" + dep_.name + "'");
+    after_.push_back(s.get());
+    // a control input holds back encoding like a data input, so the task waits for it
+    ready_ = ready_ && s->state == Slot::State::finished;
+}
+
 SlotPtr Call::submit(std::unique_ptr<TaskArgs> deferred) {
-    return exec_->schedule(dep_, inputs_, std::move(bytes_), std::move(deferred));
+    return exec_->schedule(dep_, inputs_, std::move(bytes_), std::move(deferred), after_, std::move(name_));
 }
 
 }  // namespace flowy::detail

@@ -89,6 +89,25 @@ void rethrow_as_run_error() {
     }
 }
 
+const std::string& Execution::step_name(std::uint32_t index) const {
+    static const std::string none;
+    if (step_names_.empty()) return none;
+    auto it = step_names_.find(index);
+    return it == step_names_.end() ? none : it->second;
+}
+
+std::string Execution::describe_task(std::uint32_t index, std::string_view more) const {
+    const Task& t = graph_[index];
+    const std::string& name = step_name(index);
+    std::string id = task_id(t);
+    std::string tail = more.empty() ? std::string() : ", " + std::string(more);
+    if (!name.empty()) return "\"" + name + "\" (task " + id + tail + ")";
+    const Binding& b = binding(t);
+    if (b.describe_args && !t.args.empty())
+        return "task " + id + " (" + b.name + "(" + b.describe_args(t.args) + ")" + tail + ")";
+    return "task " + id + (more.empty() ? std::string() : " (" + std::string(more) + ")");
+}
+
 void Execution::warn(const std::string& message) const {
     log_warning(log_, message);
 }
@@ -96,16 +115,17 @@ void Execution::warn(const std::string& message) const {
 // ---- the calls bodies make ----
 
 SlotPtr Execution::schedule(const Dependency& d, const std::vector<Slot*>& inputs, std::string&& args,
-                            std::unique_ptr<TaskArgs> deferred) {
+                            std::unique_ptr<TaskArgs> deferred, const std::vector<Slot*>& after, std::string name) {
     Frame* f = current_frame_;
     if (!f)
         throw std::logic_error("flowy: activity '" + d.name +
                                "' called outside a workflow body (from a constructor?): call it from operator()");
     if (abandoning_) throw Abandoned{};
     std::uint32_t b = bind(d, *f->plan->config, f->plan->type->name);
-    if (inputs.size() > TaskGraph::max_inputs)
-        throw std::length_error("flowy: activity '" + d.name + "' called with " + std::to_string(inputs.size()) +
-                                " results as arguments (at most " + std::to_string(TaskGraph::max_inputs) + ")");
+    if (inputs.size() + after.size() > TaskGraph::max_inputs)
+        throw std::length_error("flowy: activity '" + d.name + "' called with " +
+                                std::to_string(inputs.size() + after.size()) + " results as arguments (at most " +
+                                std::to_string(TaskGraph::max_inputs) + ")");
     std::uint32_t call = f->calls[b];
     // Resume replays the body: it must make the calls the trace recorded, in order.
     if (replay_) replay_->check_call(f->scheduled, TaskId{f->prefix, f->plan->config->bindings[b].name, call, 0});
@@ -113,8 +133,7 @@ SlotPtr Execution::schedule(const Dependency& d, const std::vector<Slot*>& input
     ++f->calls[b];
     std::uint32_t index = graph_.add(f->index, static_cast<std::uint16_t>(b), call, this);
     const Slot* failed = nullptr;
-    for (Slot* in : inputs) {
-        Slot& s = *in;
+    auto take = [&](Slot& s) {
         s.observed = true;
         if (s.state == Slot::State::failed) {
             if (!failed || finished_before(s, *failed)) failed = &s;
@@ -123,12 +142,17 @@ SlotPtr Execution::schedule(const Dependency& d, const std::vector<Slot*>& input
                 throw std::logic_error("flowy: a Result of another run was passed to '" + d.name + "'");
             graph_.depend(s.task, index);
         }
-    }
+    };
+    for (Slot* in : inputs) take(*in);
+    for (Slot* in : after) take(*in);
+    if (!name.empty()) step_names_.emplace(index, name);
     Task& t = graph_[index];
     if (recorder_) {
         TaskSource<std::vector<Slot*>> args{this, &inputs};
         TaskSource<std::vector<std::uint32_t>> reads{this, &f->reads};
-        recorder_->task_scheduled(id_of(t), task_list(args), task_list(reads));
+        TaskSource<std::vector<Slot*>> control{this, &after};
+        recorder_->task_scheduled(
+            id_of(t), {task_list(args), task_list(reads), after.empty() ? TaskList() : task_list(control), name});
     }
     f->reads.clear();
     if (failed) {

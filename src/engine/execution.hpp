@@ -96,8 +96,10 @@ public:
     SlotPtr run(std::string args, std::unique_ptr<Instance> first);
 
     // Called from bodies (through Call, await and FinishQueue).
+    /// A call: `inputs` are the results among its arguments, `after` the results it
+    /// waits for without taking them (control inputs), `name` its display name.
     SlotPtr schedule(const Dependency& d, const std::vector<Slot*>& inputs, std::string&& args,
-                     std::unique_ptr<TaskArgs> deferred);
+                     std::unique_ptr<TaskArgs> deferred, const std::vector<Slot*>& after = {}, std::string name = {});
     void await(Slot& s);
     void await(FinishQueue& q);
     void watch(Slot& s, FinishQueue* q);
@@ -141,6 +143,11 @@ private:
         return {frames_[t.frame].prefix, frames_[t.frame].plan->config->bindings[t.binding].name, t.call, t.attempt};
     }
     std::string task_id(const Task& t) const { return id_of(t).str(); }
+    /// The step name a call was given ("" if none).
+    const std::string& step_name(std::uint32_t index) const;
+    /// How messages name a task: `"unit tests" (task sh-0-0, MORE)`, or else
+    /// `task square-3-0 (square(7), MORE)` (its arguments' short form where known).
+    std::string describe_task(std::uint32_t index, std::string_view more = {}) const;
     /// The recorder's view of the tasks among `items` (slots, or task indices) that
     /// this run produces, read in place; the source must outlive the list's use.
     template <class Items>
@@ -206,6 +213,7 @@ private:
     std::vector<std::pair<Clock::time_point, std::uint32_t>> delayed_;  // retries waiting for their delay (heap)
     std::unordered_multimap<std::uint32_t, FinishQueue*> watchers_;     // task -> queues waiting for it
     std::unordered_set<FinishQueue*> queues_;
+    std::unordered_map<std::uint32_t, std::string> step_names_;  // task -> its call's display name (few have one)
     Execution* outer_ = nullptr;
     std::unique_ptr<Instance> first_instance_;
     bool abandoning_ = false;  // the run is over: bodies still suspended unwind

@@ -15,7 +15,7 @@ public:
     ~ProgressLine() override;  // clears the line
 
     void run_started(const RunStart&) override {}
-    void task_scheduled(const TaskId&, const TaskList&, const TaskList&) override { ++scheduled_; }
+    void task_scheduled(const TaskId&, const Scheduled&) override { ++scheduled_; }
     void task_dispatched(const TaskId&, const WorkerRef&, std::string_view) override {}
     void task_finished(const TaskId&, const ValueRef&, const WorkerRef&, const RunTimes&) override { ++finished_; }
     void task_cached(const TaskId&, const ValueRef&) override { ++finished_; }

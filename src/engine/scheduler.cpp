@@ -26,9 +26,23 @@ SlotPtr Execution::run(std::string args, std::unique_ptr<Instance> first) {
     } current_scope{this};
 
     StopSignals stop_signals;
-    if (recorder_)
-        recorder_->run_started(
-            {root_.type->name, executor_name_, root_.type->parameters.name(), workers_, replay_ != nullptr, args});
+    if (recorder_) {
+        std::string parameters = root_.type->parameters.name();  // outlives `start`, which views it
+        RunStart start{root_.type->name, executor_name_, parameters, workers_, replay_ != nullptr, args, {}};
+        std::vector<const Plan*> plans{&root_};
+        std::unordered_set<std::string> seen;
+        while (!plans.empty()) {
+            const Plan* p = plans.back();
+            plans.pop_back();
+            for (std::size_t b = 0; b < p->config->bindings.size(); ++b) {
+                const Binding& bd = p->config->bindings[b];
+                if (bd.child && b < p->children.size() && p->children[b]) plans.push_back(p->children[b].get());
+                if (!bd.child && seen.insert(bd.name).second)
+                    start.activities.push_back(bd.name + ": " + bd.signature.name());
+            }
+        }
+        recorder_->run_started(start);
+    }
     Frame& root = start_frame(root_, {}, no_task, std::move(args));
     std::vector<Completion> completions;
     std::vector<std::uint32_t> runnable;
@@ -172,11 +186,16 @@ void Execution::on_completion(Completion& c) {
         case Completion::Outcome::failed: {
             auto e = std::make_shared<ErrorInfo>(std::move(c.error));
             e->task = task_id(t);
+            const ActivityOptions& o = binding(t).options;
+            std::string attempt = "attempt " + std::to_string(t.attempt + 1) + " of " + std::to_string(o.retries + 1);
             if (e->kind == ErrorInfo::Kind::crashed) {
-                e->message += " while running " + e->task;
+                e->message += " while running " + describe_task(c.task, attempt);
                 warn(e->message + "; a new worker took its place");
             } else if (e->kind == ErrorInfo::Kind::timed_out) {
-                e->message = "task " + e->task + " " + e->message;
+                e->message = describe_task(c.task, attempt) + " " + e->message;
+            } else if (const std::string& name = step_name(c.task);
+                       !name.empty() && e->message.compare(0, name.size() + 2, name + ": ") != 0) {
+                e->message = name + ": " + e->message;  // a step's failure leads with its name
             }
             if (recorder_) {
                 if (e->kind == ErrorInfo::Kind::crashed)
@@ -187,10 +206,8 @@ void Execution::on_completion(Completion& c) {
                     recorder_->task_failed(id_of(t), *e, {c.started_us, c.ended_us});
             }
             if (retry(t, c.task, *e)) return;
-            const ActivityOptions& o = binding(t).options;
-            if (t.attempt > 0 && (e->kind != ErrorInfo::Kind::exception || o.retry_on_error))
-                e->message +=
-                    " (attempt " + std::to_string(t.attempt + 1) + " of " + std::to_string(o.retries + 1) + ")";
+            if (t.attempt > 0 && e->kind == ErrorInfo::Kind::exception && o.retry_on_error)
+                e->message += " (" + attempt + ")";
             task_failed(c.task, std::move(e));
             return;
         }

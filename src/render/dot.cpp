@@ -2,7 +2,10 @@
 // in-process with gvc. All Graphviz calls happen on the calling thread (it is not
 // thread-safe); DOT text is what tests compare (SVG bytes vary by Graphviz version).
 
+#include <flowy/detail/serialize.hpp>
 #include <flowy/trace.hpp>
+
+#include "render/views.hpp"
 
 #include <graphviz/cgraph.h>
 #include <graphviz/gvc.h>
@@ -31,6 +34,17 @@ char* c(const char* s) {
 
 void set(void* obj, const char* key, const std::string& value) {
     agsafeset(obj, c(key), c(value), c(""));
+}
+
+/// A label from text a user wrote (names, values, messages): printable, and with its
+/// backslashes kept (Graphviz reads `\N`, `\l` and the like as escapes).
+void set_label(void* obj, const std::string& text) {
+    std::string out;
+    for (char ch : detail::views::printable(text)) {
+        if (ch == '\\') out += '\\';
+        out += ch;
+    }
+    set(obj, "label", out);
 }
 
 // The folding rule's limits (see Builder::group): about 12 nodes of at most ~250 pt side
@@ -130,8 +144,7 @@ std::string ms(std::int64_t us) {
 std::string clip(std::string s, std::size_t n = 40) {
     for (char& ch : s)
         if (ch == '\n') ch = ' ';
-    if (s.size() > n) s = s.substr(0, n - 3) + "...";
-    return s;
+    return detail::clip_short(std::move(s), n);
 }
 
 std::string join(const std::set<std::string>& xs) {
@@ -196,11 +209,11 @@ public:
         set(result, "style", "filled");
         switch (run.outcome) {
             case TraceRun::Outcome::finished:
-                set(result, "label", "result\n" + clip(run.short_value));
+                set_label(result, "result\n" + clip(run.short_value));
                 set(result, "fillcolor", "#d4edda");
                 break;
             case TraceRun::Outcome::failed:
-                set(result, "label", "failed\n" + clip(run.message));
+                set_label(result, "failed\n" + clip(run.message));
                 set(result, "fillcolor", "#f8d7da");
                 break;
             case TraceRun::Outcome::cancelled:
@@ -398,6 +411,7 @@ private:
         std::string label;
         if (n.tasks.size() == 1) {
             label = t.activity + " #" + std::to_string(t.call);
+            if (!t.name.empty()) label = clip(t.name) + "\n" + label;
             std::int64_t d = duration(t);
             if (d >= 0) label += "\n" + ms(d);
             if (!t.host.empty()) label += "\non " + t.host + " pid " + std::to_string(t.pid);
@@ -414,9 +428,14 @@ private:
                 case TraceTask::State::interrupted:
                     label += std::string("\n") + to_string(t.state);
                     break;
-                default:
-                    label += "\n" + clip(t.message);
+                default: {
+                    // the title says the step's name: the message goes on with what happened
+                    std::string m = t.message;
+                    if (!t.name.empty() && m.compare(0, t.name.size() + 2, t.name + ": ") == 0)
+                        m.erase(0, t.name.size() + 2);
+                    label += "\n" + clip(m);
                     break;
+                }
             }
         } else {
             std::int64_t lo = INT64_MAX, hi = INT64_MIN, first = INT64_MAX, last = INT64_MIN;
@@ -449,7 +468,7 @@ private:
             if (!t.message.empty() && t.state != TraceTask::State::skipped) label += ": " + clip(t.message, 30);
             set(a, "peripheries", "2");
         }
-        set(a, "label", label);
+        set_label(a, label);
         node_ptr_.push_back(a);
     }
 
@@ -458,14 +477,23 @@ private:
         return it == node_of_.end() ? nullptr : node_ptr_[it->second];
     }
 
-    void edge(Agnode_t* from, Agnode_t* to, bool control) {
+    enum class Edge { data, read, after };
+    void edge(Agnode_t* from, Agnode_t* to, bool control) { edge(from, to, control ? Edge::read : Edge::data); }
+    void edge(Agnode_t* from, Agnode_t* to, Edge kind) {
         if (!from || !to || from == to) return;
         auto key = std::make_pair(from, to);
         if (!seen_.insert(key).second) return;
         Agedge_t* e = agedge(g_, from, to, nullptr, 1);
-        if (control) {
+        style_edge(e, kind);
+    }
+    static void style_edge(Agedge_t* e, Edge kind) {
+        if (kind == Edge::read) {
             set(e, "style", "dashed");
             set(e, "color", "#757575");
+        } else if (kind == Edge::after) {
+            set(e, "style", "dashed");
+            set(e, "penwidth", "1.6");
+            set(e, "color", "#3949ab");
         }
     }
 
@@ -480,11 +508,15 @@ private:
                 }
             }
             for (const TraceTask* t : nodes_[i].tasks) {
+                for (const auto& a : t->after) {
+                    edge(node(a), to, Edge::after);
+                    has_input = true;
+                }
                 for (const auto& r : t->reads)
                     if (std::find(t->args.begin(), t->args.end(), r) == t->args.end()) edge(node(r), to, true);
                 // a call with no input made after the body read a result waited for that read
                 std::size_t by = held_by_[static_cast<std::size_t>(t - trace_.tasks().data())];
-                if (t->args.empty() && t->reads.empty() && by != SIZE_MAX) {
+                if (t->args.empty() && t->reads.empty() && t->after.empty() && by != SIZE_MAX) {
                     edge(node(trace_.tasks()[by].id), to, true);
                     has_input = true;
                 }
@@ -593,15 +625,21 @@ private:
         Agnode_t* b = agnode(row, c("legend_control"), 1);
         set(a, "label", "result passed on ->");
         set(b, "label", "read before the call");
-        for (Agnode_t* x : {a, b}) {
+        std::vector<Agnode_t*> keys{a, b};
+        bool any_after = false;
+        for (const TraceTask& t : trace_.tasks()) any_after = any_after || !t.after.empty();
+        if (any_after) {
+            keys.push_back(agnode(row, c("legend_after"), 1));
+            set(keys.back(), "label", "ran after (no value)");
+        }
+        for (Agnode_t* x : keys) {
             set(x, "shape", "plaintext");
             set(x, "style", "");
         }
         Agedge_t* e = agedge(sg, prev, a, nullptr, 1);
         set(e, "style", "invis");
-        Agedge_t* f = agedge(sg, a, b, nullptr, 1);
-        set(f, "style", "dashed");
-        set(f, "color", "#757575");
+        style_edge(agedge(sg, a, b, nullptr, 1), Edge::read);
+        if (any_after) style_edge(agedge(sg, b, keys.back(), nullptr, 1), Edge::after);
     }
 
     const Trace& trace_;
@@ -636,6 +674,23 @@ std::string Trace::to_dot() const {
     Agraph_t* g = Builder(*this).build();
     std::string out = write_dot(g);
     agclose(g);
+    return out;
+}
+
+std::string Trace::to_svg() const {
+    std::lock_guard<std::mutex> l(graphviz);
+    Agraph_t* g = Builder(*this).build();
+    std::unique_ptr<Agraph_t, int (*)(Agraph_t*)> close(g, agclose);
+    GVC_t* gvc = gvContext();
+    std::unique_ptr<GVC_t, int (*)(GVC_t*)> free_gvc(gvc, gvFreeContext);
+    if (gvLayout(gvc, g, "dot") != 0) throw std::runtime_error("flowy: Graphviz could not lay the graph out");
+    char* data = nullptr;
+    unsigned int len = 0;
+    int rc = gvRenderData(gvc, g, "svg", &data, &len);
+    std::string out = rc == 0 && data ? std::string(data, len) : std::string();
+    if (data) gvFreeRenderData(data);
+    gvFreeLayout(gvc, g);
+    if (rc != 0) throw std::runtime_error("flowy: Graphviz could not render the picture as SVG");
     return out;
 }
 

@@ -65,9 +65,10 @@ std::string Trace::timeline() const {
         // slices of one row never overlap (time queued on the worker is an argument).
         std::int64_t tid = t.worker >= 0 ? t.worker + 1 : 0;
         std::int64_t queued = t.queue_us();
-        add(R"({"ph":"X","pid":1,"tid":)" + std::to_string(tid) + ",\"name\":" + str(t.activity) +
-            ",\"ts\":" + std::to_string(t.run_start() - origin) + ",\"dur\":" + std::to_string(t.run_us()) +
-            ",\"args\":{\"id\":" + str(t.last_id) + ",\"attempts\":" + std::to_string(t.attempts) +
+        add(R"({"ph":"X","pid":1,"tid":)" + std::to_string(tid) + ",\"name\":" +
+            str(t.name.empty() ? t.activity : t.name) + ",\"ts\":" + std::to_string(t.run_start() - origin) +
+            ",\"dur\":" + std::to_string(t.run_us()) + ",\"args\":{\"id\":" + str(t.last_id) +
+            ",\"activity\":" + str(t.activity) + ",\"attempts\":" + std::to_string(t.attempts) +
             (queued >= 0 ? ",\"queued_us\":" + std::to_string(queued) : std::string()) + ",\"outcome\":" +
             str(to_string(t.state)) + (t.short_value.empty() ? std::string() : ",\"value\":" + str(t.short_value)) +
             (t.message.empty() ? std::string() : ",\"error\":" + str(t.message)) + "}}");
@@ -168,40 +169,17 @@ std::string Trace::summary(bool color) const {
     if (slow.size() > 10) slow.resize(10);
     out += "\nslowest tasks:\n";
     for (const TraceTask* t : slow) {
-        std::snprintf(line, sizeof line, "  %-30s %10s  %s\n", t->last_id.c_str(), fmt_ms(double(t->run_us())).c_str(),
-                      to_string(t->state));
+        std::snprintf(line, sizeof line, "  %-30s %10s  %s%s\n", t->last_id.c_str(),
+                      fmt_ms(double(t->run_us())).c_str(), to_string(t->state),
+                      t->name.empty() ? "" : ("  " + t->name).c_str());
         out += line;
     }
 
-    // Critical path: the chain of argument (and read) dependencies that ends last.
-    std::unordered_map<std::string, const TraceTask*> by_id;
-    for (const TraceTask& t : tasks_) by_id[t.id] = &t;
-    std::unordered_map<const TraceTask*, std::pair<double, const TraceTask*>> best;  // length, previous
-    std::vector<const TraceTask*> order;
-    for (const TraceTask& t : tasks_) order.push_back(&t);
-    std::sort(order.begin(), order.end(),
-              [](const TraceTask* a, const TraceTask* b) { return a->scheduled_us < b->scheduled_us; });
-    const TraceTask* end = nullptr;
-    for (const TraceTask* t : order) {
-        double own = double(std::max<std::int64_t>(0, t->run_us()));
-        std::pair<double, const TraceTask*> b{own, nullptr};
-        auto consider = [&](const std::string& id) {
-            auto it = by_id.find(id);
-            if (it == by_id.end()) return;
-            auto bt = best.find(it->second);
-            if (bt != best.end() && bt->second.first + own > b.first) b = {bt->second.first + own, it->second};
-        };
-        for (const auto& a : t->args) consider(a);
-        for (const auto& r : t->reads) consider(r);
-        best[t] = b;
-        if (!end || b.first > best[end].first) end = t;
-    }
-    if (end) {
-        std::vector<const TraceTask*> path;
-        for (const TraceTask* t = end; t; t = best[t].second) path.push_back(t);
-        std::reverse(path.begin(), path.end());
-        out += "\ncritical path (" + fmt_ms(best[end].first) + " of task time, " + std::to_string(path.size()) +
-               " tasks):\n  ";
+    std::vector<const TraceTask*> path = critical_path();
+    if (!path.empty()) {
+        double total = 0;
+        for (const TraceTask* t : path) total += double(std::max<std::int64_t>(0, t->run_us()));
+        out += "\ncritical path (" + fmt_ms(total) + " of task time, " + std::to_string(path.size()) + " tasks):\n  ";
         for (std::size_t i = 0; i < path.size(); ++i) {
             if (i) out += " -> ";
             if (i == 6 && path.size() > 8) {
@@ -209,6 +187,7 @@ std::string Trace::summary(bool color) const {
                 i = path.size() - 2;
             }
             out += path[i]->last_id;
+            if (!path[i]->name.empty()) out += " (" + path[i]->name + ")";
         }
         out += "\n";
     }

@@ -143,6 +143,10 @@ private:
             r.time = str(v, "time");
             r.resumed = need(v, "resumed", Value::Kind::boolean).b;
             r.input = bytes(v, "input");
+            if (v.get("activities"))
+                for (const std::string& a : list(v, "activities"))
+                    if (std::size_t colon = a.find(": "); colon != std::string::npos)
+                        r.activities[a.substr(0, colon)] = a.substr(colon + 2);
             r.started_us = t;
             runs_.push_back(std::move(r));
             incarnation_.clear();
@@ -161,6 +165,8 @@ private:
             tk.frame = str(v, "frame");
             tk.args = list(v, "args");
             tk.reads = list(v, "reads");
+            if (v.get("after")) tk.after = list(v, "after");  // optional: only calls with after(...) have it
+            tk.name = opt_str(v, "name");
             tk.scheduled_us = t;
             tk.run = static_cast<int>(runs_.size()) - 1;
             tk.incarnation = incarnation_[tk.frame];

@@ -25,20 +25,28 @@ void TraceRecorder::run_started(const RunStart& run) {
         .field("time", when)
         .field_bool("resumed", run.resumed)
         .field_bytes("input", run.input)
+        .field_list("activities", run.activities)
         .end();
 }
 
-void TraceRecorder::task_scheduled(const TaskId& task, const TaskList& args, const TaskList& reads) {
+void TraceRecorder::task_scheduled(const TaskId& task, const Scheduled& call) {
     w_.begin("task_scheduled")
         .field_id("id", task)
         .field("activity", task.dependency)
         .field("call", std::int64_t(task.call))
         .field("frame", task.frame)
         .list_begin("args");
-    args.for_each([this](const TaskId& a) { w_.list_id(a); });
+    call.args.for_each([this](const TaskId& a) { w_.list_id(a); });
     w_.list_end().list_begin("reads");
-    reads.for_each([this](const TaskId& r) { w_.list_id(r); });
-    w_.list_end().end();
+    call.reads.for_each([this](const TaskId& r) { w_.list_id(r); });
+    w_.list_end();
+    if (!call.after.empty()) {
+        w_.list_begin("after");
+        call.after.for_each([this](const TaskId& a) { w_.list_id(a); });
+        w_.list_end();
+    }
+    if (!call.name.empty()) w_.field("name", call.name);
+    w_.end();
 }
 
 void TraceRecorder::task_dispatched(const TaskId& task, const WorkerRef& worker, std::string_view args) {

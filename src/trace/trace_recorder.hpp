@@ -20,7 +20,7 @@ public:
     explicit TraceRecorder(std::string* sink) : w_(sink) {}
 
     void run_started(const RunStart& run) override;
-    void task_scheduled(const TaskId& task, const TaskList& args, const TaskList& reads) override;
+    void task_scheduled(const TaskId& task, const Scheduled& call) override;
     void task_dispatched(const TaskId& task, const WorkerRef& worker, std::string_view args) override;
     void task_finished(const TaskId& task, const ValueRef& value, const WorkerRef& worker,
                        const RunTimes& times) override;

@@ -352,7 +352,8 @@ struct Binding {
     Invoker invoke;  ///< empty for a child workflow
     ActivityOptions options;
     std::shared_ptr<const ChildWorkflow> child;  ///< set for a child workflow
-    Describe describe = nullptr;
+    Describe describe = nullptr;                 ///< the short form of its result
+    Describe describe_args = nullptr;            ///< the short form of its encoded arguments
 };
 
 /// The untyped configuration of a LocalWorkflow.
@@ -368,7 +369,8 @@ struct Config {
     std::string trace_path;                     ///< record the run here (or $FLOWY_TRACE)
     int progress = -1;                          ///< live status line: -1 if stderr is a terminal
 
-    bool bind(std::string name, Signature sig, Invoker inv, ActivityOptions opts, Describe describe = nullptr);
+    bool bind(std::string name, Signature sig, Invoker inv, ActivityOptions opts, Describe describe = nullptr,
+              Describe describe_args = nullptr);
     void bind_workflow(std::string name, std::shared_ptr<const ChildWorkflow> child);
     void set_workers(int n);
 };
@@ -398,6 +400,11 @@ public:
     bool input(const SlotPtr& s);
     /// Makes room for `n` more inputs (a vector of results).
     void reserve(std::size_t n) { inputs_.reserve(inputs_.size() + n); }
+    /// Adds a result the task waits for (and is skipped if it failed) without taking its value.
+    void after(const SlotPtr& s);
+    /// The step's display name (pictures, reports, messages); empty: none.
+    void name(std::string n) { name_ = std::move(n); }
+    bool named() const { return !name_.empty(); }
     /// True if every input so far finished successfully (the arguments can be encoded now).
     bool inputs_ready() const { return ready_; }
     std::string& bytes() { return bytes_; }
@@ -408,8 +415,16 @@ private:
     const Dependency& dep_;
     Execution* exec_;
     std::vector<Slot*> inputs_;  // kept alive by the call's arguments
+    std::vector<Slot*> after_;   // kept alive by the step's options
+    std::string name_;
     std::string bytes_;
     bool ready_ = true;
+};
+
+/// What `activity.named(...)` and `activity.after(...)` add to one call.
+struct StepOptions {
+    std::string name;
+    std::vector<SlotPtr> after;
 };
 
 /// Checks the configuration of `type` (and of its children, recursively) against the

@@ -263,9 +263,31 @@ inline std::string clip_short(std::string s, std::size_t limit = 60) {
     return s + "...";
 }
 
-/// The short form of an encoded value, for traces and pictures: numbers and strings as
-/// they are, a type's `describe()` member or its `operator<<` where it has one, the
-/// size of a container, or else its size in bytes.
+/// The short form of a value, for traces, pictures and messages: numbers and strings
+/// as they are, a type's `describe()` member or its `operator<<` where it has one, the
+/// size of a container, or else `fallback`.
+template <class T>
+std::string short_form(const T& v, const std::string& fallback) {
+    if constexpr (std::is_same_v<T, bool>) {
+        return v ? "true" : "false";
+    } else if constexpr (std::is_arithmetic_v<T>) {
+        return std::to_string(v);
+    } else if constexpr (std::is_same_v<T, std::string>) {
+        return "\"" + clip_short(v, 40) + "\"";
+    } else if constexpr (requires { std::string(v.describe()); }) {
+        return clip_short(std::string(v.describe()));
+    } else if constexpr (requires(std::ostream & os) { os << v; }) {
+        std::ostringstream os;
+        os << v;
+        return clip_short(std::move(os).str());
+    } else if constexpr (requires { v.size(); }) {
+        return "[" + std::to_string(v.size()) + " items]";
+    } else {
+        return fallback;
+    }
+}
+
+/// The short form of an encoded value (see short_form), or its size in bytes.
 template <class T>
 std::string describe(std::string_view bytes) {
     if constexpr (std::is_void_v<T>) {
@@ -275,29 +297,33 @@ std::string describe(std::string_view bytes) {
         if (bytes.size() == 1 + sizeof(T) && bytes[0] == 1) return std::to_string(decode<T>(bytes));
         return "<" + std::to_string(bytes.size()) + " bytes>";
     } else {
+        std::string size = "<" + std::to_string(bytes.size()) + " bytes>";
         try {
-            T v = decode<T>(bytes);
-            if constexpr (std::is_same_v<T, bool>) {
-                return v ? "true" : "false";
-            } else if constexpr (std::is_arithmetic_v<T>) {
-                return std::to_string(v);
-            } else if constexpr (std::is_same_v<T, std::string>) {
-                return "\"" + clip_short(std::move(v), 40) + "\"";
-            } else if constexpr (requires { std::string(v.describe()); }) {
-                return clip_short(std::string(v.describe()));
-            } else if constexpr (requires(std::ostream & os) { os << v; }) {
-                std::ostringstream os;
-                os << v;
-                return clip_short(std::move(os).str());
-            } else if constexpr (requires { v.size(); }) {
-                return "[" + std::to_string(v.size()) + " items]";
-            } else {
-                return "<" + std::to_string(bytes.size()) + " bytes>";
-            }
+            return short_form(decode<T>(bytes), size);
         } catch (...) {
-            return "<" + std::to_string(bytes.size()) + " bytes>";
+            return size;
         }
     }
+}
+
+/// The short form of encoded arguments, "7, \"text\"" (for messages about a task).
+template <class... A>
+std::string describe_args(std::string_view bytes) {
+    std::string out;
+    try {
+        ViewSource src(bytes);
+        std::istream is(&src);
+        is.exceptions(std::ios::badbit);
+        auto one = [&](auto tag) {
+            using T = typename decltype(tag)::type;
+            if (!out.empty()) out += ", ";
+            out += short_form(decode<T>(is), "...");
+        };
+        (one(std::type_identity<A>{}), ...);
+    } catch (...) {
+        return "<" + std::to_string(bytes.size()) + " bytes>";
+    }
+    return clip_short(std::move(out), 60);
 }
 
 }  // namespace flowy::detail

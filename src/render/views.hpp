@@ -1,0 +1,38 @@
+#pragma once
+// What the reports (summary, Markdown, JUnit, HTML) share: text made safe to show,
+// times in words, and the command a step ran.
+
+#include <flowy/command.hpp>
+#include <flowy/trace.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace flowy::detail::views {
+
+/// `s` made safe for XML, HTML, SVG and terminals: colour and cursor escape sequences
+/// removed, other control bytes (but newline and tab) and invalid UTF-8 replaced by U+FFFD.
+std::string printable(std::string_view s);
+
+/// `s` escaped for XML text and attribute values (after printable()).
+std::string xml(std::string_view s);
+
+/// "0.412" (seconds, for JUnit) and "412 ms" / "3.2 s" (for people).
+std::string seconds(std::int64_t us);
+std::string duration(std::int64_t us);
+
+/// What the task's command did, when its activity returns a flowy::CommandResult and it
+/// finished; nothing otherwise.
+std::optional<CommandResult> command_of(const Trace& trace, const TraceTask& task);
+
+/// The message of a failed task without its step name in front (reports show the name).
+std::string message_of(const TraceTask& task);
+
+/// Whether the task failed in a way that reports count as an error rather than a
+/// failure: a timeout, a crash, a run that ended under it.
+bool is_error(const TraceTask& task);
+bool is_failure(const TraceTask& task);
+
+}  // namespace flowy::detail::views
