@@ -1,17 +1,24 @@
-// A CI smoke test written as a workflow: build the project's samples in parallel,
-// run each one as soon as it is built, check what it prints, and draw the pipeline.
+// A CI smoke test written as a workflow: build the project's samples in parallel, run
+// each one as soon as it is built, check what it prints, and publish what a CI job
+// shows: a JUnit report, a Markdown step summary and an HTML report.
 //
-//   build sequential ──► run sequential ──► check ─┐
-//   build parallel_sum ─► run parallel_sum ─► check ┼──► all passed?
-//   build parallel_wait ► run parallel_wait ► check ┘      ...
+//   prepare ─► build sequential ──► run sequential ──► check sequential
+//           ├► build parallel_sum ─► run parallel_sum ─► check parallel_sum
+//           └► ...
 //
-//   smoke BUILD_DIR [--trace PATH] [--svg PATH]
+//   smoke BUILD_DIR [--trace PATH] [--svg PATH] [--junit PATH] [--markdown PATH] [--report PATH]
 // BUILD_DIR is a configured flowy build: samples are compiled against it through its
 // uninstalled pkg-config file, so the pipeline also checks that a user's build works.
+// The reports go to BUILD_DIR/smoke/ unless told otherwise; the exit code is the
+// number of failed steps (0: all passed).
 #include <flowy/command.hpp>
 #include <flowy/flowy.hpp>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -28,19 +35,17 @@ const std::vector<Sample> samples = {
     {"conditional", "70"}, {"parallel_map_reduce", "91"}, {"finish_order_map_reduce", "91"},
 };
 
-flowy::Command build(std::string name) {
+flowy::Command build(const std::string& name) {
     std::string pc = "PKG_CONFIG_PATH=" + build_dir + "/meson-uninstalled";
     return flowy::shell("c++ -O1 " + source_dir + "/samples/" + name + ".cpp -o " + out_dir + "/" + name + " $(" + pc +
-                        " pkg-config --cflags --libs flowy)");
+                        " pkg-config --cflags --libs flowy)")
+        .named("build " + name);
 }
 
-// Runs a built sample (its library from the build tree).
-flowy::CommandResult run_sample(flowy::CommandResult built) {
-    std::string exe = built.command.substr(built.command.find(" -o ") + 4);
-    exe = exe.substr(0, exe.find(' '));
-    flowy::Command c = flowy::command(exe, {"--unit-ms", "5"});
-    c.env["LD_LIBRARY_PATH"] = build_dir + "/src";
-    return flowy::run_command(c);
+flowy::Command run(const std::string& name) {
+    flowy::Command c = flowy::command(out_dir + "/" + name, {"--unit-ms", "5"});
+    c.env["LD_LIBRARY_PATH"] = build_dir + "/src";  // its library from the build tree
+    return c.named("run " + name);
 }
 
 // Checks the last line a sample printed.
@@ -48,18 +53,22 @@ std::string check(flowy::CommandResult ran, std::string expected) {
     std::string out = ran.out;
     while (!out.empty() && out.back() == '\n') out.pop_back();
     std::string last = out.substr(out.rfind('\n') + 1);
-    if (last != expected) throw std::runtime_error(ran.command + " printed " + last + ", expected " + expected);
-    return ran.command + ": ok";
+    if (last != expected) throw std::runtime_error(ran.name + " printed " + last + ", expected " + expected);
+    return ran.name + ": ok";
 }
 
 struct Smoke {
-    flowy::Activity<flowy::CommandResult(flowy::Command)> build{"build"};
-    flowy::Activity<flowy::CommandResult(flowy::CommandResult)> run{"run"};
+    flowy::Activity<flowy::CommandResult(flowy::Command)> sh{"sh"};
     flowy::Activity<std::string(flowy::CommandResult, std::string)> check{"check"};
 
     int operator()() {
+        auto prepare = sh(flowy::command("mkdir", {"-p", out_dir}).named("prepare"));
         std::vector<flowy::Result<std::string>> checks;
-        for (const Sample& s : samples) checks.push_back(check(run(build(::build(s.name))), s.expected));
+        for (const Sample& s : samples) {
+            auto built = sh.after(prepare)(build(s.name));  // needs the directory, not a value
+            auto ran = sh.after(built)(run(s.name));        // needs the program, not a value
+            checks.push_back(check.named("check " + s.name)(ran, s.expected));
+        }
         int failed = 0;
         for (auto& c : checks) {
             try {
@@ -73,31 +82,53 @@ struct Smoke {
     }
 };
 
+bool write(const std::string& path, const std::string& text) {
+    std::ofstream f(path, std::ios::binary);
+    f << text;
+    if (f.good()) return true;
+    std::cerr << "smoke: cannot write " << path << "\n";
+    return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc < 2) {
-        std::cerr << "usage: smoke BUILD_DIR [--trace PATH] [--svg PATH]\n";
+    if (argc < 2 || argc % 2 != 0) {
+        std::cerr << "usage: smoke BUILD_DIR [--trace PATH] [--svg PATH] [--junit PATH] [--markdown PATH] "
+                     "[--report PATH]\n";
         return 2;
     }
     build_dir = argv[1];
     source_dir = FLOWY_SOURCE_DIR;
     out_dir = build_dir + "/smoke";
-    std::string trace, svg;
+    std::map<std::string, std::string> to = {{"--trace", out_dir + "/smoke.jsonl"},
+                                             {"--svg", ""},
+                                             {"--junit", out_dir + "/junit.xml"},
+                                             {"--markdown", out_dir + "/summary.md"},
+                                             {"--report", out_dir + "/report.html"}};
     for (int i = 2; i + 1 < argc; i += 2) {
-        std::string a = argv[i];
-        if (a == "--trace") trace = argv[i + 1];
-        if (a == "--svg") svg = argv[i + 1];
+        if (!to.count(argv[i])) {
+            std::cerr << "smoke: unknown option " << argv[i] << "\n";
+            return 2;
+        }
+        to[argv[i]] = argv[i + 1];
     }
-    if (trace.empty()) trace = out_dir + "/smoke.jsonl";
-    flowy::run_command(flowy::command("mkdir", {"-p", out_dir}));
+    std::filesystem::create_directories(out_dir);  // the trace lives there before the pipeline runs
     flowy::LocalWorkflow<Smoke> w;
-    w.workers(4).trace(trace);
-    w.conf_activity("build", flowy::run_command, {.timeout = std::chrono::minutes(5)});
-    w.conf_activity("run", run_sample, {.timeout = std::chrono::minutes(1)});
+    w.workers(4).trace(to["--trace"]);
+    w.conf_activity("sh", flowy::run_command, {.timeout = std::chrono::minutes(5)});
     w.conf_activity("check", check);
     int failed = w.run();
-    if (!svg.empty()) flowy::Trace::load(trace).write_svg(svg);
-    std::cout << (failed ? "smoke: " + std::to_string(failed) + " failed" : std::string("smoke: all passed")) << "\n";
-    return failed ? 1 : 0;
+
+    flowy::Trace trace = flowy::Trace::load(to["--trace"]);
+    bool ok = write(to["--junit"], trace.junit()) && write(to["--markdown"], trace.summary_markdown()) &&
+              write(to["--report"], trace.report_html());
+    if (!to["--svg"].empty()) trace.write_svg(to["--svg"]);
+    // a CI job's step summary: GitHub Actions names the file in GITHUB_STEP_SUMMARY
+    if (const char* summary = std::getenv("GITHUB_STEP_SUMMARY"); summary && *summary) {
+        std::ofstream(summary, std::ios::app) << trace.summary_markdown();
+    }
+    std::cout << (failed ? "smoke: " + std::to_string(failed) + " failed" : std::string("smoke: all passed"))
+              << "\nreports: " << to["--junit"] << ", " << to["--markdown"] << ", " << to["--report"] << "\n";
+    return failed ? 1 : ok ? 0 : 1;
 }

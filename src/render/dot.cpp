@@ -243,7 +243,7 @@ private:
         std::unordered_map<std::string, std::size_t> index;
         index.reserve(n);
         for (std::size_t i = 0; i < n; ++i) index.emplace(tasks[i].id, i);
-        // inputs (arguments and reads) and how many tasks consume each task
+        // inputs (arguments, reads and after(...)) and how many tasks consume each task
         std::vector<std::vector<std::size_t>> inputs(n);
         std::vector<std::uint32_t> consumers(n, 0);
         for (std::size_t i = 0; i < n; ++i) {
@@ -254,6 +254,7 @@ private:
             };
             for (const auto& a : tasks[i].args) add(a);
             for (const auto& r : tasks[i].reads) add(r);
+            for (const auto& a : tasks[i].after) add(a);
             std::sort(in.begin(), in.end());
             in.erase(std::unique(in.begin(), in.end()), in.end());
             for (std::size_t j : in) ++consumers[j];

@@ -20,8 +20,9 @@
 
 namespace flowy::detail::trace {
 
-// 2: attempts' run times (started_us, ended_us); 3: run_started's parameters, trace_stopped
-inline constexpr int format_version = 3;
+// 2: attempts' run times (started_us, ended_us); 3: run_started's parameters, trace_stopped;
+// 4: task_scheduled's name and after, run_started's activities
+inline constexpr int format_version = 4;
 inline constexpr int oldest_format_version = 1;
 
 /// Monotonic microseconds (CLOCK_MONOTONIC).
