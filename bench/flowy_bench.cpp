@@ -5,8 +5,14 @@
 // (engine start, one task, shutdown; N runs), payload (N bytes in and out); W7's mixed
 // (N tasks sleeping the microseconds listed, one per line, in the file named by
 // $FLOWY_BENCH_DURATIONS) and long-and-short (a 1 s task, a 50 ms one read, N tiny ones
-// reduced pairwise, a chain of 30 steps of 20 ms).
+// reduced pairwise, a chain of 30 steps of 20 ms); W8's commands (N independent
+// `true` commands) and command-chain (N `true` commands, each after the one before), and
+// their reference spawn / spawn-chain (posix_spawn and waitpid, 2 at a time, no engine).
+#include <flowy/command.hpp>
 #include <flowy/flowy.hpp>
+
+#include <spawn.h>
+#include <sys/wait.h>
 
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -182,6 +188,40 @@ void configure(flowy::LocalWorkflow<W>& w, flowy::Executor e, int workers) {
 
 }  // namespace
 
+// W8: build steps that are programs.
+struct Commands {
+    flowy::Activity<flowy::CommandResult(flowy::Command)> sh{"sh"};
+    int operator()(int n, bool chain) {
+        std::vector<flowy::Result<flowy::CommandResult>> all;
+        for (int i = 0; i < n; ++i)
+            all.push_back(chain && i > 0 ? sh.after(all.back())(flowy::command("true")) : sh(flowy::command("true")));
+        int ok = 0;
+        for (auto& r : all) ok += r.get().exit_code == 0;
+        return ok;
+    }
+};
+
+extern char** environ;
+
+/// W8's reference: `true` started with posix_spawn, `slots` at a time (1 for a chain).
+bool spawn_loop(long n, int slots) {
+    char arg0[] = "true";
+    char* args[] = {arg0, nullptr};
+    long started = 0, running = 0;
+    while (started < n || running > 0) {
+        while (started < n && running < slots) {
+            pid_t pid;
+            if (posix_spawnp(&pid, "true", nullptr, nullptr, args, environ) != 0) return false;
+            ++started;
+            ++running;
+        }
+        int status = 0;
+        if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return false;
+        --running;
+    }
+    return true;
+}
+
 int main(int argc, char** argv) {
     if (argc < 3) {
         std::fprintf(stderr,
@@ -270,6 +310,13 @@ int main(int argc, char** argv) {
         configure(w, e, workers);
         if (w.run(static_cast<std::size_t>(n)) != static_cast<std::size_t>(n)) return 1;
         tasks = 1;
+    } else if (workload == "commands" || workload == "command-chain") {
+        flowy::LocalWorkflow<Commands> w;
+        w.executor(e).workers(workers).log([](std::string_view) {});
+        w.conf_activity("sh", flowy::run_command);
+        if (w.run(static_cast<int>(n), workload == "command-chain") != n) return 1;
+    } else if (workload == "spawn" || workload == "spawn-chain") {
+        if (!spawn_loop(n, workload == "spawn" ? workers : 1)) return 1;
     } else if (workload == "memcpy" || workload == "memcpy-reused") {
         // W5's reference: the payload copied twice, into new buffers (page faults and all,
         // as a round trip's copies are) or into buffers touched before. Making the payload

@@ -307,8 +307,8 @@ TEST_CASE("a named step's failure, timeout and crash lead with its name; an unna
                 }
             };
             keep(fail.named("unit tests")(1));
-            keep(sh(flowy::shell("sleep 5").named("integration")));
-            keep(sh(flowy::command("sleep", {"5", "10"})));
+            keep(sh(flowy::shell("sleep 0.4").named("integration")));  // threads: late, then timed out
+            keep(sh(flowy::command("sleep", {"0.3", "0.1"})));
             keep(hang(7, "text"));
             return out;
         }
@@ -330,7 +330,7 @@ TEST_CASE("a named step's failure, timeout and crash lead with its name; an unna
         REQUIRE(seen.size() == 4);
         CHECK(seen[0] == "unit tests: 2 of 9 failed");
         CHECK(seen[1] == "\"integration\" (task sh-0-1, attempt 2 of 2) timed out after 200 ms");
-        CHECK(seen[2] == "\"sleep 5 10\" (task sh-1-1, attempt 2 of 2) timed out after 200 ms");
+        CHECK(seen[2] == "\"sleep 0.3 0.1\" (task sh-1-1, attempt 2 of 2) timed out after 200 ms");
         CHECK(seen[3] == "task hang-0-0 (hang(7, \"text\"), attempt 1 of 1) timed out after 100 ms");
     }
 }

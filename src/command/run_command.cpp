@@ -1,32 +1,24 @@
-// Command activities with Boost.Process v2: both output streams are read at once
-// (no deadlock however much a program writes), each kept to a bounded head and tail.
-// The program inherits the worker's process group, so a timeout that kills the
-// worker's group kills the program and all it started.
+// Command activities, started with posix_spawn (glibc's is a vfork-style clone: no copy
+// of the worker's page tables, however large the program is) and read with poll: both
+// output streams are read at once (no deadlock however much a program writes), each kept
+// to a bounded head and tail. The program inherits the worker's process group, so a
+// timeout that kills the worker's group kills the program and all it started; it gets
+// no descriptor of the worker's but its three standard streams.
 
 #include <flowy/command.hpp>
 #include <flowy/detail/serialize.hpp>
 
-// Boost 1.81's header-only mode of Process v2 lacks process_environment::on_setup:
-// build it in separate-compilation mode, with its sources compiled here, once.
-#define BOOST_PROCESS_V2_SEPARATE_COMPILATION 1
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/readable_pipe.hpp>
-#include <boost/asio/writable_pipe.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/process/v2/environment.hpp>
-#include <boost/process/v2/process.hpp>
-#include <boost/process/v2/src.hpp>
-#include <boost/process/v2/start_dir.hpp>
-#include <boost/process/v2/stdio.hpp>
-
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <chrono>
-#include <csignal>
 #include <cstring>
 
 extern char** environ;
@@ -34,9 +26,6 @@ extern char** environ;
 namespace flowy {
 
 namespace {
-
-namespace asio = boost::asio;
-namespace bp2 = boost::process::v2;
 
 std::string quote(const std::string& s) {
     if (!s.empty() && s.find_first_of(" \t\n'\"\\$`|&;<>()*?[]{}!#~") == std::string::npos) return s;
@@ -74,13 +63,6 @@ private:
     std::string head_, tail_;
     std::uint64_t total_ = 0;
 };
-
-void read_all(asio::readable_pipe& pipe, std::array<char, 65536>& buf, Capture& into) {
-    pipe.async_read_some(asio::buffer(buf), [&](boost::system::error_code ec, std::size_t n) {
-        into.add(buf.data(), n);
-        if (!ec) read_all(pipe, buf, into);
-    });
-}
 
 std::string last_lines(const std::string& text, int lines) {
     std::size_t end = text.size();
@@ -133,17 +115,79 @@ Command command(std::string program, std::vector<std::string> args) {
 }
 
 namespace {
-/// In the command's process, before exec: SIGPIPE and SIGXFSZ as programs expect them
-/// (a program that ignores SIGPIPE would otherwise pass that on: `yes | head` would
-/// report write errors instead of ending quietly), as Python's subprocess does.
-struct DefaultSignals {
-    template <class Launcher>
-    boost::system::error_code on_exec_setup(Launcher&, const bp2::filesystem::path&, const char* const*&) {
-        signal(SIGPIPE, SIG_DFL);
-        signal(SIGXFSZ, SIG_DFL);
-        return {};
+
+/// A descriptor closed when it goes out of scope.
+struct Fd {
+    int fd = -1;
+    Fd() = default;
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    ~Fd() { reset(); }
+    void reset() {
+        if (fd >= 0) ::close(fd);
+        fd = -1;
     }
 };
+
+/// A pipe whose both ends are closed on exec (the child gets its end by dup2).
+void make_pipe(Fd& read_end, Fd& write_end) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0)
+        throw std::runtime_error(std::string("cannot make a pipe: ") + std::strerror(errno));
+    read_end.fd = p[0];
+    write_end.fd = p[1];
+}
+
+/// posix_spawn's file actions and attributes, destroyed when done.
+struct SpawnSetup {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    SpawnSetup() {
+        posix_spawn_file_actions_init(&actions);
+        posix_spawnattr_init(&attributes);
+    }
+    ~SpawnSetup() {
+        posix_spawn_file_actions_destroy(&actions);
+        posix_spawnattr_destroy(&attributes);
+    }
+    SpawnSetup(const SpawnSetup&) = delete;
+    SpawnSetup& operator=(const SpawnSetup&) = delete;
+};
+
+/// Blocks SIGPIPE in this thread while input is written to a program that may have
+/// closed its end (EPIPE, not a signal that kills the worker), and takes back a SIGPIPE
+/// that the writes raised.
+class NoSigpipe {
+public:
+    NoSigpipe() {
+        sigset_t pipe;
+        sigemptyset(&pipe);
+        sigaddset(&pipe, SIGPIPE);
+        sigset_t pending;
+        sigpending(&pending);
+        was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+        pthread_sigmask(SIG_BLOCK, &pipe, &old_);
+    }
+    ~NoSigpipe() {
+        if (raised_ && !was_pending_) {
+            sigset_t pipe;
+            sigemptyset(&pipe);
+            sigaddset(&pipe, SIGPIPE);
+            timespec zero{0, 0};
+            while (sigtimedwait(&pipe, nullptr, &zero) < 0 && errno == EINTR) {
+            }
+        }
+        pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+    }
+    NoSigpipe(const NoSigpipe&) = delete;
+    NoSigpipe& operator=(const NoSigpipe&) = delete;
+    void raised() { raised_ = true; }
+
+private:
+    sigset_t old_;
+    bool was_pending_ = false, raised_ = false;
+};
+
 }  // namespace
 
 CommandResult run_command(Command c) {
@@ -151,46 +195,109 @@ CommandResult run_command(Command c) {
     r.command = c.line();
     r.name = c.step_name();
     auto t0 = std::chrono::steady_clock::now();
+    auto cannot_start = [&](const std::string& why) {
+        return std::runtime_error("cannot start `" + r.command + "`: " + why);
+    };
 
-    bp2::filesystem::path exe = c.program;
-    if (c.program.find('/') == std::string::npos) {
-        exe = bp2::environment::find_executable(c.program);
-        if (exe.empty())
-            throw std::runtime_error("cannot start `" + r.command + "`: '" + c.program + "' is not on PATH");
+    if (!c.cwd.empty()) {
+        struct stat st {};
+        if (::stat(c.cwd.c_str(), &st) != 0)
+            throw cannot_start("its working directory " + c.cwd + ": " + std::strerror(errno));
+        if (!S_ISDIR(st.st_mode)) throw cannot_start("its working directory " + c.cwd + " is not a directory");
     }
     std::vector<std::string> env;
     for (char** e = environ; e && *e; ++e) {
-        std::string kv = *e;
-        std::string key = kv.substr(0, kv.find('='));
-        if (!c.env.count(key)) env.push_back(std::move(kv));
+        std::string_view kv = *e;
+        if (!c.env.count(std::string(kv.substr(0, kv.find('='))))) env.emplace_back(kv);
     }
     for (const auto& [k, v] : c.env) env.push_back(k + "=" + v);
+    std::vector<char*> envp, argv;
+    for (auto& kv : env) envp.push_back(kv.data());
+    envp.push_back(nullptr);
+    argv.push_back(c.program.data());
+    for (auto& a : c.args) argv.push_back(a.data());
+    argv.push_back(nullptr);
 
-    asio::io_context ctx;
-    asio::readable_pipe out(ctx), err(ctx);
-    asio::writable_pipe in(ctx);
-    Capture out_text, err_text;
-    std::array<char, 65536> out_buf, err_buf;
-    int native = 0;  // the raw wait status: WIFSIGNALED needs it
+    Fd out_r, out_w, err_r, err_w, in_r, in_w;
+    make_pipe(out_r, out_w);
+    make_pipe(err_r, err_w);
+    if (c.input) make_pipe(in_r, in_w);
+    pid_t pid = -1;
     {
-        std::fflush(nullptr);  // Boost.Process calls exit() in the child if exec fails
-        std::optional<bp2::process> proc;
-        try {
-            bp2::process_start_dir dir{c.cwd.empty() ? bp2::filesystem::current_path() : bp2::filesystem::path(c.cwd)};
-            proc.emplace(ctx, exe, c.args,
-                         c.input ? bp2::process_stdio{in, out, err} : bp2::process_stdio{nullptr, out, err}, dir,
-                         bp2::process_environment{env}, DefaultSignals{});
-        } catch (const std::exception& e) {
-            throw std::runtime_error("cannot start `" + r.command + "`: " + e.what());
+        SpawnSetup s;
+        if (c.input)
+            posix_spawn_file_actions_adddup2(&s.actions, in_r.fd, STDIN_FILENO);
+        else
+            posix_spawn_file_actions_addopen(&s.actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_adddup2(&s.actions, out_w.fd, STDOUT_FILENO);
+        posix_spawn_file_actions_adddup2(&s.actions, err_w.fd, STDERR_FILENO);
+        if (!c.cwd.empty()) posix_spawn_file_actions_addchdir_np(&s.actions, c.cwd.c_str());
+        posix_spawn_file_actions_addclosefrom_np(&s.actions, 3);  // nothing of the worker's leaks in
+        // SIGPIPE and SIGXFSZ as programs expect them (a program that ignores SIGPIPE would
+        // otherwise pass that on: `yes | head` would report write errors instead of ending
+        // quietly), as Python's subprocess does; and no signal blocked.
+        sigset_t defaults, none;
+        sigemptyset(&defaults);
+        sigaddset(&defaults, SIGPIPE);
+        sigaddset(&defaults, SIGXFSZ);
+        sigemptyset(&none);
+        posix_spawnattr_setsigdefault(&s.attributes, &defaults);
+        posix_spawnattr_setsigmask(&s.attributes, &none);
+        posix_spawnattr_setflags(&s.attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+        bool search = c.program.find('/') == std::string::npos;
+        int rc = search ? posix_spawnp(&pid, c.program.c_str(), &s.actions, &s.attributes, argv.data(), envp.data())
+                        : posix_spawn(&pid, c.program.c_str(), &s.actions, &s.attributes, argv.data(), envp.data());
+        if (rc != 0) {
+            if (search && rc == ENOENT) throw cannot_start("'" + c.program + "' is not on PATH");
+            throw cannot_start(std::strerror(rc));
         }
-        if (c.input) {
-            asio::async_write(in, asio::buffer(*c.input), [&](boost::system::error_code, std::size_t) { in.close(); });
+    }
+    out_w.reset();
+    err_w.reset();
+    in_r.reset();
+
+    // Both streams at once, and the input as the program takes it.
+    Capture out_text, err_text;
+    std::array<char, 65536> buf;
+    std::size_t written = 0;
+    std::optional<NoSigpipe> no_sigpipe;
+    if (c.input) {
+        no_sigpipe.emplace();
+        ::fcntl(in_w.fd, F_SETFL, ::fcntl(in_w.fd, F_GETFL) | O_NONBLOCK);
+        if (c.input->empty()) in_w.reset();
+    }
+    for (;;) {
+        pollfd fds[3];
+        nfds_t n = 0;
+        if (out_r.fd >= 0) fds[n++] = {out_r.fd, POLLIN, 0};
+        if (err_r.fd >= 0) fds[n++] = {err_r.fd, POLLIN, 0};
+        if (in_w.fd >= 0) fds[n++] = {in_w.fd, POLLOUT, 0};
+        if (n == 0) break;
+        if (::poll(fds, n, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;
         }
-        read_all(out, out_buf, out_text);
-        read_all(err, err_buf, err_text);
-        proc->async_wait([](boost::system::error_code, int) {});
-        ctx.run();
-        native = proc->native_exit_code();
+        for (nfds_t i = 0; i < n; ++i) {
+            if (!fds[i].revents) continue;
+            if (fds[i].fd == in_w.fd) {
+                ssize_t k = ::write(in_w.fd, c.input->data() + written, c.input->size() - written);
+                if (k > 0) written += static_cast<std::size_t>(k);
+                if (k < 0 && errno == EPIPE) no_sigpipe->raised();
+                if ((k < 0 && errno != EAGAIN && errno != EINTR) || written == c.input->size()) in_w.reset();
+                continue;
+            }
+            Fd& from = fds[i].fd == out_r.fd ? out_r : err_r;
+            ssize_t k = ::read(from.fd, buf.data(), buf.size());
+            if (k > 0)
+                (&from == &out_r ? out_text : err_text).add(buf.data(), static_cast<std::size_t>(k));
+            else if (k == 0 || (errno != EINTR && errno != EAGAIN))
+                from.reset();
+        }
+    }
+    in_w.reset();
+    no_sigpipe.reset();
+    int native = 0;  // the raw wait status: WIFSIGNALED needs it
+    while (::waitpid(pid, &native, 0) < 0 && errno == EINTR) {
     }
     r.duration_us =
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();

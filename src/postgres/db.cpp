@@ -2,6 +2,7 @@
 
 #include "engine/executor.hpp"
 
+#include <dlfcn.h>
 #include <poll.h>
 
 #include <algorithm>
@@ -10,6 +11,33 @@
 #include <utility>
 
 namespace flowy::detail::pg {
+
+const Libpq& pq() {
+    struct Loaded {
+        Libpq lib;
+        std::string error;
+        Loaded() {
+            // libpq's soname has been libpq.so.5 since PostgreSQL 8.2
+            void* h = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
+            if (!h) {
+                const char* e = dlerror();
+                error = std::string(
+                            "the PostgreSQL engine needs libpq (Debian: apt-get install libpq5), which did "
+                            "not load: ") +
+                        (e ? e : "unknown error");
+                return;
+            }
+#define FLOWY_LIBPQ_LOAD(name)                                       \
+    lib.name = reinterpret_cast<decltype(&::name)>(dlsym(h, #name)); \
+    if (!lib.name && error.empty()) error = "libpq.so.5 has no " #name ": it is too old";
+            FLOWY_LIBPQ_FUNCTIONS(FLOWY_LIBPQ_LOAD)
+#undef FLOWY_LIBPQ_LOAD
+        }
+    };
+    static const Loaded loaded;  // once, thread-safe; never unloaded
+    if (!loaded.error.empty()) throw ConnectError("flowy: " + loaded.error);
+    return loaded.lib;
+}
 
 namespace {
 constexpr unsigned oid_bytea = 17, oid_int8 = 20, oid_text = 25;
@@ -45,7 +73,7 @@ std::string binary_array(unsigned elem_oid, std::size_t n, Each each) {
 }
 
 std::string message_of(PGconn* c) {
-    std::string m = c ? PQerrorMessage(c) : "out of memory";
+    std::string m = c ? pq().PQerrorMessage(c) : "out of memory";
     while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
     for (char& ch : m)
         if (ch == '\n') ch = ' ';
@@ -118,27 +146,27 @@ Connection::Connection(std::string conninfo, std::function<void(const std::strin
 }
 
 Connection::~Connection() {
-    if (c_) PQfinish(c_);
+    if (c_) pq().PQfinish(c_);
 }
 
 void Connection::connect_or_throw() {
     // The user's connection string comes last, so that what it sets wins.
     const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
     const char* values[] = {"10", "flowy", conninfo_.c_str(), nullptr};
-    PGconn* c = PQconnectdbParams(keys, values, 1);
-    if (!c || PQstatus(c) != CONNECTION_OK) {
+    PGconn* c = pq().PQconnectdbParams(keys, values, 1);
+    if (!c || pq().PQstatus(c) != CONNECTION_OK) {
         std::string m = message_of(c);
-        if (c) PQfinish(c);
+        if (c) pq().PQfinish(c);
         throw ConnectError("flowy: cannot connect to PostgreSQL: " + m);
     }
-    if (c_) PQfinish(c_);
+    if (c_) pq().PQfinish(c_);
     c_ = c;
-    PQsetNoticeProcessor(
+    pq().PQsetNoticeProcessor(
         c_, [](void*, const char*) {}, nullptr);  // NOTICEs (e.g. "already exists") are not ours to print
-    if (on_socket) on_socket(PQsocket(c_));
+    if (on_socket) on_socket(pq().PQsocket(c_));
     for (const auto& ch : channels_) {
         std::string sql = "LISTEN " + quote_identifier(ch);
-        PQclear(PQexec(c_, sql.c_str()));
+        pq().PQclear(pq().PQexec(c_, sql.c_str()));
     }
 }
 
@@ -165,25 +193,26 @@ bool Connection::reconnect() {
 }
 
 bool Connection::settle(PGresult* r) {
-    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    ExecStatusType st = r ? pq().PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
         // Notifications that came with the result wait for notifications() (the socket
         // has nothing more to say about them, so wait_readable would not see them).
-        while (PGnotify* n = PQnotifies(c_)) {
+        while (PGnotify* n = pq().PQnotifies(c_)) {
             pending_.push_back(n->relname);
-            PQfreemem(n);
+            pq().PQfreemem(n);
         }
         return true;
     }
-    if (PQstatus(c_) == CONNECTION_BAD) {
-        if (r) PQclear(r);
+    if (pq().PQstatus(c_) == CONNECTION_BAD) {
+        if (r) pq().PQclear(r);
         if (warn_) warn_("lost the connection to PostgreSQL (" + message_of(c_) + ")");
         if (!reconnect()) throw ConnectError("flowy: lost the connection to PostgreSQL, and stopped reconnecting");
         return false;  // every statement is safe to send again (engine.cpp)
     }
-    std::string state = r && PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "";
-    std::string m = r ? PQresultErrorMessage(r) : message_of(c_);
-    if (r) PQclear(r);
+    std::string state =
+        r && pq().PQresultErrorField(r, PG_DIAG_SQLSTATE) ? pq().PQresultErrorField(r, PG_DIAG_SQLSTATE) : "";
+    std::string m = r ? pq().PQresultErrorMessage(r) : message_of(c_);
+    if (r) pq().PQclear(r);
     while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
     throw StatementError("flowy: PostgreSQL: " + m, state);
 }
@@ -196,17 +225,17 @@ Rows Connection::exec(const char* sql, const Params& p) {
         lengths[i] = static_cast<int>(p.values_[i].size());
     }
     for (;;) {
-        PGresult* r = PQexecParams(c_, sql, static_cast<int>(p.size()), p.oids_.data(), values.data(), lengths.data(),
-                                   p.formats_.data(), 1);
+        PGresult* r = pq().PQexecParams(c_, sql, static_cast<int>(p.size()), p.oids_.data(), values.data(),
+                                        lengths.data(), p.formats_.data(), 1);
         if (settle(r)) return Rows(r);
     }
 }
 
 void Connection::exec_script(const char* sql) {
     for (;;) {
-        PGresult* r = PQexec(c_, sql);
+        PGresult* r = pq().PQexec(c_, sql);
         if (settle(r)) {
-            PQclear(r);
+            pq().PQclear(r);
             return;
         }
     }
@@ -228,17 +257,17 @@ void Connection::unlisten(const std::string& channel) {
 std::vector<std::string> Connection::notifications() {
     std::vector<std::string> out = std::move(pending_);
     pending_.clear();
-    if (PQconsumeInput(c_) == 0) return out;  // a broken connection: the next statement reconnects
-    while (PGnotify* n = PQnotifies(c_)) {
+    if (pq().PQconsumeInput(c_) == 0) return out;  // a broken connection: the next statement reconnects
+    while (PGnotify* n = pq().PQnotifies(c_)) {
         out.emplace_back(n->relname);
-        PQfreemem(n);
+        pq().PQfreemem(n);
     }
     return out;
 }
 
 bool Connection::wait_readable(std::chrono::steady_clock::time_point deadline, int extra_fd) {
     if (!pending_.empty()) return true;
-    pollfd fds[2] = {{PQsocket(c_), POLLIN, 0}, {extra_fd, POLLIN, 0}};
+    pollfd fds[2] = {{pq().PQsocket(c_), POLLIN, 0}, {extra_fd, POLLIN, 0}};
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     int timeout = static_cast<int>(std::clamp<long long>(left.count() + 1, 0, 1000));
     if (deadline == std::chrono::steady_clock::time_point::max()) timeout = 1000;

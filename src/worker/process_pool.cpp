@@ -26,6 +26,7 @@
 #include <deque>
 #include <string>
 #include <system_error>
+#include <thread>
 
 namespace flowy::detail {
 
@@ -205,7 +206,7 @@ public:
                 }
             }
             if (out.size() > before || now >= deadline || cancel_signal() || !warnings.empty()) return;
-            if (idle < worker::spin_rounds) {
+            if (idle < spin_rounds()) {
                 worker::backoff(idle++);
                 continue;
             }
@@ -461,9 +462,19 @@ private:
         --in_flight_;
         if (std::uint64_t(task) + 1 == w.stalled_on) w.stalled_on = 0;
         if (w.has_deadline && w.deadline_task == task) w.has_deadline = false;
+        typical_us_ = typical_us_ < 0 ? double(c.duration_us) : 0.875 * typical_us_ + 0.125 * double(c.duration_us);
         out.push_back(std::move(c));
         w.body = std::string();
         return true;
+    }
+
+    /// How long to spin for the next completion before sleeping: tasks of microseconds
+    /// are worth it (no system call); tasks of a millisecond and more only while a core
+    /// is free of them (else the spin takes it from the workers: on 2 cores, 2 workers
+    /// running programs).
+    int spin_rounds() const {
+        bool long_tasks = typical_us_ >= 0 && typical_us_ > worker::spin_worthwhile_us;
+        return long_tasks && in_flight_ >= cores_ ? 0 : worker::spin_rounds;
     }
 
     void kill_worker(Worker& w) {
@@ -601,8 +612,10 @@ private:
     Clock::time_point next_stop_check_{};
     int watched_ = -1;  // watch()
     bool watched_ready_ = false;
-    int wake_fd_ = -1;    // the pipe's write end, which workers use
-    int wake_read_ = -1;  // its read end, in the scheduler's epoll
+    double typical_us_ = -1;  // a moving average of how long tasks run (-1: none ran yet)
+    std::size_t cores_ = std::max(1u, std::thread::hardware_concurrency());  // for spin_rounds
+    int wake_fd_ = -1;                                                       // the pipe's write end, which workers use
+    int wake_read_ = -1;                                                     // its read end, in the scheduler's epoll
     int epoll_fd_ = -1;
     std::vector<Worker> workers_;
     std::vector<pid_t> broken_pids_;

@@ -172,6 +172,9 @@ inline bool decode_error(std::string_view payload, ErrorInfo& e) {
 /// core gets it), then sleep on a futex or epoll.
 inline constexpr int spin_rounds = 200;
 inline constexpr int pause_rounds = 32;
+/// Tasks that typically run longer than this are waited for asleep: the spin (up to
+/// about 200 µs of sched_yield) would cost more than it saves.
+inline constexpr double spin_worthwhile_us = 500;
 inline void backoff(int round) {
     if (round < pause_rounds) {
 #if defined(__x86_64__) || defined(__i386__)
