@@ -349,3 +349,46 @@ TEST_CASE("a Command's step name: its own, or the program and first arguments, o
     CHECK(base.name.empty());
     CHECK(copy.step_name() == "copy");
 }
+
+TEST_CASE("a command gets its three standard streams and no other descriptor of the worker's") {
+    for (auto e : test::all_executors) {
+        CAPTURE(test::name(e));
+        test::NoLeaks no_leaks;
+        auto w = on<One>(e);
+        // the shell lists its own descriptors: 0, 1 and 2, nothing of the worker's rings,
+        // wake-up descriptors or trace (nor the test's)
+        CommandResult r = w.run(flowy::shell("ls /proc/$$/fd"));
+        CHECK(r.out == "0\n1\n2\n");
+    }
+}
+
+TEST_CASE("input larger than a pipe holds, a program that reads none of it, and a missing directory") {
+    for (auto e : test::all_executors) {
+        CAPTURE(test::name(e));
+        test::NoLeaks no_leaks;
+        auto w = on<One>(e);
+        Command count = flowy::shell("wc -c");
+        count.input = std::string(3 << 20, 'x');  // 3 MiB: written as the program reads it
+        CHECK(w.run(count).out == std::to_string(3 << 20) + "\n");
+        Command deaf = flowy::command("true");
+        deaf.input = std::string(3 << 20, 'y');  // it exits without reading: EPIPE, not SIGPIPE
+        CHECK(w.run(deaf).exit_code == 0);
+        CHECK(w.run(flowy::command("echo", {"still", "here"})).out == "still here\n");
+        Command lost = flowy::command("pwd");
+        lost.cwd = "/nonexistent/flowy-dir";
+        CHECK_THROWS_WITH_AS(
+            w.run(lost),
+            "pwd: cannot start `pwd`: its working directory /nonexistent/flowy-dir: No such file or directory",
+            flowy::TaskError);
+    }
+}
+
+TEST_CASE("a program that never uses the PostgreSQL engine does not load libpq") {
+    auto w = on<One>(flowy::Executor::processes);
+    w.run(flowy::command("true"));
+    std::ifstream maps("/proc/self/maps");
+    std::string line;
+    bool libpq = false;
+    while (std::getline(maps, line)) libpq = libpq || line.find("libpq.so") != std::string::npos;
+    CHECK_FALSE(libpq);
+}
