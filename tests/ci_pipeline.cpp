@@ -27,7 +27,8 @@ struct Pipeline {
 
     int operator()() {
         auto configure = sh(flowy::shell("echo configured").named("configure"));
-        auto lib = sh.after(configure)(flowy::shell("echo compiling lib; echo 'lib: warning: unused' >&2"));
+        auto lib = sh.after(configure)(
+            flowy::shell("echo compiling lib; printf 'bytes \\377\\376\\n'; echo 'lib: warning: unused' >&2"));
         auto app = sh.named("build app").after(configure)(flowy::command("echo", {"linking", "app"}));
         auto unit = sh.named("unit tests")
                         .after(lib, app)(flowy::shell("printf 'test_a ... \\033[32mok\\033[0m\\n"

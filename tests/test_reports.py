@@ -137,6 +137,8 @@ def main():
               "a command's output is in system-out")
         lib = cases.get(sched["sh-1-0"]["name"] + " (sh-1-0)")
         check(lib is not None and lib.find("system-err").text == "lib: warning: unused\n", "and its stderr in system-err")
+        check(lib is not None and "bytes \ufffd\ufffd\n" in lib.find("system-out").text,
+              "invalid UTF-8 in an output is replaced, one U+FFFD per bad byte")
         # the checker is strict: a report without a required attribute fails it
         broken = os.path.join(tmp, "broken.xml")
         open(broken, "w", encoding="utf-8").write(text.replace(' classname="sh"', "", 1))
