@@ -103,7 +103,8 @@ std::string Execution::describe_task(std::uint32_t index, std::string_view more)
     std::string tail = more.empty() ? std::string() : ", " + std::string(more);
     if (!name.empty()) return "\"" + name + "\" (task " + id + tail + ")";
     const Binding& b = binding(t);
-    if (b.describe_args && !t.args.empty())
+    // (arguments over 64 KiB are not decoded for a message: a 500 MiB string would be copied)
+    if (b.describe_args && !t.args.empty() && t.args.size() <= 65536)
         return "task " + id + " (" + b.name + "(" + b.describe_args(t.args) + ")" + tail + ")";
     return "task " + id + (more.empty() ? std::string() : " (" + std::string(more) + ")");
 }
