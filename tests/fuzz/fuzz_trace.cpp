@@ -13,6 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         flowy::Trace t = flowy::Trace::parse(std::string_view(reinterpret_cast<const char*>(data), size), "fuzz");
         (void)t.summary(false);
         (void)t.timeline();
+        (void)t.junit();
+        (void)t.summary_markdown();
         if (t.tasks().size() < 64) (void)t.to_dot();  // cgraph is slow; small graphs cover the code
     } catch (const flowy::TraceError&) {
     }
