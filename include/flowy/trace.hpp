@@ -95,6 +95,9 @@ struct TraceRun {
     std::string trace_stopped;
 };
 
+/// How a run's outcome reads: "finished", "failed", "cancelled", "never finished".
+const char* to_string(TraceRun::Outcome outcome) noexcept;
+
 /// A restart() recorded in a trace.
 struct TraceRestart {
     std::string frame;

@@ -110,9 +110,7 @@ bool Call::input(const SlotPtr& s) {
 
 void Call::after(const SlotPtr& s) {
     if (!s) throw std::logic_error("flowy: an empty Result given to after() of '" + dep_.name + "'");
-    after_.push_back(s.get());
-    // a control input holds back encoding like a data input, so the task waits for it
-    ready_ = ready_ && s->state == Slot::State::finished;
+    after_.push_back(s.get());  // the arguments do not depend on it: they may be encoded now
 }
 
 SlotPtr Call::submit(std::unique_ptr<TaskArgs> deferred) {

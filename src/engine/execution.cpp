@@ -116,7 +116,7 @@ void Execution::warn(const std::string& message) const {
 // ---- the calls bodies make ----
 
 SlotPtr Execution::schedule(const Dependency& d, const std::vector<Slot*>& inputs, std::string&& args,
-                            std::unique_ptr<TaskArgs> deferred, const std::vector<Slot*>& after, std::string name) {
+                            std::unique_ptr<TaskArgs> deferred, const std::vector<Slot*>& after, std::string&& name) {
     Frame* f = current_frame_;
     if (!f)
         throw std::logic_error("flowy: activity '" + d.name +
@@ -146,14 +146,14 @@ SlotPtr Execution::schedule(const Dependency& d, const std::vector<Slot*>& input
     };
     for (Slot* in : inputs) take(*in);
     for (Slot* in : after) take(*in);
-    if (!name.empty()) step_names_.emplace(index, name);
+    if (!name.empty()) step_names_.emplace(index, std::move(name));
     Task& t = graph_[index];
     if (recorder_) {
         TaskSource<std::vector<Slot*>> args{this, &inputs};
         TaskSource<std::vector<std::uint32_t>> reads{this, &f->reads};
         TaskSource<std::vector<Slot*>> control{this, &after};
-        recorder_->task_scheduled(
-            id_of(t), {task_list(args), task_list(reads), after.empty() ? TaskList() : task_list(control), name});
+        recorder_->task_scheduled(id_of(t), {task_list(args), task_list(reads),
+                                             after.empty() ? TaskList() : task_list(control), step_name(index)});
     }
     f->reads.clear();
     if (failed) {
@@ -164,8 +164,10 @@ SlotPtr Execution::schedule(const Dependency& d, const std::vector<Slot*>& input
         t.args = std::move(args);
         graph_.make_ready(index);
         dispatch();  // at once: the body goes on while it runs
-    } else {
+    } else if (deferred) {
         t.deferred = std::move(deferred);
+    } else {
+        t.args = std::move(args);  // encoded already: only an after(...) result is pending
     }
     return t.slot;
 }

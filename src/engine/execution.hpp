@@ -99,7 +99,7 @@ public:
     /// A call: `inputs` are the results among its arguments, `after` the results it
     /// waits for without taking them (control inputs), `name` its display name.
     SlotPtr schedule(const Dependency& d, const std::vector<Slot*>& inputs, std::string&& args,
-                     std::unique_ptr<TaskArgs> deferred, const std::vector<Slot*>& after = {}, std::string name = {});
+                     std::unique_ptr<TaskArgs> deferred, const std::vector<Slot*>& after, std::string&& name);
     void await(Slot& s);
     void await(FinishQueue& q);
     void watch(Slot& s, FinishQueue* q);

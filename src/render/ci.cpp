@@ -141,6 +141,18 @@ bool is_failure(const TraceTask& t) {
     return t.state == TraceTask::State::failed;
 }
 
+Tally tally(const Trace& trace) {
+    Tally n;
+    for (const TraceTask& t : trace.tasks()) {
+        n.failed += failed(t);
+        n.skipped += t.state == TraceTask::State::skipped;
+        n.passed += t.state == TraceTask::State::finished;
+    }
+    for (const TraceRun& r : trace.runs())
+        if (r.ended_us >= 0) n.wall_us += r.ended_us - r.started_us;
+    return n;
+}
+
 }  // namespace detail::views
 
 namespace v = detail::views;
@@ -180,19 +192,6 @@ std::vector<const TraceTask*> Trace::critical_path() const {
 }
 
 namespace {
-
-const char* outcome_word(const TraceRun& r) {
-    switch (r.outcome) {
-        case TraceRun::Outcome::finished:
-            return "finished";
-        case TraceRun::Outcome::failed:
-            return "failed";
-        case TraceRun::Outcome::cancelled:
-            return "cancelled";
-        default:
-            return "never finished";
-    }
-}
 
 const char* mark(const TraceTask& t) {
     using S = TraceTask::State;
@@ -245,34 +244,22 @@ std::string outcome_of(const TraceTask& t, const std::unordered_map<std::string_
     }
 }
 
-bool failed_state(const TraceTask& t) {
-    return v::is_failure(t) || v::is_error(t);
-}
-
 }  // namespace
 
 std::string Trace::summary_markdown() const {
     std::string out;
     if (runs_.empty()) return "flowy: an empty trace\n";
     const TraceRun& last = runs_.back();
-    std::int64_t wall = 0;
-    for (const TraceRun& r : runs_)
-        if (r.ended_us >= 0) wall += r.ended_us - r.started_us;
     bool ok = last.outcome == TraceRun::Outcome::finished;
-    std::size_t failed = 0, skipped = 0, finished = 0;
-    for (const TraceTask& t : tasks_) {
-        failed += failed_state(t);
-        skipped += t.state == TraceTask::State::skipped;
-        finished += t.state == TraceTask::State::finished;
-    }
-    out += std::string("## ") + (ok && failed == 0 ? "✅ " : "❌ ") + cell(last.workflow, 80) + ": " +
-           outcome_word(last) + " in " + v::duration(wall);
+    v::Tally n = v::tally(*this);
+    out += std::string("## ") + (ok && n.failed == 0 ? "✅ " : "❌ ") + cell(last.workflow, 80) + ": " +
+           to_string(last.outcome) + " in " + v::duration(n.wall_us);
     if (runs_.size() > 1) out += " (" + std::to_string(runs_.size()) + " runs: resumed)";
     out += "\n\n";
     if (!ok && !last.message.empty()) out += "> " + cell(last.message, 400) + "\n\n";
-    out += "**" + std::to_string(tasks_.size()) + " steps**: " + std::to_string(finished) + " passed, " +
-           std::to_string(failed) + " failed, " + std::to_string(skipped) + " skipped";
-    if (std::size_t other = tasks_.size() - finished - failed - skipped)
+    out += "**" + std::to_string(tasks_.size()) + " steps**: " + std::to_string(n.passed) + " passed, " +
+           std::to_string(n.failed) + " failed, " + std::to_string(n.skipped) + " skipped";
+    if (std::size_t other = tasks_.size() - n.passed - n.failed - n.skipped)
         out += ", " + std::to_string(other) + " not run";
     out += "\n\n";
 
@@ -280,9 +267,9 @@ std::string Trace::summary_markdown() const {
     constexpr std::size_t max_rows = 200;
     std::vector<const TraceTask*> rows;
     for (const TraceTask& t : tasks_)
-        if (failed_state(t)) rows.push_back(&t);
+        if (v::failed(t)) rows.push_back(&t);
     for (const TraceTask& t : tasks_)
-        if (!failed_state(t)) rows.push_back(&t);
+        if (!v::failed(t)) rows.push_back(&t);
     std::unordered_map<std::string_view, const TraceTask*> by_id;
     for (const TraceTask& t : tasks_) by_id.emplace(t.last_id, &t), by_id.emplace(t.id, &t);
     out += "| | step | task | state | time | outcome |\n|---|---|---|---|--:|---|\n";
@@ -311,7 +298,7 @@ std::string Trace::summary_markdown() const {
     }
     std::size_t shown = 0;
     for (const TraceTask* t : rows) {
-        if (!failed_state(*t) || t->message.empty() || shown == 20) continue;
+        if (!v::failed(*t) || t->message.empty() || shown == 20) continue;
         if (shown++ == 0) out += "\n### Failures\n";
         std::string m = v::printable(t->message);
         std::size_t fence = 3;

@@ -429,14 +429,9 @@ private:
                 case TraceTask::State::interrupted:
                     label += std::string("\n") + to_string(t.state);
                     break;
-                default: {
-                    // the title says the step's name: the message goes on with what happened
-                    std::string m = t.message;
-                    if (!t.name.empty() && m.compare(0, t.name.size() + 2, t.name + ": ") == 0)
-                        m.erase(0, t.name.size() + 2);
-                    label += "\n" + clip(m);
+                default:  // the title says the step's name: the message goes on with what happened
+                    label += "\n" + clip(detail::views::message_of(t));
                     break;
-                }
             }
         } else {
             std::int64_t lo = INT64_MAX, hi = INT64_MIN, first = INT64_MAX, last = INT64_MIN;
@@ -479,7 +474,6 @@ private:
     }
 
     enum class Edge { data, read, after };
-    void edge(Agnode_t* from, Agnode_t* to, bool control) { edge(from, to, control ? Edge::read : Edge::data); }
     void edge(Agnode_t* from, Agnode_t* to, Edge kind) {
         if (!from || !to || from == to) return;
         auto key = std::make_pair(from, to);
@@ -504,7 +498,7 @@ private:
             bool has_input = false;
             for (const TraceTask* t : nodes_[i].tasks) {
                 for (const auto& a : t->args) {
-                    edge(node(a), to, false);
+                    edge(node(a), to, Edge::data);
                     has_input = true;
                 }
             }
@@ -514,11 +508,11 @@ private:
                     has_input = true;
                 }
                 for (const auto& r : t->reads)
-                    if (std::find(t->args.begin(), t->args.end(), r) == t->args.end()) edge(node(r), to, true);
+                    if (std::find(t->args.begin(), t->args.end(), r) == t->args.end()) edge(node(r), to, Edge::read);
                 // a call with no input made after the body read a result waited for that read
                 std::size_t by = held_by_[static_cast<std::size_t>(t - trace_.tasks().data())];
                 if (t->args.empty() && t->reads.empty() && t->after.empty() && by != SIZE_MAX) {
-                    edge(node(trace_.tasks()[by].id), to, true);
+                    edge(node(trace_.tasks()[by].id), to, Edge::read);
                     has_input = true;
                 }
                 if (!t->reads.empty()) has_input = true;
@@ -526,24 +520,24 @@ private:
             const TraceTask& t = *nodes_[i].tasks.front();
             if (!has_input) {
                 if (t.incarnation > 0)
-                    edge(restart_node(t.frame, t.incarnation), to, false);
+                    edge(restart_node(t.frame, t.incarnation), to, Edge::data);
                 else if (t.frame.empty())
-                    edge(input, to, false);
+                    edge(input, to, Edge::data);
             }
             // a child's result flows back to its call
             if (t.child)
                 for (std::size_t j = 0; j < nodes_.size(); ++j) {
                     const TraceTask& inner = *nodes_[j].tasks.front();
-                    if (inner.frame == t.id + "/" && is_last_of_frame(inner)) edge(node_ptr_[j], to, true);
+                    if (inner.frame == t.id + "/" && is_last_of_frame(inner)) edge(node_ptr_[j], to, Edge::read);
                 }
         }
         for (const TraceRestart& r : trace_.restarts()) {
             Agnode_t* rn = restart_node(r.frame, r.incarnation);
-            for (const auto& a : r.args) edge(node(a), rn, false);
+            for (const auto& a : r.args) edge(node(a), rn, Edge::data);
         }
         const TraceRun& run = trace_.runs().back();
         if (Agnode_t* from = node(run.from)) {
-            edge(from, result, false);
+            edge(from, result, Edge::data);
         } else {
             // a plain value: it came from the last incarnation of the top workflow
             int last = -1;
@@ -551,9 +545,9 @@ private:
                 if (r.frame.empty()) last = std::max(last, r.incarnation);
             auto read = last_read_.find("#" + std::to_string(std::max(last, 0)));
             if (read != last_read_.end() && read->second != SIZE_MAX)
-                edge(node(trace_.tasks()[read->second].id), result, true);  // computed after that read
+                edge(node(trace_.tasks()[read->second].id), result, Edge::read);  // computed after that read
             else
-                edge(last > 0 ? restart_node("", last) : input, result, false);
+                edge(last > 0 ? restart_node("", last) : input, result, Edge::data);
         }
     }
 
@@ -678,30 +672,42 @@ std::string Trace::to_dot() const {
     return out;
 }
 
-std::string Trace::to_svg() const {
+namespace {
+
+/// Lays the picture of `trace` out with dot and hands it to `render(gvc, graph)`, which
+/// returns Graphviz's status; throws saying `what` could not be rendered.
+template <class Render>
+void render_laid_out(const Trace& trace, const std::string& what, Render&& render) {
     std::lock_guard<std::mutex> l(graphviz);
-    Agraph_t* g = Builder(*this).build();
+    Agraph_t* g = Builder(trace).build();
     std::unique_ptr<Agraph_t, int (*)(Agraph_t*)> close(g, agclose);
     GVC_t* gvc = gvContext();
     std::unique_ptr<GVC_t, int (*)(GVC_t*)> free_gvc(gvc, gvFreeContext);
     if (gvLayout(gvc, g, "dot") != 0) throw std::runtime_error("flowy: Graphviz could not lay the graph out");
-    char* data = nullptr;
-    unsigned int len = 0;
-    int rc = gvRenderData(gvc, g, "svg", &data, &len);
-    std::string out = rc == 0 && data ? std::string(data, len) : std::string();
-    if (data) gvFreeRenderData(data);
+    int rc = render(gvc, g);
     gvFreeLayout(gvc, g);
-    if (rc != 0) throw std::runtime_error("flowy: Graphviz could not render the picture as SVG");
+    if (rc != 0) throw std::runtime_error("flowy: Graphviz could not render " + what);
+}
+
+}  // namespace
+
+std::string Trace::to_svg() const {
+    std::string out;
+    render_laid_out(*this, "the picture as SVG", [&](GVC_t* gvc, Agraph_t* g) {
+        char* data = nullptr;
+        unsigned int len = 0;
+        int rc = gvRenderData(gvc, g, "svg", &data, &len);
+        if (rc == 0 && data) out.assign(data, len);
+        if (data) gvFreeRenderData(data);
+        return rc;
+    });
     return out;
 }
 
 void Trace::write_svg(const std::string& path) const {
     std::string ext = path.size() >= 4 ? path.substr(path.size() - 4) : "";
-    std::lock_guard<std::mutex> l(graphviz);
-    Agraph_t* g = Builder(*this).build();
-    std::unique_ptr<Agraph_t, int (*)(Agraph_t*)> close(g, agclose);
     if (ext == ".dot") {
-        std::string text = write_dot(g);
+        std::string text = to_dot();
         FILE* f = std::fopen(path.c_str(), "w");
         if (!f || std::fwrite(text.data(), 1, text.size(), f) != text.size())
             throw std::runtime_error("flowy: cannot write " + path + ": " + std::strerror(errno));
@@ -709,12 +715,8 @@ void Trace::write_svg(const std::string& path) const {
         return;
     }
     const char* format = ext == ".png" ? "png" : "svg";
-    GVC_t* gvc = gvContext();
-    std::unique_ptr<GVC_t, int (*)(GVC_t*)> free_gvc(gvc, gvFreeContext);
-    if (gvLayout(gvc, g, "dot") != 0) throw std::runtime_error("flowy: Graphviz could not lay the graph out");
-    int rc = gvRenderFilename(gvc, g, format, path.c_str());
-    gvFreeLayout(gvc, g);
-    if (rc != 0) throw std::runtime_error("flowy: Graphviz could not render " + path + " as " + format);
+    render_laid_out(*this, path + " as " + format,
+                    [&](GVC_t* gvc, Agraph_t* g) { return gvRenderFilename(gvc, g, format, path.c_str()); });
 }
 
 }  // namespace flowy

@@ -234,22 +234,11 @@ std::string Trace::report_html() const {
     }
     const TraceRun* last = runs_.empty() ? nullptr : &runs_.back();
     bool ok = last && last->outcome == TraceRun::Outcome::finished;
-    std::size_t failed = 0, skipped = 0, passed = 0;
-    for (const TraceTask& t : tasks_) {
-        failed += v::is_failure(t) || v::is_error(t);
-        skipped += t.state == TraceTask::State::skipped;
-        passed += t.state == TraceTask::State::finished;
-    }
-    std::int64_t wall = 0;
-    for (const TraceRun& r : runs_)
-        if (r.ended_us >= 0) wall += r.ended_us - r.started_us;
+    v::Tally n = v::tally(*this);
     std::string title = last ? last->workflow : std::string("flowy trace");
-    std::string outcome = !last              ? "empty trace"
-                          : ok && failed > 0 ? "finished, " + std::to_string(failed) + " failed"
-                          : ok               ? "finished"
-                          : last->outcome == TraceRun::Outcome::cancelled ? "cancelled"
-                          : last->outcome == TraceRun::Outcome::failed    ? "failed"
-                                                                          : "never finished";
+    std::string outcome = !last                ? "empty trace"
+                          : ok && n.failed > 0 ? "finished, " + std::to_string(n.failed) + " failed"
+                                               : to_string(last->outcome);
 
     std::string h =
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>" + v::xml(title + ": " + outcome) +
@@ -257,10 +246,10 @@ std::string Trace::report_html() const {
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
         "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n<style>" +
         page_style + "</style></head>\n<body>\n<header><h1>" + v::xml(title) + " <span class=\"" +
-        (ok && failed == 0 ? "ok" : "bad") + "\" id=\"outcome\">" + v::xml(outcome) + "</span></h1>\n<div>" +
-        std::to_string(tasks_.size()) + " tasks: " + std::to_string(passed) + " finished, " + std::to_string(failed) +
-        " failed, " + std::to_string(skipped) + " skipped · " + v::xml(v::duration(wall)) +
-        (runs_.size() > 1 ? " · " + std::to_string(runs_.size()) + " runs" : "") +
+        (ok && n.failed == 0 ? "ok" : "bad") + "\" id=\"outcome\">" + v::xml(outcome) + "</span></h1>\n<div>" +
+        std::to_string(tasks_.size()) + " tasks: " + std::to_string(n.passed) + " finished, " +
+        std::to_string(n.failed) + " failed, " + std::to_string(n.skipped) + " skipped · " +
+        v::xml(v::duration(n.wall_us)) + (runs_.size() > 1 ? " · " + std::to_string(runs_.size()) + " runs" : "") +
         (last && !last->message.empty() ? " · " + v::xml(last->message) : std::string()) +
         "</div></header>\n<main><div>\n"
         "<section id=\"picture\"><h2>Execution graph</h2>\n" +

@@ -52,12 +52,7 @@ std::string Trace::timeline() const {
         std::int64_t end = r.ended_us >= 0 ? r.ended_us : r.started_us;
         add(R"({"ph":"X","pid":1,"tid":0,"name":)" + str(r.resumed ? "resumed run" : "run") +
             ",\"ts\":" + std::to_string(r.started_us - origin) + ",\"dur\":" + std::to_string(end - r.started_us) +
-            ",\"args\":{\"workflow\":" + str(r.workflow) + ",\"outcome\":" +
-            str(r.outcome == TraceRun::Outcome::finished    ? "finished"
-                : r.outcome == TraceRun::Outcome::failed    ? "failed"
-                : r.outcome == TraceRun::Outcome::cancelled ? "cancelled"
-                                                            : "never finished") +
-            "}}");
+            ",\"args\":{\"workflow\":" + str(r.workflow) + ",\"outcome\":" + str(to_string(r.outcome)) + "}}");
     }
     for (const TraceTask& t : tasks_) {
         if (t.run_us() < 0) continue;
@@ -86,11 +81,9 @@ std::string Trace::summary(bool color) const {
     for (std::size_t i = 0; i < runs_.size(); ++i) {
         const TraceRun& r = runs_[i];
         double wall = r.ended_us >= 0 ? double(r.ended_us - r.started_us) : 0;
-        const char* outcome = r.outcome == TraceRun::Outcome::finished    ? "finished"
-                              : r.outcome == TraceRun::Outcome::failed    ? "failed"
-                              : r.outcome == TraceRun::Outcome::cancelled ? "cancelled"
-                              : !r.trace_stopped.empty()                  ? "went on untraced (its trace stopped)"
-                                                                          : "never finished";
+        const char* outcome = r.outcome == TraceRun::Outcome::running && !r.trace_stopped.empty()
+                                  ? "went on untraced (its trace stopped)"
+                                  : to_string(r.outcome);
         std::snprintf(line, sizeof line, "%s %s on %s, %lld workers, %s: %s in %s%s%s\n",
                       r.resumed ? "resumed run of" : "run of", r.workflow.c_str(), r.executor.c_str(),
                       static_cast<long long>(r.workers), r.host.c_str(), outcome, fmt_ms(wall).c_str(),

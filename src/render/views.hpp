@@ -34,5 +34,16 @@ std::string message_of(const TraceTask& task);
 /// failure: a timeout, a crash, a run that ended under it.
 bool is_error(const TraceTask& task);
 bool is_failure(const TraceTask& task);
+/// Either: the task failed.
+inline bool failed(const TraceTask& task) {
+    return is_failure(task) || is_error(task);
+}
+
+/// What the reports' headings count: tasks by outcome, and the runs' wall time.
+struct Tally {
+    std::size_t passed = 0, failed = 0, skipped = 0;
+    std::int64_t wall_us = 0;
+};
+Tally tally(const Trace& trace);
 
 }  // namespace flowy::detail::views

@@ -348,6 +348,19 @@ private:
 
 }  // namespace
 
+const char* to_string(TraceRun::Outcome outcome) noexcept {
+    switch (outcome) {
+        case TraceRun::Outcome::finished:
+            return "finished";
+        case TraceRun::Outcome::failed:
+            return "failed";
+        case TraceRun::Outcome::cancelled:
+            return "cancelled";
+        default:
+            return "never finished";
+    }
+}
+
 const char* to_string(TraceTask::State state) noexcept {
     switch (state) {
         case TraceTask::State::finished:

@@ -265,9 +265,9 @@ inline std::string clip_short(std::string s, std::size_t limit = 60) {
 
 /// The short form of a value, for traces, pictures and messages: numbers and strings
 /// as they are, a type's `describe()` member or its `operator<<` where it has one, the
-/// size of a container, or else `fallback`.
-template <class T>
-std::string short_form(const T& v, const std::string& fallback) {
+/// size of a container, or else `fallback()`.
+template <class T, class Fallback>
+std::string short_form(const T& v, Fallback&& fallback) {
     if constexpr (std::is_same_v<T, bool>) {
         return v ? "true" : "false";
     } else if constexpr (std::is_arithmetic_v<T>) {
@@ -283,7 +283,7 @@ std::string short_form(const T& v, const std::string& fallback) {
     } else if constexpr (requires { v.size(); }) {
         return "[" + std::to_string(v.size()) + " items]";
     } else {
-        return fallback;
+        return fallback();
     }
 }
 
@@ -297,11 +297,11 @@ std::string describe(std::string_view bytes) {
         if (bytes.size() == 1 + sizeof(T) && bytes[0] == 1) return std::to_string(decode<T>(bytes));
         return "<" + std::to_string(bytes.size()) + " bytes>";
     } else {
-        std::string size = "<" + std::to_string(bytes.size()) + " bytes>";
+        auto size = [&] { return "<" + std::to_string(bytes.size()) + " bytes>"; };
         try {
             return short_form(decode<T>(bytes), size);
         } catch (...) {
-            return size;
+            return size();
         }
     }
 }
@@ -317,7 +317,7 @@ std::string describe_args(std::string_view bytes) {
         auto one = [&](auto tag) {
             using T = typename decltype(tag)::type;
             if (!out.empty()) out += ", ";
-            out += short_form(decode<T>(is), "...");
+            out += short_form(decode<T>(is), [] { return std::string("..."); });
         };
         (one(std::type_identity<A>{}), ...);
     } catch (...) {
