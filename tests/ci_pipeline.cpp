@@ -1,7 +1,7 @@
 // A CI pipeline that goes wrong in every way a report must show, for the report tests
 // (tests/test_reports.py): named steps, steps ordered by after(...) without data, a
-// failing test step with output on both streams (colour codes and a non-ASCII line
-// included), a step that times out on both of its attempts, steps skipped because of
+// failing test step with output on both streams (more lines than a message's tail, colour
+// codes and a non-ASCII line included), a step that times out on both of its attempts, steps skipped because of
 // them, and a plain (non-command) activity.
 //
 //   ci_pipeline TRACE
@@ -31,7 +31,8 @@ struct Pipeline {
             flowy::shell("echo compiling lib; printf 'bytes \\377\\376\\n'; echo 'lib: warning: unused' >&2"));
         auto app = sh.named("build app").after(configure)(flowy::command("echo", {"linking", "app"}));
         auto unit = sh.named("unit tests")
-                        .after(lib, app)(flowy::shell("printf 'test_a ... \\033[32mok\\033[0m\\n"
+                        .after(lib, app)(flowy::shell("for i in $(seq -w 1 30); do echo \"case_$i ... ok\"; done; "
+                                                      "printf 'test_a ... \\033[32mok\\033[0m\\n"
                                                       "test_b ... \\033[31mFAILED\\033[0m\\n'; "
                                                       "echo 'assertion failed: тест 1 != 2 <&>' >&2; exit 2"));
         auto integration = slow.named("integration").after(lib, app)(flowy::shell("sleep 5"));

@@ -83,6 +83,40 @@ TEST_CASE("a non-zero exit is a TaskError with the command line, the code and th
     }
 }
 
+TEST_CASE("a failed command keeps its whole output: CommandFailed::result(), and the trace's failure") {
+    Command many = flowy::shell("seq 1 40; echo 'to stderr' >&2; exit 5");
+    try {
+        flowy::run_command(many);
+        FAIL("no error");
+    } catch (const flowy::CommandFailed& f) {
+        REQUIRE(f.result() != nullptr);
+        CHECK(f.result()->exit_code == 5);
+        CHECK(f.result()->out.rfind("1\n2\n3\n", 0) == 0);  // beyond the message's tail
+        CHECK(std::string(f.what()).find("\n3\n") == std::string::npos);
+        CHECK(f.result()->err == "to stderr\n");
+    }
+    CHECK(flowy::CommandFailed("no result").result() == nullptr);
+    std::string dir = test::temp_dir("command-failed-trace");
+    for (auto e : test::all_executors) {
+        CAPTURE(test::name(e));
+        test::NoLeaks no_leaks;
+        auto w = on<One>(e);
+        std::string path = dir + "/" + test::name(e) + ".jsonl";
+        w.trace(path);
+        CHECK_THROWS_AS(w.run(many), flowy::TaskError);
+        auto trace = flowy::Trace::load(path);
+        REQUIRE(trace.tasks().size() == 1);
+        const flowy::TraceTask& t = trace.tasks()[0];
+        CHECK(t.state == flowy::TraceTask::State::failed);
+        REQUIRE(!t.detail.empty());
+        auto r = flowy::detail::decode<CommandResult>(t.detail);
+        CHECK(r.exit_code == 5);
+        CHECK(r.out.size() == 111);  // "1\n" ... "40\n"
+        CHECK(r.err == "to stderr\n");
+    }
+    test::remove_all(dir);
+}
+
 TEST_CASE("a program that cannot be started is a TaskError saying why") {
     test::NoLeaks no_leaks;
     auto w = on<One>(flowy::Executor::processes);

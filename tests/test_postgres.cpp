@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <flowy/command.hpp>
 
 #include <csignal>
 #include <fstream>
@@ -537,6 +538,32 @@ TEST_CASE("D9: flowy executions lists them; flowy export of a finished, a failed
           flowy::TraceRun::Outcome::running);
     CHECK(tool("export --db " + q + " 999 -o " + cluster->dir + "/none.jsonl") == 1);
     CHECK(w.result(running) == pgtest::stages_value(2));
+}
+
+namespace {
+struct FailingStep {
+    flowy::Activity<flowy::CommandResult(flowy::Command)> sh{"sh"};
+    flowy::Result<flowy::CommandResult> operator()() {
+        return sh(flowy::shell("seq 1 40; echo 'to stderr' >&2; exit 5").named("unit tests"));
+    }
+};
+}  // namespace
+
+TEST_CASE("a failed command's whole output goes through PostgreSQL into the exported trace and its JUnit report") {
+    std::string db = fresh_db();
+    auto w = quiet<FailingStep>(db);
+    w.conf_activity("sh", flowy::run_command).workers(1);
+    CHECK_THROWS_WITH_AS(w.run(), doctest::Contains("unit tests: exit 5"), flowy::TaskError);
+    std::string q = "'" + db + "'", trace = cluster->dir + "/failed-command.jsonl";
+    REQUIRE(tool("export --db " + q + " 1 -o " + trace) == 0);
+    flowy::Trace t = flowy::Trace::load(trace);
+    REQUIRE(t.tasks().size() == 1);
+    REQUIRE(!t.tasks()[0].detail.empty());
+    auto r = flowy::detail::decode<flowy::CommandResult>(t.tasks()[0].detail);
+    CHECK(r.exit_code == 5);
+    CHECK(r.out.size() == 111);  // "1\n" ... "40\n": more than the message's tail
+    CHECK(r.err == "to stderr\n");
+    CHECK(t.junit().find("<system-out>$ /bin/sh -c") != std::string::npos);
 }
 
 namespace {

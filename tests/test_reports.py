@@ -124,6 +124,12 @@ def main():
               "the failed step: a failure leading with the exit code")
         check(f is not None and "test_b ... FAILED" in f.text and "тест 1 != 2 <&>" in f.text,
               "the failure carries the tails of both streams, non-ASCII and markup intact")
+        check(f is not None and "case_01" not in f.text, "the failure's message keeps only the tails")
+        out = unit.find("system-out").text if unit is not None and unit.find("system-out") is not None else ""
+        check(out.startswith("$ /bin/sh -c 'for i in") and "case_01 ... ok\ncase_02 ... ok\n" in out and
+              out.endswith("test_b ... FAILED\n"), "the failed command's whole output is in system-out")
+        err = unit.find("system-err") if unit is not None else None
+        check(err is not None and err.text == "assertion failed: тест 1 != 2 <&>\n", "and its stderr in system-err")
         integ = cases.get("integration (slow-0-0)")
         err = integ.find("error") if integ is not None else None
         check(err is not None and err.get("type") == "timed out" and "attempt 2 of 2" in err.get("message", ""),

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -84,6 +85,17 @@ struct CommandResult {
 class CommandFailed : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
+    CommandFailed(const std::string& what, CommandResult result)
+        : std::runtime_error(what), result_(std::make_shared<const CommandResult>(std::move(result))) {}
+
+    /// What the command did: its exit code and both streams in full (bounded as in a
+    /// CommandResult); null when it was thrown without one. A run records it with the
+    /// failure, so the trace's reports (`flowy junit`, `flowy report`) show a failed
+    /// command's whole output.
+    const CommandResult* result() const noexcept { return result_.get(); }
+
+private:
+    std::shared_ptr<const CommandResult> result_;  // shared: copying an exception must not throw
 };
 
 /// Runs `c` (Boost.Process) and waits for it, capturing both streams without deadlock.

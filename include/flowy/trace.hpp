@@ -53,6 +53,7 @@ struct TraceTask {
     std::string value;        ///< encoded result
     std::string short_value;  ///< a short readable form of it
     std::string message, error_type;
+    std::string detail;   ///< what came with a failure: a failed command's encoded CommandResult
     std::string because;  ///< for a skipped task: the failed input
 
     /// How reports name it: its step name, or else its activity and call ("sh #3").

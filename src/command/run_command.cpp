@@ -314,7 +314,7 @@ CommandResult run_command(Command c) {
         if (!out_tail.empty()) m += "; the last lines of its standard output:\n" + out_tail;
         if (!err_tail.empty())
             m += std::string(out_tail.empty() ? ";" : "\nand") + " the last lines of its standard error:\n" + err_tail;
-        throw CommandFailed(m);
+        throw CommandFailed(m, std::move(r));
     }
     return r;
 }

@@ -1,7 +1,9 @@
 // The untyped core shared by the typed layer and the engine: errors, slots,
 // declarations and configuration.
 
+#include <flowy/command.hpp>
 #include <flowy/detail/core.hpp>
+#include <flowy/detail/serialize.hpp>
 #include <flowy/version.hpp>
 
 #include <cxxabi.h>
@@ -57,6 +59,9 @@ ErrorInfo current_error(std::string task) {
     e.type = t ? type_name(*t) : std::string("unknown");
     try {
         throw;
+    } catch (const CommandFailed& ex) {
+        e.message = ex.what();
+        if (ex.result()) encode(e.detail, *ex.result());
     } catch (const std::exception& ex) {
         e.message = ex.what();
     } catch (...) {

@@ -12,11 +12,11 @@ std::shared_ptr<ErrorInfo> error_of(std::exception_ptr ep) {
     try {
         std::rethrow_exception(ep);
     } catch (const TaskTimedout& x) {
-        *e = ErrorInfo{ErrorInfo::Kind::timed_out, x.what(), x.type(), x.task()};
+        *e = ErrorInfo{ErrorInfo::Kind::timed_out, x.what(), x.type(), x.task(), {}};
     } catch (const WorkerCrashed& x) {
-        *e = ErrorInfo{ErrorInfo::Kind::crashed, x.what(), x.type(), x.task()};
+        *e = ErrorInfo{ErrorInfo::Kind::crashed, x.what(), x.type(), x.task(), {}};
     } catch (const TaskError& x) {
-        *e = ErrorInfo{ErrorInfo::Kind::exception, x.what(), x.type(), x.task()};
+        *e = ErrorInfo{ErrorInfo::Kind::exception, x.what(), x.type(), x.task(), {}};
     } catch (...) {
         *e = current_error({});
     }
@@ -27,7 +27,7 @@ namespace {
 
 std::shared_ptr<const ErrorInfo> logic_error(std::string message) {
     return std::make_shared<ErrorInfo>(
-        ErrorInfo{ErrorInfo::Kind::exception, std::move(message), "std::logic_error", {}});
+        ErrorInfo{ErrorInfo::Kind::exception, std::move(message), "std::logic_error", {}, {}});
 }
 
 }  // namespace
@@ -172,7 +172,7 @@ void Execution::conclude_restart(Frame& f) {
     }
     if (std::string m = restart_mismatch(*f.restart, *f.plan->type); !m.empty()) {
         frame_failed(f, std::make_shared<ErrorInfo>(
-                            ErrorInfo{ErrorInfo::Kind::exception, std::move(m), "std::invalid_argument", {}}));
+                            ErrorInfo{ErrorInfo::Kind::exception, std::move(m), "std::invalid_argument", {}, {}}));
         return;
     }
     std::string args;

@@ -400,7 +400,7 @@ private:
                 avg_us_ = avg_us_ < 0 ? double(c.duration_us) : 0.8 * avg_us_ + 0.2 * double(c.duration_us);
                 if (std::string m = over_limit("its result is", c.bytes.size()); !m.empty()) {
                     c.outcome = Completion::Outcome::failed;
-                    c.error = {ErrorInfo::Kind::exception, std::move(m), "std::length_error", {}};
+                    c.error = {ErrorInfo::Kind::exception, std::move(m), "std::length_error", {}, {}};
                     c.bytes.clear();
                 }
             }
@@ -423,7 +423,7 @@ private:
                 bool ok = c.outcome == Completion::Outcome::finished;
                 states.emplace_back(ok ? "succeeded" : "failed");
                 bytes += c.bytes.size() + c.error.message.size();
-                results.push_back(std::move(c.bytes));
+                results.push_back(ok ? std::move(c.bytes) : std::move(c.error.detail));  // a failed command's result
                 kinds.emplace_back(ok ? "" : kind_name(c.error.kind));
                 messages.push_back(c.error.message);
                 types.push_back(c.error.type);
@@ -604,7 +604,7 @@ public:
             Completion c;
             c.task = r.task;
             c.outcome = Completion::Outcome::failed;
-            c.error = {ErrorInfo::Kind::exception, std::move(m), "std::length_error", {}};
+            c.error = {ErrorInfo::Kind::exception, std::move(m), "std::length_error", {}, {}};
             ready_.push_back(std::move(c));
             return -1;
         }
@@ -768,6 +768,7 @@ private:
                 c.error.kind = kind_of(r.bytes(i, 3));
                 c.error.message = r.text(i, 4);
                 c.error.type = r.text(i, 5);
+                c.error.detail = r.text(i, 2);
             }
             c.worker = worker_index(r.text(i, 6), static_cast<int>(r.integer(i, 7, -1)));
             std::int64_t s = r.integer(i, 9), e = r.integer(i, 10);
@@ -905,7 +906,7 @@ SlotPtr decide(Process& p, const Config& config, const WorkflowType& type, std::
             throw Cancelled(std::string(e.what()) + "; execution " + std::to_string(id) +
                             " goes on in the serving processes");
         }
-        ErrorInfo info{ErrorInfo::Kind::exception, e.what(), e.type(), e.task()};
+        ErrorInfo info{ErrorInfo::Kind::exception, e.what(), e.type(), e.task(), {}};
         if (dynamic_cast<const TaskTimedout*>(&e)) info.kind = ErrorInfo::Kind::timed_out;
         if (dynamic_cast<const WorkerCrashed*>(&e)) info.kind = ErrorInfo::Kind::crashed;
         hold.finish(nullptr, type, &info, cancelled);

@@ -112,13 +112,16 @@ std::string duration(std::int64_t us) {
 }
 
 std::optional<CommandResult> command_of(const Trace& trace, const TraceTask& task) {
-    if (task.state != TraceTask::State::finished || task.value.empty() || trace.runs().empty()) return std::nullopt;
+    bool failed = task.state == TraceTask::State::failed;
+    const std::string& bytes = failed ? task.detail : task.value;
+    if ((!failed && task.state != TraceTask::State::finished) || bytes.empty() || trace.runs().empty())
+        return std::nullopt;
     const TraceRun& run =
         trace.runs()[std::min<std::size_t>(std::size_t(std::max(task.run, 0)), trace.runs().size() - 1)];
     auto it = run.activities.find(task.activity);
     if (it == run.activities.end() || it->second.rfind("flowy::CommandResult (", 0) != 0) return std::nullopt;
     try {
-        return decode<CommandResult>(task.value);
+        return decode<CommandResult>(bytes);
     } catch (...) {
         return std::nullopt;
     }

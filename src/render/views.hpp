@@ -24,7 +24,7 @@ std::string seconds(std::int64_t us);
 std::string duration(std::int64_t us);
 
 /// What the task's command did, when its activity returns a flowy::CommandResult and it
-/// finished; nothing otherwise.
+/// finished or failed with one (a non-zero exit); nothing otherwise.
 std::optional<CommandResult> command_of(const Trace& trace, const TraceTask& task);
 
 /// The message of a failed task without its step name in front (reports show the name).

@@ -99,9 +99,10 @@ private:
         }
         return out;
     }
-    std::string bytes(const Value& v, const char* key) {
+    std::string bytes(const Value& v, const char* key, bool optional = false) {
         std::string out;
-        if (!detail::trace::unbase64(str(v, key), out)) fail(std::string("field \"") + key + "\" is not base64");
+        if (!detail::trace::unbase64(optional ? opt_str(v, key) : str(v, key), out))
+            fail(std::string("field \"") + key + "\" is not base64");
         return out;
     }
 
@@ -238,6 +239,7 @@ private:
             run_times(v, tk);
             tk.message = str(v, "message");
             tk.error_type = str(v, "type");
+            tk.detail = bytes(v, "detail", true);
             batch_open_ = false;
         } else if (e == "task_retried") {
             TraceTask& tk = by_attempt(str(v, "id"));

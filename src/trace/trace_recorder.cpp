@@ -84,6 +84,7 @@ void TraceRecorder::failure(std::string_view event, const TaskId& task, const Er
         .field("message", error.message)
         .field("type", error.type)
         .field("origin", error.task);
+    if (!error.detail.empty()) w_.field_bytes("detail", error.detail);
     if (times && times->ended_us > 0) w_.field("started_us", times->started_us).field("ended_us", times->ended_us);
     w_.end();
 }

@@ -142,12 +142,12 @@ struct ReplyHead {
     }
 };
 
-/// The payload of a failed reply: u32 n | message | u32 n | type.
+/// The payload of a failed reply: u32 n | message | u32 n | type | u32 n | detail.
 inline std::size_t error_payload_size(const ErrorInfo& e) {
-    return 4 + e.message.size() + 4 + e.type.size();
+    return 4 + e.message.size() + 4 + e.type.size() + 4 + e.detail.size();
 }
 inline void encode_error(char* out, const ErrorInfo& e) {
-    for (const std::string* s : {&e.message, &e.type}) {
+    for (const std::string* s : {&e.message, &e.type, &e.detail}) {
         put<std::uint32_t>(out, static_cast<std::uint32_t>(s->size()));
         std::memcpy(out, s->data(), s->size());
         out += s->size();
@@ -157,7 +157,7 @@ inline void encode_error(char* out, const ErrorInfo& e) {
 inline bool decode_error(std::string_view payload, ErrorInfo& e) {
     const char* q = payload.data();
     const char* end = q + payload.size();
-    for (std::string* s : {&e.message, &e.type}) {
+    for (std::string* s : {&e.message, &e.type, &e.detail}) {
         if (end - q < 4) return false;
         auto n = get<std::uint32_t>(q);
         if (static_cast<std::size_t>(end - q) < n) return false;

@@ -35,8 +35,9 @@ struct ErrorInfo {
     enum class Kind : std::uint8_t { exception, crashed, timed_out };
     Kind kind = Kind::exception;
     std::string message;
-    std::string type;  ///< original exception type, empty for crashes
-    std::string task;  ///< id of the task where the failure happened
+    std::string type;    ///< original exception type, empty for crashes
+    std::string task;    ///< id of the task where the failure happened
+    std::string detail;  ///< encoded bytes that came with it: a failed command's CommandResult
 };
 
 /// The error that the exception being handled now describes (call inside a catch block).
