@@ -7,13 +7,16 @@ script builds, a screenshot that is not blank).
 
     test_reports.py CI_PIPELINE FLOWY JUNIT_XSD
 """
+import fcntl
 import json
 import os
+import select
 import shutil
 import struct
 import subprocess
 import sys
 import tempfile
+import time
 import xml.etree.ElementTree as ET
 import zlib
 
@@ -40,6 +43,130 @@ def chromium(args, tmp):
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             "--enable-logging=stderr", "--v=0", "--user-data-dir=" + profile, "--window-size=1400,1100"]
     return subprocess.run(base + args, capture_output=True, text=True, timeout=120)
+
+
+class DevTools:
+    """Chromium driven the way a person drives it: real mouse and key events through the
+    DevTools protocol, over the pipe that --remote-debugging-pipe opens (descriptors 3 and
+    4, messages of JSON ended by a NUL byte), so no network and no client library."""
+
+    def __init__(self, tmp):
+        exe = shutil.which("chromium")
+        if not exe:
+            sys.exit("test_reports: chromium is not installed (tools/dev deps installs it)")
+        to_r, self.to_w = os.pipe()
+        self.from_r, from_w = os.pipe()
+
+        def plumb():  # in the child: the pipe ends at 3 (commands) and 4 (replies)
+            a = fcntl.fcntl(to_r, fcntl.F_DUPFD, 10)
+            b = fcntl.fcntl(from_w, fcntl.F_DUPFD, 10)
+            os.dup2(a, 3)
+            os.dup2(b, 4)
+
+        self.proc = subprocess.Popen(
+            [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--user-data-dir=" + tempfile.mkdtemp(dir=tmp), "--window-size=1400,1100",
+             "--remote-debugging-pipe", "about:blank"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            close_fds=False, preexec_fn=plumb)
+        os.close(to_r)
+        os.close(from_w)
+        self.buf, self.next_id, self.events = b"", 0, []
+        self.session = None
+
+    def _read_message(self, deadline):
+        while b"\0" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.from_r], [], [], left)[0]:
+                raise TimeoutError("Chromium did not answer in time")
+            chunk = os.read(self.from_r, 1 << 16)
+            if not chunk:
+                raise EOFError("Chromium closed its end of the pipe")
+            self.buf += chunk
+        msg, self.buf = self.buf.split(b"\0", 1)
+        return json.loads(msg)
+
+    def call(self, method, timeout=30, **params):
+        self.next_id += 1
+        msg = {"id": self.next_id, "method": method, "params": params}
+        if self.session and not method.startswith(("Target.", "Browser.")):
+            msg["sessionId"] = self.session
+        os.write(self.to_w, json.dumps(msg).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            m = self._read_message(deadline)
+            if m.get("id") == self.next_id:
+                if "error" in m:
+                    raise RuntimeError("%s: %s" % (method, m["error"]))
+                return m.get("result", {})
+            self.events.append(m)
+
+    def wait_event(self, method, timeout=30):
+        deadline = time.monotonic() + timeout
+        for i, m in enumerate(self.events):
+            if m.get("method") == method:
+                return self.events.pop(i)
+        while True:
+            m = self._read_message(deadline)
+            if m.get("method") == method:
+                return m
+            self.events.append(m)
+
+    def open(self, url):
+        page = next(t for t in self.call("Target.getTargets")["targetInfos"] if t["type"] == "page")
+        self.session = self.call("Target.attachToTarget", targetId=page["targetId"], flatten=True)["sessionId"]
+        self.call("Runtime.enable")
+        self.call("Log.enable")
+        self.call("Page.enable")
+        self.call("Page.navigate", url=url)
+        self.wait_event("Page.loadEventFired")
+
+    def js(self, expression):
+        r = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        if "exceptionDetails" in r:
+            raise RuntimeError("script failed: %s" % r["exceptionDetails"])
+        return r["result"].get("value")
+
+    def centre(self, selector):
+        """Scrolls the element into view; its centre in the viewport, or None."""
+        return self.js("(() => { const e = document.querySelector(%s); if (!e) return null; "
+                       "e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); "
+                       "return [r.x + r.width / 2, r.y + r.height / 2]; })()" % json.dumps(selector))
+
+    def mouse(self, kind, x, y, **more):
+        self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, **more)
+
+    def click(self, x, y):
+        self.mouse("mouseMoved", x, y)
+        self.mouse("mousePressed", x, y, button="left", clickCount=1)
+        self.mouse("mouseReleased", x, y, button="left", clickCount=1)
+
+    def key(self, name):
+        for kind in ("keyDown", "keyUp"):
+            self.call("Input.dispatchKeyEvent", type=kind, key=name, code=name, windowsVirtualKeyCode=27)
+
+    def screenshot(self, path):
+        import base64
+        open(path, "wb").write(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
+
+    def complaints(self):
+        """Console messages, log entries and uncaught exceptions seen so far."""
+        kinds = ("Runtime.consoleAPICalled", "Runtime.exceptionThrown", "Log.entryAdded")
+        return [m for m in self.events if m.get("method") in kinds]
+
+    def close(self):
+        try:
+            self.call("Browser.close", timeout=10)
+        except Exception:
+            pass
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.to_w)
+        os.close(self.from_r)
 
 
 def png_pixels(path):
@@ -151,6 +278,16 @@ def main():
         r = run(["xmllint", "--noout", "--schema", xsd, broken])
         check(r.returncode != 0, "the schema rejects a testcase without classname")
 
+        # the picture's labels: what happened, not the command line again
+        dot = os.path.join(tmp, "ci.dot")
+        r = run([flowy, "render", trace, "-o", dot])
+        labels = open(dot, encoding="utf-8").read() if r.returncode == 0 else ""
+        check("unit tests\nsh #3\n" in labels and " ms\nexit 2: assertion failed: тест 1 ..." in labels,
+              "the failed command's node: its name, then its exit code and the last line of stderr")
+        check("\n2 attempts\ntimed out after 300 ms\"" in labels, "the timed-out node: attempts, then the timeout")
+        check(labels.count(" -> result") == 8 and "input -> result" not in labels,
+              "the result hangs off the eight results the body read to compute it")
+
         # Markdown
         r = run([flowy, "summary", "--format", "markdown", trace])
         md = r.stdout
@@ -201,6 +338,59 @@ def main():
             keep = os.environ.get("FLOWY_KEEP_SCREENSHOT")
             if keep:
                 shutil.copy(shot, keep)
+
+        # HTML, driven by real mouse and key events
+        browser = DevTools(tmp)
+        try:
+            browser.open(url)
+            details = "(() => { const d = document.getElementById('task-details'); " \
+                      "return d ? [d.dataset.task, document.getElementById('details').innerText] : null; })()"
+            check(browser.js("document.body.dataset.ready") == "1", "events: the page is ready")
+            check(browser.js(details) is None, "events: no task is shown before a hover")
+            node = browser.centre('#picture g.node[data-task="sh-3-0"]')
+            check(node is not None, "events: the failed step's node is in the picture")
+            if node:
+                browser.mouse("mouseMoved", *node)
+                shown = browser.js(details)
+                check(shown is not None and shown[0] == "sh-3-0", "hovering the node shows its task: %s" % (shown[0] if shown else None))
+                text = shown[1] if shown else ""
+                check("exit 2: assertion failed: тест 1 != 2 <&>\n" in text and text.count("case_30") == 1,
+                      "its error is the exit code and the last line of stderr (the tails are shown once, below)")
+                check(all(w in text for w in ("unit tests", "failed", "exit 2", "/bin/sh -c 'for i in",
+                                              "case_30 ... ok", "assertion failed")),
+                      "its name, state, error, command line and both streams' tails")
+                hover_shot = os.path.join(tmp, "hover.png")
+                browser.screenshot(hover_shot)
+                keep = os.environ.get("FLOWY_KEEP_HOVER_SCREENSHOT")
+                if keep:
+                    shutil.copy(hover_shot, keep)
+                browser.mouse("mouseMoved", 2, 2)
+                check(browser.js(details) is None, "moving off the node hides it again")
+            bar = browser.centre('#timeline-chart rect.bar[data-task="sh-5-0"]')
+            check(bar is not None, "events: the docs step has a bar in the timeline")
+            if bar:
+                browser.click(*bar)
+                browser.mouse("mouseMoved", 2, 2)
+                shown = browser.js(details)
+                check(shown is not None and shown[0] == "sh-5-0" and "\n500" in shown[1],
+                      "a click on a bar pins its task, with its output's tail: %s" % (shown[0] if shown else None))
+                check(browser.js("document.querySelector('#picture g.node.sel')?.dataset.task") == "sh-5-0",
+                      "and marks its node in the picture")
+                browser.key("Escape")
+                check(browser.js(details) is None and browser.js("document.querySelector('#picture g.node.sel')") is None,
+                      "Escape unpins it")
+            row = browser.centre('#steps tr[data-task="slow-0-0"]')
+            if row:
+                browser.click(*row)
+            shown = browser.js(details)
+            check(shown is not None and shown[0] == "slow-0-0" and "attempt 2 of 2" in shown[1],
+                  "a click on a table row shows that step (the timed-out one, with its attempt)")
+            bad = browser.complaints()
+            check(not bad, "no console message or exception while it is used: %s" % bad[:2])
+            browser.js("console.error('probe')")  # reported before the answer to this call
+            check(len(browser.complaints()) == 1, "(the check sees a console message when there is one)")
+        finally:
+            browser.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("%d failed" % len(failures))

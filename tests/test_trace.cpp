@@ -204,6 +204,49 @@ TEST_CASE("an ignored failure is in the trace, and failures, reads and skips are
     CHECK(failing.runs()[0].outcome == flowy::TraceRun::Outcome::failed);
 }
 
+namespace {
+/// Returns a value computed from results it read after its last call (one of them retried).
+struct ComputesItsValue {
+    Activity<int(int)> sq{"sq"};
+    Activity<int(int)> flaky{"flaky"};
+    int operator()() {
+        auto a = sq(2), b = sq(3);
+        auto c = flaky(4);
+        int early = a.get();  // read before the last call: that call's control edge
+        auto d = sq(early);
+        return b.get() + c.get() + d.get();
+    }
+};
+int flaky_calls = 0;  // reset before each run; a forked worker starts with the parent's
+int fails_once(int n) {
+    if (flaky_calls++ == 0) throw std::runtime_error("first time");
+    return n;
+}
+}  // namespace
+
+TEST_CASE("a value computed from the results read after the last call: recorded, drawn into the result") {
+    for (auto e : test::all_executors) {
+        CAPTURE(test::name(e));
+        test::NoLeaks no_leaks;
+        std::string path = temp_path("computed.jsonl");
+        flowy::LocalWorkflow<ComputesItsValue> w;
+        w.executor(e).workers(1).trace(path).log([](std::string_view) {});
+        w.conf_activity("sq", square).conf_activity("flaky", fails_once, {.retries = 1, .retry_on_error = true});
+        flaky_calls = 0;
+        CHECK(w.run() == 9 + 4 + 16);
+        auto t = flowy::Trace::load(path);
+        REQUIRE(t.runs().size() == 1);
+        CHECK(t.runs()[0].from.empty());
+        CHECK(t.runs()[0].reads == std::vector<std::string>{"sq-1-0", "flaky-0-1", "sq-2-0"});
+        std::string dot = t.to_dot();
+        for (const char* from : {"\"sq-1-0\" -> result", "\"flaky-0-0\" -> result", "\"sq-2-0\" -> result"})
+            CHECK_MESSAGE(dot.find(from) != std::string::npos, from);
+        CHECK(dot.find("\"sq-0-0\" -> result") == std::string::npos);  // read before a call: not the value's
+        CHECK(dot.find("input -> result") == std::string::npos);
+        std::remove(path.c_str());
+    }
+}
+
 TEST_CASE("a corrupt trace is refused with the line and the reason") {
     std::string ok = slurp(std::string(FLOWY_TEST_DATA) + "/seed.jsonl");
     std::string first = ok.substr(0, ok.find('\n') + 1);

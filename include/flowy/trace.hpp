@@ -90,7 +90,8 @@ struct TraceRun {
     std::int64_t started_us = 0, ended_us = -1;
     Outcome outcome = Outcome::running;
     std::string short_value, message, error_type;
-    std::string from;  ///< the task whose result was the run's result, if one was
+    std::string from;                ///< the task whose result was the run's result, if one was
+    std::vector<std::string> reads;  ///< otherwise: the results the body read after its last call
     /// Why tracing stopped before the run ended (a full disk, ...): the run went on,
     /// untraced. Empty if the trace covers the run.
     std::string trace_stopped;

@@ -109,8 +109,9 @@ public:
     virtual void restarted(std::string_view frame, int incarnation, const TaskList& args) = 0;
     /// A failed result that nobody read when the run ended.
     virtual void failure_ignored(const TaskId& task, std::string_view message) = 0;
-    /// `from`: the task whose result the run returned, if it returned one.
-    virtual void run_finished(const ValueRef& value, const TaskId* from) = 0;
+    /// `from`: the task whose result the run returned, if it returned one; `reads`: the
+    /// results the body read after its last call (what a computed value came from).
+    virtual void run_finished(const ValueRef& value, const TaskId* from, const TaskList& reads) = 0;
     virtual void run_failed(const ErrorInfo& error, bool cancelled) = 0;
     /// Once per turn of the scheduler's loop, with the number of attempts running.
     virtual void tick(std::size_t running) = 0;
@@ -146,7 +147,9 @@ public:
     void child_failed(const TaskId& t, const ErrorInfo& e) override { each(&Recorder::child_failed, t, e); }
     void restarted(std::string_view f, int i, const TaskList& a) override { each(&Recorder::restarted, f, i, a); }
     void failure_ignored(const TaskId& t, std::string_view m) override { each(&Recorder::failure_ignored, t, m); }
-    void run_finished(const ValueRef& v, const TaskId* f) override { each(&Recorder::run_finished, v, f); }
+    void run_finished(const ValueRef& v, const TaskId* f, const TaskList& r) override {
+        each(&Recorder::run_finished, v, f, r);
+    }
     void run_failed(const ErrorInfo& e, bool c) override { each(&Recorder::run_failed, e, c); }
     void tick(std::size_t running) override { each(&Recorder::tick, running); }
     std::chrono::microseconds tick_every() const override {

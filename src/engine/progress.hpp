@@ -31,7 +31,7 @@ public:
     void restarted(std::string_view, int, const TaskList&) override {}
     // The run is ending: warnings may follow, on a line of their own.
     void failure_ignored(const TaskId&, std::string_view) override { clear(); }
-    void run_finished(const ValueRef&, const TaskId*) override { clear(); }
+    void run_finished(const ValueRef&, const TaskId*, const TaskList&) override { clear(); }
     void run_failed(const ErrorInfo&, bool) override { clear(); }
     void tick(std::size_t running) override;
     std::chrono::microseconds tick_every() const override { return std::chrono::milliseconds(100); }

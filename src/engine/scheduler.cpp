@@ -245,11 +245,12 @@ void Execution::record_run_end(const Frame& root) {
         } catch (...) {
         }
         const Slot& r = *root.result;
+        TaskSource<std::vector<std::uint32_t>> reads{this, &root.reads};
         if (r.owner == this && r.task != no_task) {
             TaskId from = id_of(graph_[r.task]);
-            recorder_->run_finished({bytes, root_.type->describe}, &from);
+            recorder_->run_finished({bytes, root_.type->describe}, &from, TaskList());
         } else {
-            recorder_->run_finished({bytes, root_.type->describe}, nullptr);
+            recorder_->run_finished({bytes, root_.type->describe}, nullptr, task_list(reads));
         }
         return;
     }

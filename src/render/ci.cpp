@@ -127,6 +127,24 @@ std::optional<CommandResult> command_of(const Trace& trace, const TraceTask& tas
     }
 }
 
+/// "exit 2: assertion failed: 1 != 2": the exit code and the last line of standard error
+/// (or else of standard output), at most 200 bytes of it.
+std::string command_outcome(const CommandResult& c) {
+    for (const std::string* s : {&c.err, &c.out}) {
+        std::size_t end = s->find_last_not_of(" \t\r\n");
+        if (end == std::string::npos) continue;
+        std::size_t begin = s->rfind('\n', end);
+        begin = begin == std::string::npos ? 0 : begin + 1;
+        std::size_t n = end + 1 - begin;
+        if (n > 200) {  // cut on a character's first byte
+            n = 200;
+            while (n > 0 && (static_cast<unsigned char>((*s)[begin + n]) & 0xC0) == 0x80) --n;
+        }
+        return c.describe() + ": " + printable(std::string_view(*s).substr(begin, n));
+    }
+    return c.describe();
+}
+
 std::string message_of(const TraceTask& task) {
     std::string m = task.message;
     if (!task.name.empty() && m.compare(0, task.name.size() + 2, task.name + ": ") == 0)

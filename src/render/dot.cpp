@@ -363,6 +363,7 @@ private:
             }
             nodes_[at].tasks.push_back(&t);
             node_of_[t.id] = at;
+            if (t.last_id != t.id) node_of_.emplace(t.last_id, at);  // a read names the attempt it read
         }
         for (const TraceRestart& r : trace_.restarts()) restarted_frames_.insert(r.frame);
     }
@@ -430,7 +431,14 @@ private:
                     label += std::string("\n") + to_string(t.state);
                     break;
                 default:  // the title says the step's name: the message goes on with what happened
-                    label += "\n" + clip(detail::views::message_of(t));
+                    if (auto c = detail::views::command_of(trace_, t)) {  // exit code and last line: the point
+                        label += "\n" + clip(detail::views::command_outcome(*c));
+                    } else if (std::size_t at = t.message.find("timed out after ");
+                               t.state == TraceTask::State::timed_out && at != std::string::npos) {
+                        label += "\n" + clip(t.message.substr(at));  // the name and attempts are above
+                    } else {
+                        label += "\n" + clip(detail::views::message_of(t));
+                    }
                     break;
             }
         } else {
@@ -538,6 +546,8 @@ private:
         const TraceRun& run = trace_.runs().back();
         if (Agnode_t* from = node(run.from)) {
             edge(from, result, Edge::data);
+        } else if (!run.reads.empty()) {  // a value computed from the results it read last
+            for (const std::string& r : run.reads) edge(node(r), result, Edge::read);
         } else {
             // a plain value: it came from the last incarnation of the top workflow
             int last = -1;

@@ -275,6 +275,7 @@ private:
         } else if (e == "run_finished") {
             r.short_value = str(v, "short");
             r.from = opt_str(v, "from");
+            if (v.get("reads")) r.reads = list(v, "reads");
             close_run(TraceRun::Outcome::finished, {});
             r.ended_us = t;
         } else if (e == "run_failed") {

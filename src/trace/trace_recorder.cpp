@@ -129,12 +129,15 @@ void TraceRecorder::failure_ignored(const TaskId& task, std::string_view message
     w_.begin("ignored_failure").field_id("id", task).field("message", message).end();
 }
 
-void TraceRecorder::run_finished(const ValueRef& value, const TaskId* from) {
+void TraceRecorder::run_finished(const ValueRef& value, const TaskId* from, const TaskList& reads) {
     w_.begin("run_finished").field_bytes("value", value.bytes).field("short", value.short_form());
-    if (from)
+    if (from) {
         w_.field_id("from", *from);
-    else
-        w_.field("from", std::string_view());
+    } else {
+        w_.field("from", std::string_view()).list_begin("reads");
+        reads.for_each([this](const TaskId& r) { w_.list_id(r); });
+        w_.list_end();
+    }
     w_.end();
 }
 

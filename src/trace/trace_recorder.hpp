@@ -37,7 +37,7 @@ public:
     void child_failed(const TaskId& task, const ErrorInfo& error) override;
     void restarted(std::string_view frame, int incarnation, const TaskList& args) override;
     void failure_ignored(const TaskId& task, std::string_view message) override;
-    void run_finished(const ValueRef& value, const TaskId* from) override;
+    void run_finished(const ValueRef& value, const TaskId* from, const TaskList& reads) override;
     void run_failed(const ErrorInfo& error, bool cancelled) override;
     void tick(std::size_t) override {}
 
