@@ -172,6 +172,7 @@ inline bool decode_error(std::string_view payload, ErrorInfo& e) {
 /// core gets it), then sleep on a futex or epoll.
 inline constexpr int spin_rounds = 200;
 inline constexpr int pause_rounds = 32;
+inline constexpr std::int64_t spin_budget_us = 250;  ///< a worker's sched_yield rounds stop after this
 /// Tasks that typically run longer than this are waited for asleep: the spin (up to
 /// about 200 µs of sched_yield) would cost more than it saves.
 inline constexpr double spin_worthwhile_us = 500;

@@ -100,11 +100,24 @@ private:
         if (getppid() != parent_) _exit(0);  // the scheduler is gone
     }
 
-    void wait_readable() {
+    /// Spins while `ready()` is false, for at most spin_rounds rounds and spin_budget_us:
+    /// on a busy machine each sched_yield can give the core away for a whole time slice,
+    /// and 200 of them took 300 ms (which a run waited for at its end). False if it must sleep.
+    template <class Ready>
+    bool spin(Ready ready) {
+        std::int64_t until = 0;
         for (int i = 0; i < spin_rounds; ++i) {
-            if (req_.readable()) return;
+            if (ready()) return true;
+            if (i == pause_rounds) until = monotonic_us() + spin_budget_us;
+            if (i > pause_rounds && i % 8 == 0 && monotonic_us() >= until) break;
             backoff(i);
         }
+        return false;
+    }
+
+    void wait_readable() {
+        if (spin([this] { return req_.readable() || w_->stop.load(std::memory_order_relaxed); }) && req_.readable())
+            return;
         auto& c = w_->requests;
         for (;;) {
             std::uint32_t seen = c.data_signal.load(std::memory_order_seq_cst);
@@ -119,10 +132,7 @@ private:
     }
 
     void wait_writable() {
-        for (int i = 0; i < spin_rounds; ++i) {
-            if (rep_.writable()) return;
-            backoff(i);
-        }
+        if (spin([this] { return rep_.writable(); })) return;
         auto& c = w_->replies;
         for (;;) {
             std::uint32_t seen = c.space_signal.load(std::memory_order_seq_cst);
