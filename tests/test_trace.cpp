@@ -912,6 +912,52 @@ TEST_CASE("the live status line redraws on a timer under a terminal, even while 
     CHECK(out.substr(out.size() - 4) == "\r\x1b[K");  // the line is cleared at the end
 }
 
+namespace {
+int nap_and_say(int ms) {
+    Shared::get().counter[0] = getpid();
+    return nap(ms);
+}
+struct OneStopped {
+    Activity<int(int)> nap{"nap"};
+    Result<int> operator()() { return nap(300); }
+};
+}  // namespace
+
+TEST_CASE("the status line says that a worker holding a task is stopped, and the run ends once it goes on") {
+    test::NoLeaks no_leaks;
+    Shared::reset();
+    int master = -1;
+    pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        flowy::LocalWorkflow<OneStopped> w;
+        w.workers(1).conf_activity("nap", nap_and_say);
+        _exit(w.run() == 300 ? 0 : 1);
+    }
+    std::string out;
+    bool stopped = false, continued = false;
+    pid_t worker = 0;
+    auto until = std::chrono::steady_clock::now() + 30s;
+    for (char buf[4096]; std::chrono::steady_clock::now() < until;) {
+        if (!stopped && (worker = Shared::get().counter[0].load()) != 0) stopped = kill(worker, SIGSTOP) == 0;
+        if (stopped && !continued && out.find("1 worker stopped (kill -CONT to go on)") != std::string::npos)
+            continued = kill(worker, SIGCONT) == 0;
+        pollfd p{master, POLLIN, 0};
+        if (poll(&p, 1, 10) <= 0) continue;
+        ssize_t n = read(master, buf, sizeof buf);
+        if (n <= 0) break;  // the terminal closed: the run ended
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    if (stopped && !continued) kill(worker, SIGCONT);
+    close(master);
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK(stopped);
+    CHECK_MESSAGE(continued, out);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+}
+
 TEST_CASE("a run killed halfway: its running task looks different from one that never started") {
     std::string text =
         R"({"t":10,"event":"run_started","version":2,"workflow":"W","executor":"processes","workers":2,"host":"h","pid":1,"time":"x","resumed":false,"input":""})"

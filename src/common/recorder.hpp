@@ -113,8 +113,9 @@ public:
     /// results the body read after its last call (what a computed value came from).
     virtual void run_finished(const ValueRef& value, const TaskId* from, const TaskList& reads) = 0;
     virtual void run_failed(const ErrorInfo& error, bool cancelled) = 0;
-    /// Once per turn of the scheduler's loop, with the number of attempts running.
-    virtual void tick(std::size_t running) = 0;
+    /// Once per turn of the scheduler's loop, with the number of attempts running and of
+    /// workers stopped with tasks in flight.
+    virtual void tick(std::size_t running, std::size_t stopped) = 0;
     /// How often the loop must turn, even when nothing happens, for tick() to keep the
     /// recorder current (0: only when something happens).
     virtual std::chrono::microseconds tick_every() const { return std::chrono::microseconds(0); }
@@ -151,7 +152,7 @@ public:
         each(&Recorder::run_finished, v, f, r);
     }
     void run_failed(const ErrorInfo& e, bool c) override { each(&Recorder::run_failed, e, c); }
-    void tick(std::size_t running) override { each(&Recorder::tick, running); }
+    void tick(std::size_t running, std::size_t stopped) override { each(&Recorder::tick, running, stopped); }
     std::chrono::microseconds tick_every() const override {
         std::chrono::microseconds every(0);
         for (const auto& r : all_)

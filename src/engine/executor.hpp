@@ -76,6 +76,8 @@ public:
     virtual void wait(std::vector<Completion>& out, Clock::time_point deadline) = 0;
     /// Number of requests submitted and not yet completed.
     virtual std::size_t in_flight() const = 0;
+    /// Workers that hold tasks and have been stopped (SIGSTOP, a debugger) for a while.
+    virtual std::size_t stopped_workers() const { return 0; }
     /// Stops every worker. With `abort`, running tasks are abandoned (their workers killed
     /// where the executor can); otherwise it waits for them.
     virtual void stop(bool abort) noexcept = 0;

@@ -33,7 +33,7 @@ public:
     void failure_ignored(const TaskId&, std::string_view) override { clear(); }
     void run_finished(const ValueRef&, const TaskId*, const TaskList&) override { clear(); }
     void run_failed(const ErrorInfo&, bool) override { clear(); }
-    void tick(std::size_t running) override;
+    void tick(std::size_t running, std::size_t stopped) override;
     std::chrono::microseconds tick_every() const override { return std::chrono::milliseconds(100); }
 
 private:

@@ -48,7 +48,7 @@ SlotPtr Execution::run(std::string args, std::unique_ptr<Instance> first) {
     std::vector<std::uint32_t> runnable;
     const auto tick_every = recorder_ ? recorder_->tick_every() : std::chrono::microseconds(0);
     for (;;) {
-        if (recorder_) recorder_->tick(executor_->in_flight());
+        if (recorder_) recorder_->tick(executor_->in_flight(), executor_->stopped_workers());
         if (std::exception_ptr stop = stop_reason()) {
             root.error = stop;
             break;

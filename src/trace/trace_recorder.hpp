@@ -39,7 +39,7 @@ public:
     void failure_ignored(const TaskId& task, std::string_view message) override;
     void run_finished(const ValueRef& value, const TaskId* from, const TaskList& reads) override;
     void run_failed(const ErrorInfo& error, bool cancelled) override;
-    void tick(std::size_t) override {}
+    void tick(std::size_t, std::size_t) override {}
 
 private:
     void failure(std::string_view event, const TaskId& task, const ErrorInfo& error, const RunTimes* times = nullptr);

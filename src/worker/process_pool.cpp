@@ -489,6 +489,12 @@ private:
 
     /// Once a second: a worker stopped (SIGSTOP, a debugger) with work in flight would
     /// hold the run without a word; say so after two seconds, and again once it goes on.
+    std::size_t stopped_workers() const override {
+        std::size_t n = 0;
+        for (const Worker& w : workers_) n += w.pid > 0 && w.stop_reported;
+        return n;
+    }
+
     void look_for_stopped_workers() {
         Clock::time_point now = Clock::now();
         if (now < next_stop_check_) return;
