@@ -247,6 +247,61 @@ TEST_CASE("a value computed from the results read after the last call: recorded,
     }
 }
 
+namespace {
+struct BigTrace {
+    Activity<std::string(std::size_t, int)> make{"make"};
+    std::size_t operator()() {
+        std::vector<Result<std::string>> all;
+        for (int i = 0; i < 2000; ++i) all.push_back(make(4096 + std::size_t(i), i));
+        all.push_back(make(std::size_t(9) << 20, 25));  // one line longer than the reader's chunk
+        std::size_t total = 0;
+        for (auto& r : all) total += r.get().size();
+        return total;
+    }
+};
+std::string text_of(std::size_t n, int i) {
+    return std::string(n, char('a' + i % 26));
+}
+}  // namespace
+
+TEST_CASE("a trace larger than the reader's chunks loads as its whole text parses: lines across chunks, a long line") {
+    test::NoLeaks no_leaks;
+    std::string path = temp_path("big.jsonl");
+    flowy::LocalWorkflow<BigTrace> w;
+    w.workers(2).trace(path).log([](std::string_view) {});
+    w.conf_activity("make", text_of);
+    std::size_t expected = 2000 * 4096 + 1999 * 2000 / 2 + (std::size_t(9) << 20);
+    CHECK(w.run() == expected);
+    std::string text = slurp(path);
+    CHECK(text.size() > (std::size_t(20) << 20));
+    auto loaded = flowy::Trace::load(path);
+    auto parsed = flowy::Trace::parse(text, path);
+    REQUIRE(loaded.tasks().size() == 2001);
+    REQUIRE(parsed.tasks().size() == 2001);
+    for (std::size_t i = 0; i < loaded.tasks().size(); ++i) {
+        CAPTURE(i);
+        CHECK(loaded.tasks()[i].id == parsed.tasks()[i].id);
+        CHECK(loaded.tasks()[i].state == TraceTask::State::finished);
+        CHECK(loaded.tasks()[i].value == parsed.tasks()[i].value);
+    }
+    CHECK(loaded.runs().back().short_value == std::to_string(expected));
+    CHECK(loaded.warnings().empty());
+    // torn in the middle of its long line: the same warning as a whole text gives
+    text.resize(text.size() - (std::size_t(5) << 20));
+    {
+        std::ofstream f(path, std::ios::binary | std::ios::trunc);
+        f << text << std::string(std::size_t(3) << 20, '\0');  // and the zeros a killed run leaves
+    }
+    auto torn = flowy::Trace::load(path);
+    auto torn_whole = flowy::Trace::parse(slurp(path), path);
+    CHECK(torn.tasks().size() == 2001);
+    CHECK(torn.warnings() == torn_whole.warnings());
+    CHECK(std::any_of(torn.warnings().begin(), torn.warnings().end(),
+                      [](const std::string& m) { return m.find("the last line is incomplete") != std::string::npos; }));
+    CHECK(torn.runs().back().outcome == torn_whole.runs().back().outcome);
+    std::remove(path.c_str());
+}
+
 TEST_CASE("a corrupt trace is refused with the line and the reason") {
     std::string ok = slurp(std::string(FLOWY_TEST_DATA) + "/seed.jsonl");
     std::string first = ok.substr(0, ok.find('\n') + 1);

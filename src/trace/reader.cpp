@@ -37,33 +37,41 @@ public:
           ignored_(ignored),
           history_(history) {}
 
-    void read(std::string_view text) {
-        // A run killed while writing leaves zeros after its last line (the file was reserved ahead).
-        while (!text.empty() && text.back() == '\0') text.remove_suffix(1);
+    /// Complete lines, each ending in a newline.
+    void lines(std::string_view text) {
         std::size_t pos = 0;
         while (pos < text.size()) {
             std::size_t nl = text.find('\n', pos);
-            bool last = nl == std::string_view::npos;
-            std::string_view line = text.substr(pos, last ? std::string_view::npos : nl - pos);
+            std::string_view line = text.substr(pos, nl - pos);
             ++line_;
-            pos = last ? text.size() : nl + 1;
-            if (line.empty()) {
-                if (last) break;
-                fail("empty line");
-            }
+            pos = nl + 1;
+            if (line.empty()) fail("empty line");
             Value v;
             std::string why;
-            if (!detail::json::parse(line, v, why)) {
-                if (last) {  // no newline after it: the writer was stopped in the middle of it
-                    warnings_.push_back(name_ + ":" + std::to_string(line_) +
-                                        ": the last line is incomplete (the run was stopped while writing it); "
-                                        "ignored");
-                    break;
-                }
-                fail("bad JSON: " + why);
-            }
-            if (last) warnings_.push_back(name_ + ":" + std::to_string(line_) + ": the last line has no newline");
+            if (!detail::json::parse(line, v, why)) fail("bad JSON: " + why);
             event(v);
+        }
+    }
+
+    /// The rest of the trace, to its end.
+    void read(std::string_view text) {
+        // A run killed while writing leaves zeros after its last line (the file was reserved ahead).
+        while (!text.empty() && text.back() == '\0') text.remove_suffix(1);
+        if (std::size_t cut = text.rfind('\n'); cut != std::string_view::npos) {
+            lines(text.substr(0, cut + 1));
+            text.remove_prefix(cut + 1);
+        }
+        if (!text.empty()) {
+            ++line_;
+            Value v;
+            std::string why;
+            if (!detail::json::parse(text, v, why)) {  // no newline after it: the writer was stopped in it
+                warnings_.push_back(name_ + ":" + std::to_string(line_) +
+                                    ": the last line is incomplete (the run was stopped while writing it); ignored");
+            } else {
+                warnings_.push_back(name_ + ":" + std::to_string(line_) + ": the last line has no newline");
+                event(v);
+            }
         }
         if (runs_.empty()) throw TraceError(name_ + ": no run in the trace (an empty file?)", 0);
         finish();
@@ -393,36 +401,62 @@ Trace Trace::parse(std::string_view text, const std::string& name) {
 }
 
 namespace {
-std::string read_trace(const std::string& path) {
+/// Reads the trace at `path` into `reader` a few megabytes at a time, so that the text is
+/// never held whole next to what is made of it (a 400 MB trace of a million tasks).
+void read_trace(const std::string& path, Reader& reader) {
     struct stat st {};
     if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) throw TraceError(path + ": a directory, not a trace", 0);
     std::ifstream f(path, std::ios::binary);
     if (!f) throw TraceError(path + ": cannot open the trace: " + std::strerror(errno), 0);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return std::move(ss).str();
+    constexpr std::size_t chunk = std::size_t(8) << 20;
+    std::string pending;
+    for (;;) {
+        std::size_t had = pending.size();
+        pending.resize(had + chunk);
+        f.read(pending.data() + had, static_cast<std::streamsize>(chunk));
+        pending.resize(had + static_cast<std::size_t>(f.gcount()));
+        if (pending.size() == had) break;
+        std::size_t cut = pending.rfind('\n');
+        if (cut == std::string::npos) continue;  // a line longer than a chunk, or zeros
+        reader.lines(std::string_view(pending).substr(0, cut + 1));
+        pending.erase(0, cut + 1);
+    }
+    reader.read(pending);
 }
 }  // namespace
 
 Trace Trace::load(const std::string& path) {
-    return parse(read_trace(path), path);
+    Trace t;
+    Reader reader(path, t.runs_, t.tasks_, t.restarts_, t.warnings_, t.ignored_);
+    read_trace(path, reader);
+    return t;
 }
 
 namespace detail {
 
-History load_history(const std::string& path) {
-    return history_of(read_trace(path), path);
-}
-
-History history_of(std::string_view text, const std::string& path) {
+namespace {
+/// The calls of the first run, in order per frame, and what succeeded in any run, from
+/// what `feed` gives a reader.
+template <class Feed>
+History history(const std::string& path, Feed feed) {
     std::vector<TraceRun> runs;
     std::vector<TraceTask> tasks;
     std::vector<TraceRestart> restarts;
     std::vector<std::string> warnings, ignored;
-    History h;  // the calls of the first run, in order per frame; what succeeded in any run
-    Reader(path, runs, tasks, restarts, warnings, ignored, &h).read(text);
+    History h;
+    Reader reader(path, runs, tasks, restarts, warnings, ignored, &h);
+    feed(reader);
     h.input = runs.front().input;
     return h;
+}
+}  // namespace
+
+History load_history(const std::string& path) {
+    return history(path, [&](Reader& r) { read_trace(path, r); });
+}
+
+History history_of(std::string_view text, const std::string& path) {
+    return history(path, [&](Reader& r) { r.read(text); });
 }
 
 }  // namespace detail
