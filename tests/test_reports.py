@@ -38,11 +38,15 @@ def chromium(args, tmp):
     exe = shutil.which("chromium")
     if not exe:
         sys.exit("test_reports: chromium is not installed (tools/dev deps installs it)")
-    profile = tempfile.mkdtemp(dir=tmp)
-    base = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--enable-logging=stderr", "--v=0", "--user-data-dir=" + profile, "--window-size=1400,1100"]
+    base = [exe] + browser_flags(tmp) + ["--enable-logging=stderr", "--v=0"]
     return subprocess.run(base + args, capture_output=True, text=True, timeout=120)
+
+
+def browser_flags(tmp):
+    """Headless, no network of its own, a fresh profile, one window size."""
+    return ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--user-data-dir=" + tempfile.mkdtemp(dir=tmp), "--window-size=1400,1100"]
 
 
 class DevTools:
@@ -64,10 +68,7 @@ class DevTools:
             os.dup2(b, 4)
 
         self.proc = subprocess.Popen(
-            [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--user-data-dir=" + tempfile.mkdtemp(dir=tmp), "--window-size=1400,1100",
-             "--remote-debugging-pipe", "about:blank"],
+            [exe] + browser_flags(tmp) + ["--remote-debugging-pipe", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             close_fds=False, preexec_fn=plumb)
         os.close(to_r)

@@ -37,6 +37,15 @@ public:
           ignored_(ignored),
           history_(history) {}
 
+    /// A trace of `bytes` is coming: room for as many tasks as it can hold (at least
+    /// about 300 bytes each), so that nothing is moved as the tables grow. Room not used
+    /// is never touched, so it costs no memory.
+    void expect(std::size_t bytes) {
+        std::size_t most = bytes / 300;
+        tasks_.reserve(tasks_.size() + most);
+        by_id_.reserve(by_id_.size() + most);
+    }
+
     /// Complete lines, each ending in a newline.
     void lines(std::string_view text) {
         std::size_t pos = 0;
@@ -408,6 +417,7 @@ void read_trace(const std::string& path, Reader& reader) {
     if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) throw TraceError(path + ": a directory, not a trace", 0);
     std::ifstream f(path, std::ios::binary);
     if (!f) throw TraceError(path + ": cannot open the trace: " + std::strerror(errno), 0);
+    if (st.st_size > 0) reader.expect(static_cast<std::size_t>(st.st_size));
     constexpr std::size_t chunk = std::size_t(8) << 20;
     std::string pending;
     for (;;) {
