@@ -15,7 +15,7 @@ head -n 40 tests/data/large.jsonl >"$work/corpus/large.jsonl"
 $cxx -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -Iinclude -Isrc $(pkg-config --cflags libgvc) \
     tests/fuzz/fuzz_trace.cpp src/trace/reader.cpp src/trace/json.cpp src/trace/writer.cpp \
-    src/render/report.cpp src/render/dot.cpp src/render/ci.cpp \
+    src/render/report.cpp src/render/dot.cpp src/render/ci.cpp src/command/run_command.cpp \
     $(pkg-config --libs libgvc) -o "$work/fuzz_trace"
 # Graphviz keeps a little memory in fontconfig/pango on purpose: no leak check here.
 ASAN_OPTIONS=detect_leaks=0 "$work/fuzz_trace" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
