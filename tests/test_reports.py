@@ -248,8 +248,9 @@ def main():
               ("8", "1", "1", "1"), "the suite counts: %s" % dict(suite.attrib))
         unit = cases.get("unit tests (sh-3-0)")
         f = unit.find("failure") if unit is not None else None
-        check(f is not None and f.get("type") == "flowy::CommandFailed" and f.get("message", "").startswith("exit 2: "),
-              "the failed step: a failure leading with the exit code")
+        check(f is not None and f.get("type") == "flowy::CommandFailed" and
+              f.get("message") == "exit 2: assertion failed: тест 1 != 2 <&>",
+              "the failed step: a failure whose message is the exit code and the last line of stderr")
         check(f is not None and "test_b ... FAILED" in f.text and "тест 1 != 2 <&>" in f.text,
               "the failure carries the tails of both streams, non-ASCII and markup intact")
         check(f is not None and "case_01" not in f.text, "the failure's message keeps only the tails")
@@ -296,7 +297,8 @@ def main():
         rows = [l for l in md.splitlines() if l.startswith("| ")]
         check(len(rows) == 9 and rows[1].startswith("| ❌ | unit tests | `sh-3-0` | failed |"),
               "markdown: a table of the steps, failures first")
-        check("| exit 2: `/bin/sh -c " in rows[1], "markdown: the failed step's row leads with its exit code")
+        check("| exit 2: assertion failed: тест 1 != 2 &lt;&> |" in rows[1],
+              "markdown: the failed step's row: its exit code and the last line of stderr")
         check("**Critical path**" in md and "→ integration" in md, "markdown: the critical path by step names")
         check("### Failures" in md and "attempt 2 of 2" in md, "markdown: each failure's message")
 

@@ -145,6 +145,12 @@ std::string command_outcome(const CommandResult& c) {
     return c.describe();
 }
 
+std::string failure_line(const Trace& trace, const TraceTask& task) {
+    if (failed(task))
+        if (auto c = command_of(trace, task)) return command_outcome(*c);
+    return message_of(task);
+}
+
 std::string message_of(const TraceTask& task) {
     std::string m = task.message;
     if (!task.name.empty() && m.compare(0, task.name.size() + 2, task.name + ": ") == 0)
@@ -248,7 +254,8 @@ std::string cell(std::string_view s, std::size_t limit = 120) {
 }
 
 /// What a task's row says happened: its value, why it failed or was skipped.
-std::string outcome_of(const TraceTask& t, const std::unordered_map<std::string_view, const TraceTask*>& by_id) {
+std::string outcome_of(const Trace& trace, const TraceTask& t,
+                       const std::unordered_map<std::string_view, const TraceTask*>& by_id) {
     switch (t.state) {
         case TraceTask::State::finished:
             return t.short_value;
@@ -261,7 +268,7 @@ std::string outcome_of(const TraceTask& t, const std::unordered_map<std::string_
         case TraceTask::State::interrupted:
             return to_string(t.state);
         default:
-            return v::message_of(t);
+            return v::failure_line(trace, t);
     }
 }
 
@@ -297,7 +304,8 @@ std::string Trace::summary_markdown() const {
     for (std::size_t i = 0; i < rows.size() && i < max_rows; ++i) {
         const TraceTask& t = *rows[i];
         out += std::string("| ") + mark(t) + " | " + cell(t.title(), 60) + " | `" + cell(t.last_id, 60) + "` | " +
-               to_string(t.state) + " | " + v::duration(t.run_us()) + " | " + cell(outcome_of(t, by_id)) + " |\n";
+               to_string(t.state) + " | " + v::duration(t.run_us()) + " | " + cell(outcome_of(*this, t, by_id)) +
+               " |\n";
     }
     if (rows.size() > max_rows)
         out += "\n… and " + std::to_string(rows.size() - max_rows) + " more steps (`flowy summary` lists them all)\n";
@@ -381,7 +389,8 @@ std::string Trace::junit() const {
                    "\" classname=\"" + v::xml(t.frame.empty() ? t.activity : t.frame + t.activity) + "\" time=\"" +
                    v::seconds(std::max<std::int64_t>(0, t.run_us())) + "\"";
             std::string body;
-            std::string first_line = v::message_of(t).substr(0, v::message_of(t).find('\n'));
+            std::string line = v::failure_line(*this, t);
+            std::string first_line = line.substr(0, line.find('\n'));
             if (t.state == TraceTask::State::skipped) {
                 body += "      <skipped message=\"" + v::xml("not run: " + t.because + " failed") + "\"/>\n";
             } else if (v::is_failure(t)) {

@@ -431,14 +431,11 @@ private:
                     label += std::string("\n") + to_string(t.state);
                     break;
                 default:  // the title says the step's name: the message goes on with what happened
-                    if (auto c = detail::views::command_of(trace_, t)) {  // exit code and last line: the point
-                        label += "\n" + clip(detail::views::command_outcome(*c));
-                    } else if (std::size_t at = t.message.find("timed out after ");
-                               t.state == TraceTask::State::timed_out && at != std::string::npos) {
+                    if (std::size_t at = t.message.find("timed out after ");
+                        t.state == TraceTask::State::timed_out && at != std::string::npos)
                         label += "\n" + clip(t.message.substr(at));  // the name and attempts are above
-                    } else {
-                        label += "\n" + clip(detail::views::message_of(t));
-                    }
+                    else
+                        label += "\n" + clip(detail::views::failure_line(trace_, t));
                     break;
             }
         } else {

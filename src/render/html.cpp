@@ -206,11 +206,8 @@ std::string Trace::report_html() const {
              ",\"worker\":" + std::to_string(t.worker) + ",\"host\":" + json(t.host) +
              ",\"pid\":" + std::to_string(t.pid) + ",\"attempts\":" + std::to_string(t.attempts) +
              ",\"value\":" + json(t.short_value) + ",\"because\":" + json(t.because);
-        auto c = v::command_of(*this, t);
-        // a failed command's message repeats its command line and its streams' tails, which
-        // have places of their own here: its exit code and the last line it wrote say it
-        d += ",\"message\":" + json(c && v::failed(t) ? v::command_outcome(*c) : v::message_of(t));
-        if (c)
+        d += ",\"message\":" + json(v::failure_line(*this, t));
+        if (auto c = v::command_of(*this, t))
             d += ",\"command\":" + json(c->command) + ",\"out\":" + json(tail(c->out)) +
                  ",\"err\":" + json(tail(c->err));
         d += "}";

@@ -34,6 +34,11 @@ std::string command_outcome(const CommandResult& c);
 /// The message of a failed task without its step name in front (reports show the name).
 std::string message_of(const TraceTask& task);
 
+/// What a line about a failed task says: for a failed command its exit code and the last
+/// line it wrote (its command line and output have places of their own), else the
+/// message without the step's name.
+std::string failure_line(const Trace& trace, const TraceTask& task);
+
 /// Whether the task failed in a way that reports count as an error rather than a
 /// failure: a timeout, a crash, a run that ended under it.
 bool is_error(const TraceTask& task);
