@@ -422,7 +422,7 @@ private:
                 tokens.push_back(cl.token);
                 bool ok = c.outcome == Completion::Outcome::finished;
                 states.emplace_back(ok ? "succeeded" : "failed");
-                bytes += c.bytes.size() + c.error.message.size();
+                bytes += c.bytes.size() + c.error.message.size() + c.error.detail.size();
                 results.push_back(ok ? std::move(c.bytes) : std::move(c.error.detail));  // a failed command's result
                 kinds.emplace_back(ok ? "" : kind_name(c.error.kind));
                 messages.push_back(c.error.message);
