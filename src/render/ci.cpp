@@ -127,6 +127,7 @@ std::optional<CommandResult> command_of(const Trace& trace, const TraceTask& tas
     }
 }
 
+namespace {
 /// "exit 2: assertion failed: 1 != 2": the exit code and the last line of standard error
 /// (or else of standard output), at most 200 bytes of it.
 std::string command_outcome(const CommandResult& c) {
@@ -144,6 +145,7 @@ std::string command_outcome(const CommandResult& c) {
     }
     return c.describe();
 }
+}  // namespace
 
 std::string failure_line(const Trace& trace, const TraceTask& task) {
     if (failed(task))

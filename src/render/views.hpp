@@ -27,10 +27,6 @@ std::string duration(std::int64_t us);
 /// finished or failed with one (a non-zero exit); nothing otherwise.
 std::optional<CommandResult> command_of(const Trace& trace, const TraceTask& task);
 
-/// "exit 2: assertion failed: 1 != 2": a failed command's exit code and the last line of
-/// its standard error (or else of its standard output), at most 200 bytes of it.
-std::string command_outcome(const CommandResult& c);
-
 /// The message of a failed task without its step name in front (reports show the name).
 std::string message_of(const TraceTask& task);
 
