@@ -61,7 +61,7 @@ TRACED_WORKLOADS = ("W1", "W2")
 BASELINE = None  # --baseline: another build tree
 # The references, not peers: W5's payload copied twice in one process, and nothing else.
 REFERENCES = ("memcpy", "memcpy-reused")
-TRACE_PATH = os.path.join("/tmp", f"flowy-bench-{os.getpid()}.jsonl")
+TRACE_PATH = os.path.join("/tmp", f"flowy-bench-{os.getpid()}.trace")
 
 
 def machine():

@@ -4,7 +4,7 @@
 //   SAMPLE [--unit-ms N] [--executor processes|threads|synchronous] [--workers N]
 //          [--trace PATH] [--svg PATH]
 // Each sample prints its duration in units, then its result on the last line;
-// --trace records the run, --svg draws it (and records it to PATH.jsonl if no --trace).
+// --trace records the run, --svg draws it (and records it to PATH.trace if no --trace).
 #include <flowy/flowy.hpp>
 
 #include <chrono>
@@ -94,7 +94,7 @@ int main_with(int argc, char** argv, Configure configure, A&&... args) {
     Options o = parse(argc, argv);
     flowy::LocalWorkflow<W> w;
     w.executor(o.executor).workers(o.workers);
-    if (o.trace.empty() && !o.svg.empty()) o.trace = o.svg + ".jsonl";
+    if (o.trace.empty() && !o.svg.empty()) o.trace = o.svg + ".trace";
     if (!o.trace.empty()) w.trace(o.trace);
     struct Draw {  // draws the trace when the run is over, however it ended
         const Options& o;

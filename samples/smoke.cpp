@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
     build_dir = argv[1];
     source_dir = FLOWY_SOURCE_DIR;
     out_dir = build_dir + "/smoke";
-    std::map<std::string, std::string> to = {{"--trace", out_dir + "/smoke.jsonl"},
+    std::map<std::string, std::string> to = {{"--trace", out_dir + "/smoke.trace"},
                                              {"--svg", ""},
                                              {"--junit", out_dir + "/junit.xml"},
                                              {"--markdown", out_dir + "/summary.md"},

@@ -9,8 +9,8 @@ dir=$(mktemp -d /tmp/flowy-pictures.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 limit=4000
 failed=0
-check() {  # NAME: renders $dir/NAME.jsonl and checks its width
-    "$tool" render "$dir/$1.jsonl" -o "$dir/$1.svg"
+check() {  # NAME: renders $dir/NAME.trace and checks its width
+    "$tool" render "$dir/$1.trace" -o "$dir/$1.svg"
     w=$(sed -n 's/^<svg width="\([0-9]*\)pt" height="\([0-9]*\)pt".*/\1 \2/p' "$dir/$1.svg")
     [ -n "$w" ] || { echo "$1: no width in the SVG"; failed=1; return; }
     set -- "$1" $w
@@ -19,15 +19,15 @@ check() {  # NAME: renders $dir/NAME.jsonl and checks its width
 }
 for exe in "$@"; do
     name=$(basename "$exe")
-    "$exe" --unit-ms 2 --trace "$dir/$name.jsonl" >/dev/null
+    "$exe" --unit-ms 2 --trace "$dir/$name.trace" >/dev/null
     check "$name"
 done
-"$word_count" --unit-ms 2 --workers 2 --trace "$dir/word_count.jsonl" >/dev/null
+"$word_count" --unit-ms 2 --workers 2 --trace "$dir/word_count.trace" >/dev/null
 check word_count
 for shape in "fanout 1000" "fanout 10000" "fanout 100000" "chain 100" "chain 1000" "chain 10000" \
              "chain 40000" "alternating 40000" "batches 50" "reduce 200" "reduce 1000" "long-and-short 200"; do
     set -- $shape
-    "$scenarios" "$1" "$dir/$1-$2.jsonl" "$2" >/dev/null
+    "$scenarios" "$1" "$dir/$1-$2.trace" "$2" >/dev/null
     check "$1-$2"
 done
 exit $failed

@@ -101,7 +101,7 @@ TEST_CASE("a failed command keeps its whole output: CommandFailed::result(), and
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
         auto w = on<One>(e);
-        std::string path = dir + "/" + test::name(e) + ".jsonl";
+        std::string path = dir + "/" + test::name(e) + ".trace";
         w.trace(path);
         CHECK_THROWS_AS(w.run(many), flowy::TaskError);
         auto trace = flowy::Trace::load(path);
@@ -163,7 +163,7 @@ TEST_CASE("a timeout kills the command and everything it started") {
 
 TEST_CASE("the trace records the command line, its name, the exit code and the output; the picture says exit N") {
     test::NoLeaks no_leaks;
-    std::string path = "/tmp/flowy-test-" + std::to_string(getpid()) + "-cmd.jsonl";
+    std::string path = "/tmp/flowy-test-" + std::to_string(getpid()) + "-cmd.trace";
     auto w = on<One>(flowy::Executor::processes);
     w.trace(path);
     w.run(flowy::command("echo", {"traced"}));
@@ -269,7 +269,7 @@ TEST_CASE("after(...): a step runs once the given results finished, without thei
         CAPTURE(test::name(e));
         test::NoLeaks no_leaks;
         std::string dir = test::temp_dir("after");
-        std::string trace = dir + "/run.jsonl";
+        std::string trace = dir + "/run.trace";
         auto w = ordered_on<Ordered>(e, trace);
         // 4 workers: without the edge, `check` would start at once and find no file
         CHECK(w.run(dir, false) == std::vector<std::string>{"exit 0", "exit 0", "42"});

@@ -214,7 +214,7 @@ def main():
     pipeline, flowy, xsd = sys.argv[1:4]
     tmp = tempfile.mkdtemp(prefix="flowy-reports-")
     try:
-        trace = os.path.join(tmp, "ci.jsonl")
+        trace = os.path.join(tmp, "ci.trace")
         r = run([pipeline, trace])
         check(r.returncode == 0 and "3 failed" in r.stdout, "the pipeline ran: 3 steps failed (" + r.stdout[-200:] + ")")
 

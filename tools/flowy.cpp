@@ -5,6 +5,7 @@
 //   flowy junit TRACE -o OUT.xml
 //   flowy report TRACE -o OUT.html
 //   flowy executions --db CONNINFO
+//   flowy export TRACE -o OUT.jsonl
 //   flowy export --db CONNINFO ID -o OUT.jsonl
 //   flowy --version
 // Exit codes: 0 success, 1 the command failed (message on stderr), 2 bad usage.
@@ -57,25 +58,25 @@ int main(int argc, char** argv) {
     std::string trace, out;
 
     auto* render = app.add_subcommand("render", "Draw the execution graph (Graphviz): .svg, .png or .dot");
-    render->add_option("trace", trace, "A trace file (JSON Lines)")->required();
+    render->add_option("trace", trace, "A trace file (a run journal, or JSON Lines)")->required();
     render->add_option("-o,--output", out, "Where to write the picture: OUT.svg, OUT.png or OUT.dot")->required();
 
     auto* timeline = app.add_subcommand("timeline", "Write a Chrome trace-event file (Perfetto, chrome://tracing)");
-    timeline->add_option("trace", trace, "A trace file (JSON Lines)")->required();
+    timeline->add_option("trace", trace, "A trace file (a run journal, or JSON Lines)")->required();
     timeline->add_option("-o,--output", out, "Where to write the JSON")->required();
 
     auto* summary = app.add_subcommand("summary", "Print tasks by state, times per activity, the critical path");
-    summary->add_option("trace", trace, "A trace file (JSON Lines)")->required();
+    summary->add_option("trace", trace, "A trace file (a run journal, or JSON Lines)")->required();
     std::string format = "text";
     summary->add_option("--format", format, "text (default) or markdown (a CI job's step summary)")
         ->check(CLI::IsMember({"text", "markdown"}));
 
     auto* junit = app.add_subcommand("junit", "Write a JUnit XML report: one testcase per task (CI test reports)");
-    junit->add_option("trace", trace, "A trace file (JSON Lines)")->required();
+    junit->add_option("trace", trace, "A trace file (a run journal, or JSON Lines)")->required();
     junit->add_option("-o,--output", out, "Where to write the XML")->required();
 
     auto* report = app.add_subcommand("report", "Write one self-contained HTML page: picture, timeline, summary");
-    report->add_option("trace", trace, "A trace file (JSON Lines)")->required();
+    report->add_option("trace", trace, "A trace file (a run journal, or JSON Lines)")->required();
     report->add_option("-o,--output", out, "Where to write the HTML")->required();
 
     std::string db, id;
@@ -84,9 +85,10 @@ int main(int argc, char** argv) {
     executions->add_option("--db", db, "A libpq connection string (URI or key=value)")->required();
     executions->add_option("-n,--limit", limit, "At most this many, newest first (default 100)");
 
-    auto* exporter = app.add_subcommand("export", "Write an execution's history (PostgreSQL engine) as a trace file");
-    exporter->add_option("--db", db, "A libpq connection string (URI or key=value)")->required();
-    exporter->add_option("id", id, "The execution's id")->required();
+    auto* exporter = app.add_subcommand(
+        "export", "Write a trace (a run journal), or with --db an execution's history, as JSON Lines");
+    exporter->add_option("--db", db, "A libpq connection string (URI or key=value): export an execution");
+    exporter->add_option("source", id, "A trace file, or with --db the execution's id")->required();
     exporter->add_option("-o,--output", out, "Where to write the trace (JSON Lines)")->required();
 
     try {
@@ -130,7 +132,11 @@ int main(int argc, char** argv) {
                             e.error.empty() ? "" : "  ", e.error.substr(0, 80).c_str());
             }
         } else if (exporter->parsed()) {
-            if (!write_file(out, flowy::export_trace(db, flowy::ExecutionId::parse(id)), "export")) return 1;
+            if (db.empty()) {
+                for (const auto& w : flowy::Trace::convert_to_jsonl(id, out)) std::cerr << "flowy: warning: " << w << "\n";
+            } else if (!write_file(out, flowy::export_trace(db, flowy::ExecutionId::parse(id)), "export")) {
+                return 1;
+            }
         }
     } catch (const std::exception& e) {
         error(e.what());

@@ -107,14 +107,28 @@ struct TraceRestart {
     std::vector<std::string> args;  ///< ids of the results passed to restart()
 };
 
-/// A trace read back from its JSON Lines file (see docs/trace-format.md).
+/// A trace read back from its file (see docs/trace-format.md): a run journal, as runs
+/// write them, or JSON Lines (`flowy export`, write_jsonl(), and earlier releases).
 class Trace {
 public:
-    /// Reads the trace at `path`; throws TraceError naming the line and the reason.
-    /// A torn last line (a run killed while writing) is dropped with a warning.
+    /// Reads the trace at `path`, either encoding (told apart by its first bytes); throws
+    /// TraceError naming the line (JSON Lines) or the record and its byte offset (journal)
+    /// and the reason. A torn last line or record (a run killed while writing it) is
+    /// dropped with a warning.
     static Trace load(const std::string& path);
-    /// The same from text; `name` is used in errors.
+    /// The same from the trace's bytes; `name` is used in errors.
     static Trace parse(std::string_view text, const std::string& name = "trace");
+
+    /// The trace's events as JSON Lines (docs/trace-format.md), read again from the file
+    /// it was loaded from (TraceError if that file changed since) or the text it was
+    /// parsed from. A torn last record is left out, as load() leaves it out.
+    std::string jsonl() const;
+    /// Writes jsonl() to `path` (TraceError if it cannot).
+    void write_jsonl(const std::string& path) const;
+    /// Reads the trace at `trace` and writes it to `out` as JSON Lines in one pass (what
+    /// `flowy export` does): load(trace).write_jsonl(out) without keeping the trace.
+    /// Returns load()'s warnings.
+    static std::vector<std::string> convert_to_jsonl(const std::string& trace, const std::string& out);
 
     const std::vector<TraceRun>& runs() const { return runs_; }
     const std::vector<TraceTask>& tasks() const { return tasks_; }
@@ -154,6 +168,9 @@ private:
     std::vector<TraceRestart> restarts_;
     std::vector<std::string> warnings_;
     std::vector<std::string> ignored_;
+    // Where it was read from, for jsonl(): a file (with its size and time then), or text.
+    std::string source_name_, source_text_;
+    std::int64_t source_size_ = -1, source_mtime_ = -1;
 };
 
 }  // namespace flowy

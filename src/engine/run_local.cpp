@@ -4,6 +4,7 @@
 
 #include "engine/execution.hpp"
 #include "engine/progress.hpp"
+#include "trace/journal.hpp"
 #include "trace/trace_recorder.hpp"
 
 #include <dirent.h>
@@ -268,7 +269,16 @@ std::unique_ptr<Recorder> make_recorders(const Config& config, bool append, std:
     std::string path = config.trace_path;
     if (path.empty())
         if (const char* env = std::getenv("FLOWY_TRACE")) path = env;
-    if (!path.empty()) recorders.push_back(std::make_unique<trace::TraceRecorder>(path, append, warn));
+    if (!path.empty()) {
+        // A new trace is a journal, unless its name ends in .jsonl; a resumed one goes on
+        // as it was written (JSON Lines: an earlier release's, or `flowy export`'s).
+        bool jsonl = append ? trace::encoding_of_file(path) == trace::Encoding::jsonl
+                            : path.size() >= 6 && path.compare(path.size() - 6, 6, ".jsonl") == 0;
+        if (jsonl)
+            recorders.push_back(std::make_unique<trace::TraceRecorder>(path, append, warn));
+        else
+            recorders.push_back(std::make_unique<trace::journal::JournalRecorder>(path, append, warn));
+    }
     if (config.progress == 1 || (config.progress < 0 && isatty(2)))
         recorders.push_back(std::make_unique<ProgressLine>());
     if (recorders.size() > 1) return std::make_unique<RecorderTee>(std::move(recorders));

@@ -10,7 +10,8 @@
 namespace flowy::detail::json {
 
 struct Value {
-    enum class Kind { null, boolean, number, string, array, object } kind = Kind::null;
+    /// `bytes`: raw bytes in `text`, which a journal's values decode to (never parsed from JSON).
+    enum class Kind { null, boolean, number, string, array, object, bytes } kind = Kind::null;
     bool b = false;
     double number = 0;
     std::string text;

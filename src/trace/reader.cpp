@@ -7,6 +7,7 @@
 
 #include "common/task_id.hpp"
 #include "trace/history.hpp"
+#include "trace/journal.hpp"
 #include "trace/json.hpp"
 #include "trace/writer.hpp"
 
@@ -46,6 +47,9 @@ public:
         by_id_.reserve(by_id_.size() + most);
     }
 
+    /// Also writes every event read to `*out` as a line of JSON Lines (export).
+    void copy_to(std::string* out) { jsonl_ = out; }
+
     /// Complete lines, each ending in a newline.
     void lines(std::string_view text) {
         std::size_t pos = 0;
@@ -59,7 +63,27 @@ public:
             std::string why;
             if (!detail::json::parse(line, v, why)) fail("bad JSON: " + why);
             event(v);
+            if (jsonl_) jsonl_->append(line.data(), line.size() + 1);
         }
+    }
+
+    /// A whole journal (src/trace/journal.hpp).
+    void journal(std::string_view data) {
+        expect(data.size() * 6);  // a journal takes a sixth of the bytes of JSON Lines or less
+        detail::trace::journal::decode(
+            data, name_,
+            [this](const Value& v, std::size_t record, std::size_t offset) {
+                line_ = record;
+                offset_ = offset;
+                event(v);
+                if (jsonl_) {
+                    detail::trace::journal::append_line(*jsonl_, v);
+                    *jsonl_ += '\n';
+                }
+            },
+            warnings_);
+        if (runs_.empty()) throw TraceError(name_ + ": no run in the trace (an empty journal?)", 0);
+        finish();
     }
 
     /// The rest of the trace, to its end.
@@ -80,6 +104,7 @@ public:
             } else {
                 warnings_.push_back(name_ + ":" + std::to_string(line_) + ": the last line has no newline");
                 event(v);
+                if (jsonl_) *jsonl_ += std::string(text) + "\n";
             }
         }
         if (runs_.empty()) throw TraceError(name_ + ": no run in the trace (an empty file?)", 0);
@@ -88,6 +113,10 @@ public:
 
 private:
     [[noreturn]] void fail(const std::string& why) {
+        if (offset_ != npos)  // a journal: records, by number and where they start
+            throw TraceError(name_ + ": record " + std::to_string(line_) + " (byte " + std::to_string(offset_) +
+                                 "): " + why,
+                             line_);
         throw TraceError(name_ + ":" + std::to_string(line_) + ": " + why, line_);
     }
     const Value& need(const Value& v, const char* key, Value::Kind kind) {
@@ -117,6 +146,7 @@ private:
         return out;
     }
     std::string bytes(const Value& v, const char* key, bool optional = false) {
+        if (const Value* f = v.get(key); f && f->kind == Value::Kind::bytes) return f->text;  // a journal's
         std::string out;
         if (!detail::trace::unbase64(optional ? opt_str(v, key) : str(v, key), out))
             fail(std::string("field \"") + key + "\" is not base64");
@@ -216,7 +246,7 @@ private:
             std::uint64_t hash = 0;
             auto [end, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), hash, 16);
             if (ec != std::errc() || end != hex.data() + hex.size()) fail("field \"args_hash\" is not hexadecimal");
-            hashes_[tk.id] = hash;
+            if (history_) hashes_[tk.id] = hash;  // only resume compares them
             if (!batch_open_) ++batch_;
             batch_open_ = true;
             if (tk.batch < 0) tk.batch = batch_;
@@ -360,7 +390,10 @@ private:
     std::unordered_map<std::string, std::size_t> by_id_;
     std::unordered_map<std::string, std::uint64_t> hashes_;  // args hash of each task's last dispatch
     std::unordered_map<std::string, int> incarnation_;
-    std::size_t line_ = 0;
+    std::size_t line_ = 0;  // the line, or in a journal the record
+    static constexpr std::size_t npos = std::size_t(-1);
+    std::size_t offset_ = npos;  // in a journal: where the record starts
+    std::string* jsonl_ = nullptr;
     std::int64_t last_t_ = 0;
     int batch_ = -1;
     bool batch_open_ = false;
@@ -403,18 +436,53 @@ const char* to_string(TraceTask::State state) noexcept {
     return "never started";
 }
 
+namespace {
+/// Reads a whole trace from its text: a journal or JSON Lines, by its first bytes.
+void read_text(Reader& reader, std::string_view text) {
+    if (detail::trace::journal::is_journal(text))
+        reader.journal(text);
+    else
+        reader.read(text);
+}
+}  // namespace
+
 Trace Trace::parse(std::string_view text, const std::string& name) {
     Trace t;
-    Reader(name, t.runs_, t.tasks_, t.restarts_, t.warnings_, t.ignored_).read(text);
+    Reader reader(name, t.runs_, t.tasks_, t.restarts_, t.warnings_, t.ignored_);
+    read_text(reader, text);
+    t.source_text_.assign(text);
+    t.source_name_ = name;
     return t;
 }
 
 namespace {
+/// If the file at `path` is a journal, reads it whole into `data` (it is compact: under
+/// 100 bytes a task) and returns true; false for any other file (TraceError if none).
+bool read_journal(const std::string& path, std::string& data) {
+    struct stat st {};
+    if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) throw TraceError(path + ": a directory, not a trace", 0);
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw TraceError(path + ": cannot open the trace: " + std::strerror(errno), 0);
+    char head[sizeof detail::trace::journal::magic] = {};
+    f.read(head, sizeof head);
+    if (!detail::trace::journal::is_journal(std::string_view(head, static_cast<std::size_t>(f.gcount()))))
+        return false;
+    data.assign(head, sizeof head);
+    data.resize(std::max<std::size_t>(static_cast<std::size_t>(st.st_size), sizeof head));
+    f.read(data.data() + sizeof head, static_cast<std::streamsize>(data.size() - sizeof head));
+    data.resize(sizeof head + static_cast<std::size_t>(f.gcount()));
+    return true;
+}
+
 /// Reads the trace at `path` into `reader` a few megabytes at a time, so that the text is
 /// never held whole next to what is made of it (a 400 MB trace of a million tasks).
 void read_trace(const std::string& path, Reader& reader) {
     struct stat st {};
     if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) throw TraceError(path + ": a directory, not a trace", 0);
+    if (std::string data; read_journal(path, data)) {
+        reader.journal(data);
+        return;
+    }
     std::ifstream f(path, std::ios::binary);
     if (!f) throw TraceError(path + ": cannot open the trace: " + std::strerror(errno), 0);
     if (st.st_size > 0) reader.expect(static_cast<std::size_t>(st.st_size));
@@ -435,11 +503,84 @@ void read_trace(const std::string& path, Reader& reader) {
 }
 }  // namespace
 
+namespace {
+/// The size and modification time of `path`, which tell that it changed.
+std::pair<std::int64_t, std::int64_t> stamp_of(const std::string& path) {
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0) return {-1, -1};
+    return {st.st_size, std::int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+}
+}  // namespace
+
 Trace Trace::load(const std::string& path) {
     Trace t;
+    auto [size, mtime] = stamp_of(path);
     Reader reader(path, t.runs_, t.tasks_, t.restarts_, t.warnings_, t.ignored_);
     read_trace(path, reader);
+    t.source_name_ = path;
+    t.source_size_ = size;
+    t.source_mtime_ = mtime;
     return t;
+}
+
+std::string Trace::jsonl() const {
+    std::vector<TraceRun> runs;
+    std::vector<TraceTask> tasks;
+    std::vector<TraceRestart> restarts;
+    std::vector<std::string> warnings, ignored;
+    std::string out;
+    Reader reader(source_name_, runs, tasks, restarts, warnings, ignored);
+    reader.copy_to(&out);
+    if (source_size_ < 0) {
+        read_text(reader, source_text_);
+        return out;
+    }
+    if (stamp_of(source_name_) != std::make_pair(source_size_, source_mtime_))
+        throw TraceError(source_name_ + ": the trace changed since it was loaded; load it again", 0);
+    read_trace(source_name_, reader);
+    return out;
+}
+
+namespace {
+void write_text(const std::string& path, const std::string& text) {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f << text;
+    f.flush();
+    if (!f) throw TraceError(path + ": cannot write: " + std::strerror(errno), 0);
+}
+}  // namespace
+
+void Trace::write_jsonl(const std::string& path) const {
+    write_text(path, jsonl());
+}
+
+std::vector<std::string> Trace::convert_to_jsonl(const std::string& trace, const std::string& out) {
+    std::vector<TraceRun> runs;
+    std::vector<TraceTask> tasks;
+    std::vector<TraceRestart> restarts;
+    std::vector<std::string> warnings, ignored;
+    std::string text;
+    if (std::string data; read_journal(trace, data)) {
+        // Every record's checksum and fields are checked as it is decoded; what the
+        // events mean is load()'s to check (a journal that flowy wrote is consistent).
+        text.reserve(data.size() * 6);
+        bool any = false;
+        detail::trace::journal::decode(
+            data, trace,
+            [&](const Value& v, std::size_t, std::size_t) {
+                detail::trace::journal::append_line(text, v);
+                text += '\n';
+                any = true;
+            },
+            warnings);
+        if (!any) throw TraceError(trace + ": no run in the trace (an empty journal?)", 0);
+    } else {
+        Reader reader(trace, runs, tasks, restarts, warnings, ignored);
+        reader.copy_to(&text);
+        read_trace(trace, reader);
+    }
+    write_text(out, text);
+    return warnings;
 }
 
 namespace detail {
@@ -466,7 +607,7 @@ History load_history(const std::string& path) {
 }
 
 History history_of(std::string_view text, const std::string& path) {
-    return history(path, [&](Reader& r) { r.read(text); });
+    return history(path, [&](Reader& r) { read_text(r, text); });
 }
 
 }  // namespace detail

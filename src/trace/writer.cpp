@@ -1,6 +1,7 @@
 #include "trace/writer.hpp"
 
 #include "common/clock.hpp"
+#include "trace/journal.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -45,6 +46,12 @@ char* encode_base64(char* out, std::string_view in) {
     return out;
 }
 }  // namespace
+
+void append_base64(std::string& out, std::string_view bytes) {
+    std::size_t at = out.size();
+    out.resize(at + (bytes.size() + 2) / 3 * 4);
+    encode_base64(out.data() + at, bytes);
+}
 
 bool unbase64(std::string_view in, std::string& out) {
     out.clear();
@@ -207,7 +214,13 @@ namespace {
 /// The process that holds the lock of a trace: the pid of its last run_started line,
 /// looked for backwards a MiB at a time (past the zeros the writer keeps ahead), in
 /// the last 16 MiB.
-std::string holder_of(int fd) {
+std::string holder_of(int fd, Encoding encoding) {
+    if (encoding == Encoding::journal) {  // the header names the process that opened it last
+        unsigned char h[journal::header_size];
+        if (::pread(fd, h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) return "another process";
+        std::uint32_t pid = h[12] | (h[13] << 8) | (h[14] << 16) | (std::uint32_t(h[15]) << 24);
+        return "process " + std::to_string(pid);
+    }
     struct stat st {};
     if (fstat(fd, &st) != 0) return "another process";
     constexpr std::size_t block = 1 << 20, overlap = 4096;
@@ -232,8 +245,20 @@ std::string holder_of(int fd) {
 }
 }  // namespace
 
-Writer::Writer(const std::string& path, bool append, std::function<void(const std::string&)> warn)
-    : path_(path), warn_(std::move(warn)) {
+Encoding encoding_of_file(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Encoding::journal;
+    char head[4096];
+    ssize_t n = ::read(fd, head, sizeof head);
+    ::close(fd);
+    std::string_view text(head, n > 0 ? static_cast<std::size_t>(n) : 0);
+    if (journal::is_journal(text)) return Encoding::journal;
+    return text.find_first_not_of('\0') == std::string_view::npos ? Encoding::journal : Encoding::jsonl;
+}
+
+Writer::Writer(const std::string& path, bool append, std::function<void(const std::string&)> warn,
+               Encoding encoding)
+    : path_(path), warn_(std::move(warn)), encoding_(encoding) {
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0) {
         int e = errno;
@@ -248,7 +273,7 @@ Writer::Writer(const std::string& path, bool append, std::function<void(const st
     lock.l_whence = SEEK_SET;
     if (fcntl(fd_, F_OFD_SETLK, &lock) != 0) {
         int e = errno;
-        std::string who = e == EAGAIN || e == EACCES ? holder_of(fd_) : std::string();
+        std::string who = e == EAGAIN || e == EACCES ? holder_of(fd_, encoding) : std::string();
         ::close(fd_);  // closed first: fail() would cut the file, which is not ours to cut
         fd_ = -1;
         fail(who.empty() ? std::string("cannot lock: ") + std::strerror(e) : "another run (" + who + ") is writing it");
@@ -264,7 +289,16 @@ Writer::Writer(const std::string& path, bool append, std::function<void(const st
         cut_short_ = &guard_->cut_short;
         guard_->fd = fd_;
     }
-    if (append) {
+    if (append && encoding == Encoding::journal) {
+        // After the last complete record; a file without a header starts again.
+        if (!journal::end_of(fd_, size_)) {
+            std::string why = std::strerror(errno);
+            ::close(fd_);  // closed first: fail() would cut the file
+            fd_ = -1;
+            fail("cannot read: " + why);
+            return;
+        }
+    } else if (append) {
         // Continue after the last complete line; a torn line or zeros after it are
         // dropped. Read backwards from the end, a block at a time, up to a newline.
         struct stat st {};
@@ -289,6 +323,14 @@ Writer::Writer(const std::string& path, bool append, std::function<void(const st
         }
     }
     if (!reserve(grow_step - stop_room)) return;  // the first step: 1 MiB, its last 512 bytes kept
+    if (encoding == Encoding::journal) {
+        std::string head = journal::header(static_cast<std::uint32_t>(getpid()));
+        if (size_ == 0) {
+            store(head.data(), head.size());
+        } else {
+            std::memcpy(map_ + 12, head.data() + 12, 4);  // this process writes it now
+        }
+    }
 }
 
 Writer::~Writer() {
@@ -325,12 +367,20 @@ void Writer::stopped(const std::string& why) {
     // then know the run went on past the trace's end, and why.
     // Built as every line is (the event being written when growing failed is lost anyway),
     // and written with pwrite: the mapping may be what failed.
-    begin("trace_stopped").field("reason", std::string_view(why).substr(0, 200));
-    put('}');
-    put('\n');
-    auto n = static_cast<std::size_t>(at_ - buf_.data());
-    if (size_ == 0 || n > stop_room || size_ + n > capacity_) return;  // no run to annotate, or no room
-    if (::pwrite(fd_, buf_.data(), n, static_cast<off_t>(size_)) == static_cast<ssize_t>(n)) size_ += n;
+    std::string_view reason = std::string_view(why).substr(0, 200);
+    std::string record;
+    if (encoding_ == Encoding::journal) {
+        record = journal::stopped_record(now_us(), reason);
+    } else {
+        begin("trace_stopped").field("reason", reason);
+        put('}');
+        put('\n');
+        record.assign(buf_.data(), static_cast<std::size_t>(at_ - buf_.data()));
+    }
+    std::size_t n = record.size();
+    std::size_t empty = encoding_ == Encoding::journal ? journal::header_size : 0;
+    if (size_ <= empty || n > stop_room || size_ + n > capacity_) return;  // no run to annotate, or no room
+    if (::pwrite(fd_, record.data(), n, static_cast<off_t>(size_)) == static_cast<ssize_t>(n)) size_ += n;
 }
 
 void Writer::lost() {

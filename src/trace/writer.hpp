@@ -1,5 +1,6 @@
 #pragma once
-// The trace recorder: JSON Lines appended to a shared file mapping. An event costs a
+// The trace file's writer: records (JSON Lines, or the journal's binary records) appended
+// to a shared file mapping. An event costs a
 // few string appends and a memcpy; the kernel owns the written pages, so a run killed
 // with SIGKILL leaves every complete line behind. The file grows by writing zeros
 // ahead of the mapping, so a full disk is an error we report (once) rather than
@@ -29,6 +30,7 @@ inline constexpr int oldest_format_version = 1;
 std::int64_t now_us();
 
 bool unbase64(std::string_view text, std::string& out);
+void append_base64(std::string& out, std::string_view bytes);
 void append_json_string(std::string& out, std::string_view s);
 /// Writes `s` as a JSON string at `p` (room: 6 bytes per byte, and 2); returns the end.
 char* put_json_string(char* p, std::string_view s);
@@ -37,10 +39,19 @@ char* put_json_string(char* p, std::string_view s);
 /// never holds a trace's lock), unmaps them, and puts SIGBUS back as the program had it.
 void leave_traces_in_child() noexcept;
 
+/// How a trace file is written: JSON Lines, or the run journal (src/trace/journal.hpp).
+enum class Encoding { jsonl, journal };
+
+/// How the trace at `path` is encoded, from its first bytes: a file that does not exist,
+/// is empty or holds only zeros (a run killed before its first record) is a journal.
+Encoding encoding_of_file(const std::string& path);
+
 class Writer {
 public:
-    /// Opens `path` for a new trace, or to append to one (resume) after its last complete line.
-    Writer(const std::string& path, bool append, std::function<void(const std::string&)> warn);
+    /// Opens `path` for a new trace, or to append to one (resume) after its last complete
+    /// line or record. A journal starts with its header.
+    Writer(const std::string& path, bool append, std::function<void(const std::string&)> warn,
+           Encoding encoding = Encoding::jsonl);
     /// Appends each line to `*sink` instead of a file (the PostgreSQL engine's history,
     /// which its decider stores with the tasks it schedules).
     explicit Writer(std::string* sink) : sink_(sink) {}
@@ -142,13 +153,16 @@ public:
     void end() {
         put('}');
         put('\n');
-        std::size_t n = static_cast<std::size_t>(at_ - buf_.data());
+        store(buf_.data(), static_cast<std::size_t>(at_ - buf_.data()));
+    }
+    /// Appends `n` bytes (a whole line or record).
+    void store(const char* data, std::size_t n) {
         if (sink_) {
-            sink_->append(buf_.data(), n);
+            sink_->append(data, n);
             return;
         }
         if (!reserve(n)) return;
-        std::memcpy(map_ + size_, buf_.data(), n);
+        std::memcpy(map_ + size_, data, n);
         size_ += n;
         if (cut_short_->load(std::memory_order_relaxed)) lost();
     }
@@ -211,6 +225,7 @@ private:
     std::string path_;
     std::function<void(const std::string&)> warn_;
     std::string* sink_ = nullptr;
+    Encoding encoding_ = Encoding::jsonl;
 };
 
 }  // namespace flowy::detail::trace
