@@ -38,15 +38,18 @@ std::string temp_path(const std::string& name) {
     return "/tmp/flowy-test-" + std::to_string(getpid()) + "-" + name;
 }
 
-/// Whether the trace at `path`, as a run is writing it, holds a finished task yet.
-bool has_finished_task(const std::string& path) {
+/// How many tasks (of `activity`, or of any if null) the trace at `path` has finished; 0
+/// while it cannot be read.
+std::size_t finished_in(const std::string& path, const char* activity = "t") {
     try {
         auto t = flowy::Trace::load(path);
-        for (const auto& task : t.tasks())
-            if (task.state == flowy::TraceTask::State::finished) return true;
-    } catch (const flowy::TraceError&) {  // not written yet
+        std::size_t n = 0;
+        for (const auto& x : t.tasks())
+            n += x.state == TraceTask::State::finished && (!activity || x.activity == activity);
+        return n;
+    } catch (const flowy::TraceError&) {
+        return 0;
     }
-    return false;
 }
 
 const TraceTask* find(const flowy::Trace& t, const std::string& id) {
@@ -407,7 +410,7 @@ TEST_CASE("one trace, two runs: the second is not traced and names the process w
         _exit(w.run(40, 10) == 400 ? 0 : 1);
     }
     auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (!has_finished_task(path) && std::chrono::steady_clock::now() < deadline)
+    while (finished_in(path, nullptr) == 0 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(1ms);
     test::Log log;
     auto w = test::on<Naps>(flowy::Executor::processes, 1, log.sink());
@@ -439,7 +442,7 @@ TEST_CASE("a trace cut short under a running scheduler: one warning, the run and
         pid_t cutter = fork();  // another process, as `truncate -s 0` or a careless log rotation
         if (cutter == 0) {
             auto until = std::chrono::steady_clock::now() + 10s;
-            while (!has_finished_task(path) && std::chrono::steady_clock::now() < until)
+            while (finished_in(path, nullptr) == 0 && std::chrono::steady_clock::now() < until)
                 std::this_thread::sleep_for(1ms);
             _exit(truncate(path.c_str(), 0) == 0 ? 0 : 1);
         }
@@ -605,20 +608,6 @@ struct Twice {
 };
 int add(int a, int b) {
     return a + b;
-}
-
-/// How many tasks (of `activity`, or of any if null) the trace at `path` has finished; 0
-/// while it cannot be read.
-std::size_t finished_in(const std::string& path, const char* activity = "t") {
-    try {
-        auto t = flowy::Trace::load(path);
-        std::size_t n = 0;
-        for (const auto& x : t.tasks())
-            n += x.state == TraceTask::State::finished && (!activity || x.activity == activity);
-        return n;
-    } catch (const flowy::TraceError&) {
-        return 0;
-    }
 }
 
 }  // namespace

@@ -133,7 +133,8 @@ int main(int argc, char** argv) {
             }
         } else if (exporter->parsed()) {
             if (db.empty()) {
-                for (const auto& w : flowy::Trace::convert_to_jsonl(id, out)) std::cerr << "flowy: warning: " << w << "\n";
+                for (const auto& w : flowy::Trace::convert_to_jsonl(id, out))
+                    std::cerr << "flowy: warning: " << w << "\n";
             } else if (!write_file(out, flowy::export_trace(db, flowy::ExecutionId::parse(id)), "export")) {
                 return 1;
             }

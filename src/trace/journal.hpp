@@ -24,8 +24,9 @@ namespace flowy::detail::trace::journal {
 inline constexpr char magic[8] = {'\x89', 'f', 'l', 'o', 'w', 'y', '\r', '\n'};
 inline constexpr std::size_t header_size = 16;
 inline constexpr std::uint32_t encoding_version = 1;
-/// A record's header: CRC-32C (4 bytes), type (1), payload length (varint, at most 5).
-inline constexpr std::size_t max_record_header = 10;
+/// A record's header: CRC-32C of the rest (4 bytes), type (1), payload length (varint, at
+/// most 5), CRC-8 of type and length (1).
+inline constexpr std::size_t max_record_header = 11;
 /// Longer payloads are damage, not records (a value is at most 1 GiB).
 inline constexpr std::uint64_t max_payload = std::uint64_t(1) << 30;
 
@@ -51,6 +52,8 @@ enum class Type : std::uint8_t {
 inline constexpr std::uint8_t last_type = static_cast<std::uint8_t>(Type::symbol);
 
 std::uint32_t crc32c(const char* data, std::size_t n);
+/// CRC-8 (polynomial 0x07): a header's check, which finds any one damaged byte.
+std::uint8_t crc8(const char* data, std::size_t n);
 
 /// Whether `text` starts as a journal does.
 inline bool is_journal(std::string_view text) {

@@ -114,9 +114,8 @@ public:
 private:
     [[noreturn]] void fail(const std::string& why) {
         if (offset_ != npos)  // a journal: records, by number and where they start
-            throw TraceError(name_ + ": record " + std::to_string(line_) + " (byte " + std::to_string(offset_) +
-                                 "): " + why,
-                             line_);
+            throw TraceError(
+                name_ + ": record " + std::to_string(line_) + " (byte " + std::to_string(offset_) + "): " + why, line_);
         throw TraceError(name_ + ":" + std::to_string(line_) + ": " + why, line_);
     }
     const Value& need(const Value& v, const char* key, Value::Kind kind) {
@@ -465,8 +464,7 @@ bool read_journal(const std::string& path, std::string& data) {
     if (!f) throw TraceError(path + ": cannot open the trace: " + std::strerror(errno), 0);
     char head[sizeof detail::trace::journal::magic] = {};
     f.read(head, sizeof head);
-    if (!detail::trace::journal::is_journal(std::string_view(head, static_cast<std::size_t>(f.gcount()))))
-        return false;
+    if (!detail::trace::journal::is_journal(std::string_view(head, static_cast<std::size_t>(f.gcount())))) return false;
     data.assign(head, sizeof head);
     data.resize(std::max<std::size_t>(static_cast<std::size_t>(st.st_size), sizeof head));
     f.read(data.data() + sizeof head, static_cast<std::streamsize>(data.size() - sizeof head));

@@ -256,8 +256,7 @@ Encoding encoding_of_file(const std::string& path) {
     return text.find_first_not_of('\0') == std::string_view::npos ? Encoding::journal : Encoding::jsonl;
 }
 
-Writer::Writer(const std::string& path, bool append, std::function<void(const std::string&)> warn,
-               Encoding encoding)
+Writer::Writer(const std::string& path, bool append, std::function<void(const std::string&)> warn, Encoding encoding)
     : path_(path), warn_(std::move(warn)), encoding_(encoding) {
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0) {
