@@ -53,4 +53,35 @@ echo '{"t": 1, "event": ' >>"$tmp/bad.jsonl"
 echo '{}' >>"$tmp/bad.jsonl"
 check "corrupt trace" 1 "$flowy" summary "$tmp/bad.jsonl"
 grep -q "bad.jsonl:3: bad JSON" "$tmp/err" || { echo "FAIL the error does not name file and line:"; cat "$tmp/err"; fail=1; }
+
+# Journals (what runs write): each command reads them; export writes JSON Lines that
+# read the same, and jq reads.
+for s in seed failing child restart; do
+    j="$data/journal/$s.trace"
+    check "render journal $s" 0 "$flowy" render "$j" -o "$tmp/j-$s.svg"
+    grep -q "<svg" "$tmp/j-$s.svg" || { echo "FAIL j-$s.svg is no SVG"; fail=1; }
+    check "export journal $s" 0 "$flowy" export "$j" -o "$tmp/j-$s.jsonl"
+    "$flowy" summary "$j" >"$tmp/j-sum" 2>&1
+    "$flowy" summary "$tmp/j-$s.jsonl" >"$tmp/e-sum" 2>&1
+    cmp -s "$tmp/j-sum" "$tmp/e-sum" || { echo "FAIL the export of $s does not summarise as the journal does"; fail=1; }
+    "$flowy" render "$j" -o "$tmp/j-$s.dot" && "$flowy" render "$tmp/j-$s.jsonl" -o "$tmp/e-$s.dot" &&
+        cmp -s "$tmp/j-$s.dot" "$tmp/e-$s.dot" || { echo "FAIL the export of $s draws another picture"; fail=1; }
+done
+head -c 1 "$tmp/j-seed.jsonl" | grep -q '{' || { echo "FAIL export did not write JSON Lines"; fail=1; }
+if command -v jq >/dev/null; then
+    [ "$(jq -r 'select(.event == "run_finished") | .short' "$tmp/j-seed.jsonl")" = 104 ] ||
+        { echo "FAIL jq does not find the seed's result in its export"; fail=1; }
+    [ "$(jq -r 'select(.event == "task_failed") | .id' "$tmp/j-failing.jsonl" | head -n 1)" = check-0-0 ] ||
+        { echo "FAIL jq does not find the failed task in the failing run's export"; fail=1; }
+else
+    echo "FAIL jq is not installed (tools/dev deps installs it)"; fail=1
+fi
+# A damaged journal is refused with the record and its byte offset; so is its export.
+python3 -c "import sys; d=bytearray(open(sys.argv[1],'rb').read()); d[60]^=0x5a; open(sys.argv[2],'wb').write(d)" \
+    "$data/journal/seed.trace" "$tmp/damaged.trace"
+check "damaged journal" 1 "$flowy" summary "$tmp/damaged.trace"
+grep -q "damaged.trace: record [0-9]* (byte [0-9]*): " "$tmp/err" ||
+    { echo "FAIL the error does not name the record and its offset:"; cat "$tmp/err"; fail=1; }
+check "export damaged journal" 1 "$flowy" export "$tmp/damaged.trace" -o "$tmp/damaged.jsonl"
+check "export missing trace" 1 "$flowy" export "$tmp/none.trace" -o "$tmp/none.jsonl"
 exit $fail
