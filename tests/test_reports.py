@@ -218,9 +218,12 @@ def main():
         r = run([pipeline, trace])
         check(r.returncode == 0 and "3 failed" in r.stdout, "the pipeline ran: 3 steps failed (" + r.stdout[-200:] + ")")
 
-        # the trace: names and control edges
+        # the trace (a journal; its export, JSON Lines): names and control edges
+        exported = os.path.join(tmp, "ci.jsonl")
+        r = run([flowy, "export", trace, "-o", exported])
+        check(r.returncode == 0, "flowy export writes the journal as JSON Lines (" + r.stderr[-200:] + ")")
         sched = {}
-        for line in open(trace):
+        for line in open(exported):
             e = json.loads(line)
             if e["event"] == "task_scheduled":
                 sched[e["id"]] = e

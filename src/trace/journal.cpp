@@ -61,12 +61,21 @@ std::uint32_t crc32c(const char* data, std::size_t n) {
     return ~crc_by_table(~0u, data, n);
 }
 
+namespace {
+constexpr std::array<std::uint8_t, 256> crc8_table = [] {
+    std::array<std::uint8_t, 256> t{};
+    for (int i = 0; i < 256; ++i) {
+        auto c = static_cast<std::uint8_t>(i);
+        for (int k = 0; k < 8; ++k) c = static_cast<std::uint8_t>(c & 0x80 ? (c << 1) ^ 0x07 : c << 1);
+        t[static_cast<std::size_t>(i)] = c;
+    }
+    return t;
+}();
+}  // namespace
+
 std::uint8_t crc8(const char* data, std::size_t n) {
     std::uint8_t c = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        c ^= static_cast<std::uint8_t>(data[i]);
-        for (int k = 0; k < 8; ++k) c = static_cast<std::uint8_t>(c & 0x80 ? (c << 1) ^ 0x07 : c << 1);
-    }
+    for (std::size_t i = 0; i < n; ++i) c = crc8_table[c ^ static_cast<std::uint8_t>(data[i])];
     return c;
 }
 
@@ -682,6 +691,9 @@ void JournalRecorder::fixed64(std::uint64_t v) {
 // A new symbol is a record of its own, stored at once: before the record being built.
 std::uint32_t JournalRecorder::symbol(std::string_view s) {
     if (s.empty()) return 0;
+    if (const std::string& last = symbols_[recent_.empty() ? 0 : recent_.front()];
+        last.size() == s.size() && std::memcmp(last.data(), s.data(), s.size()) == 0)
+        return recent_.front();
     for (std::size_t i = 0; i < recent_.size(); ++i) {
         const std::string& known = symbols_[recent_[i]];
         if (known.size() == s.size() && std::memcmp(known.data(), s.data(), s.size()) == 0) {

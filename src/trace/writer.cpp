@@ -23,6 +23,9 @@ std::int64_t now_us() {
 
 namespace {
 const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+// The file grows by its size so far, from 64 KiB up to steps of 1 MiB: a short run
+// writes few zeros (a W2 run of 1,000 steps takes 75 KB), a long one grows rarely.
+constexpr std::size_t first_step = std::size_t(64) << 10;
 constexpr std::size_t grow_step = std::size_t(1) << 20;
 
 /// Writes the base64 of `in` at `out` ((size + 2) / 3 * 4 bytes); returns the end.
@@ -211,13 +214,15 @@ void leave_traces_in_child() noexcept {
 }
 
 namespace {
-/// The process that holds the lock of a trace: the pid of its last run_started line,
+/// The process that holds the lock of a trace: the pid in a journal's header, or that of
+/// the last run_started line of JSON Lines,
 /// looked for backwards a MiB at a time (past the zeros the writer keeps ahead), in
 /// the last 16 MiB.
-std::string holder_of(int fd, Encoding encoding) {
-    if (encoding == Encoding::journal) {  // the header names the process that opened it last
-        unsigned char h[journal::header_size];
-        if (::pread(fd, h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) return "another process";
+std::string holder_of(int fd) {
+    unsigned char h[journal::header_size];
+    if (::pread(fd, h, sizeof h, 0) == static_cast<ssize_t>(sizeof h) &&
+        journal::is_journal(std::string_view(reinterpret_cast<const char*>(h), sizeof h))) {
+        // a journal's header names the process that opened it last
         std::uint32_t pid = h[12] | (h[13] << 8) | (h[14] << 16) | (std::uint32_t(h[15]) << 24);
         return "process " + std::to_string(pid);
     }
@@ -272,7 +277,7 @@ Writer::Writer(const std::string& path, bool append, std::function<void(const st
     lock.l_whence = SEEK_SET;
     if (fcntl(fd_, F_OFD_SETLK, &lock) != 0) {
         int e = errno;
-        std::string who = e == EAGAIN || e == EACCES ? holder_of(fd_, encoding) : std::string();
+        std::string who = e == EAGAIN || e == EACCES ? holder_of(fd_) : std::string();
         ::close(fd_);  // closed first: fail() would cut the file, which is not ours to cut
         fd_ = -1;
         fail(who.empty() ? std::string("cannot lock: ") + std::strerror(e) : "another run (" + who + ") is writing it");
@@ -321,7 +326,7 @@ Writer::Writer(const std::string& path, bool append, std::function<void(const st
             at -= n;
         }
     }
-    if (!reserve(grow_step - stop_room)) return;  // the first step: 1 MiB, its last 512 bytes kept
+    if (!reserve(first_step - stop_room)) return;  // the first step: 64 KiB, its last 512 bytes kept
     if (encoding == Encoding::journal) {
         std::string head = journal::header(static_cast<std::uint32_t>(getpid()));
         if (size_ == 0) {
@@ -394,7 +399,8 @@ bool Writer::reserve(std::size_t n) {
     // before the mapping writes them. On ext4 that makes the mapping's faults cheap,
     // where a fallocated (unwritten) block costs a journalled conversion per page.
     static const char zeros[1 << 16] = {};
-    std::size_t want = (size_ + n + stop_room + grow_step - 1) / grow_step * grow_step;
+    std::size_t step = std::min(grow_step, std::max(first_step, capacity_));
+    std::size_t want = (size_ + n + stop_room + step - 1) / step * step;
     for (std::size_t at = std::max(capacity_, size_); at < want;) {  // from size_: a torn line is cleared
         ssize_t k = ::pwrite(fd_, zeros, std::min(sizeof zeros, want - at), static_cast<off_t>(at));
         if (k <= 0) {
