@@ -81,6 +81,16 @@ TEST_CASE("the picture: DOT of the recorded seed, failing, child, restart and fo
     }
 }
 
+TEST_CASE("a program draws picture after picture: each is whole, and Graphviz reads no freed memory") {
+    // Graphviz's pango plugin kept a font name owned by the previous Graphviz context:
+    // the second picture read freed memory (found by AddressSanitizer).
+    auto trace = flowy::Trace::load(std::string(FLOWY_TEST_DATA) + "/child.jsonl");
+    std::string first = trace.to_svg();
+    CHECK(first.find("</svg>") != std::string::npos);
+    for (int i = 0; i < 3; ++i) CHECK(trace.to_svg() == first);
+    CHECK(trace.report_html().find(first.substr(first.find("<svg"), 200)) != std::string::npos);
+}
+
 TEST_CASE("the folded picture: 1,000 sibling tasks are one node, the graph stays small") {
     auto trace = flowy::Trace::load(std::string(FLOWY_TEST_DATA) + "/large.jsonl");
     REQUIRE(trace.tasks().size() == 1001);

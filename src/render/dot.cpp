@@ -688,8 +688,11 @@ void render_laid_out(const Trace& trace, const std::string& what, Render&& rende
     std::lock_guard<std::mutex> l(graphviz);
     Agraph_t* g = Builder(trace).build();
     std::unique_ptr<Agraph_t, int (*)(Agraph_t*)> close(g, agclose);
-    GVC_t* gvc = gvContext();
-    std::unique_ptr<GVC_t, int (*)(GVC_t*)> free_gvc(gvc, gvFreeContext);
+    // One context for the process, never freed: Graphviz's pango plugin keeps the name of
+    // the last font it measured, which a freed context's font table owned, so a second
+    // context read freed memory (AddressSanitizer: heap-use-after-free in textspan_size,
+    // the second picture a program drew).
+    static GVC_t* const gvc = gvContext();
     if (gvLayout(gvc, g, "dot") != 0) throw std::runtime_error("flowy: Graphviz could not lay the graph out");
     int rc = render(gvc, g);
     gvFreeLayout(gvc, g);
