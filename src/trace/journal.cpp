@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -685,7 +686,9 @@ void JournalRecorder::text(std::string_view s) {
 
 void JournalRecorder::fixed64(std::uint64_t v) {
     room(8);
-    for (int i = 0; i < 8; ++i) *at_++ = static_cast<char>(v >> (8 * i));
+    if constexpr (std::endian::native != std::endian::little) v = __builtin_bswap64(v);
+    std::memcpy(at_, &v, 8);
+    at_ += 8;
 }
 
 // A new symbol is a record of its own, stored at once: before the record being built.
@@ -732,11 +735,30 @@ void JournalRecorder::ref(const TaskId& task) {
 }
 
 void JournalRecorder::ids(const TaskList& list) {
-    // The count goes first: counted, then written (a list is visited twice; both are cheap).
+    // The count goes first. One pass: a byte is kept for it, and a count of 128 or more
+    // (a longer varint) moves the ids along.
+    room(1);
+    std::size_t count_at = static_cast<std::size_t>(at_ - buf_.data());
+    ++at_;
     std::uint64_t n = 0;
-    list.for_each([&n](const TaskId&) { ++n; });
-    varint(n);
-    list.for_each([this](const TaskId& t) { ref(t); });
+    list.for_each([this, &n](const TaskId& t) {
+        ref(t);
+        ++n;
+    });
+    if (n < 0x80) {
+        buf_[count_at] = static_cast<char>(n);
+        return;
+    }
+    char count[10];
+    std::size_t k = 0;
+    for (std::uint64_t v = n; v >= 0x80; v >>= 7) count[k++] = static_cast<char>(v | 0x80);
+    count[k] = static_cast<char>(n >> (7 * k));
+    ++k;
+    room(k - 1);
+    char* from = buf_.data() + count_at + 1;
+    std::memmove(from + k - 1, from, static_cast<std::size_t>(at_ - from));
+    std::memcpy(buf_.data() + count_at, count, k);
+    at_ += k - 1;
 }
 
 void JournalRecorder::run_started(const RunStart& run) {

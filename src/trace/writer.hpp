@@ -161,7 +161,7 @@ public:
             sink_->append(data, n);
             return;
         }
-        if (!reserve(n)) return;
+        if ((!map_ || size_ + n + stop_room > capacity_) && !reserve(n)) return;  // room is there but for growth
         std::memcpy(map_ + size_, data, n);
         size_ += n;
         if (cut_short_->load(std::memory_order_relaxed)) lost();
