@@ -420,9 +420,6 @@ bool Writer::reserve(std::size_t n) {
         return false;
     }
     map_ = static_cast<char*>(p);
-#ifdef MADV_POPULATE_WRITE
-    if (!std::getenv("FLOWY_NO_POPULATE")) madvise(map_ + capacity_, want - capacity_, MADV_POPULATE_WRITE);
-#endif
     capacity_ = want;
     if (guard_) {
         guard_->len.store(0, std::memory_order_release);
