@@ -558,6 +558,9 @@ TEST_CASE("a failed command's whole output goes through PostgreSQL into the expo
     REQUIRE(tool("export --db " + q + " 1 -o " + trace) == 0);
     flowy::Trace t = flowy::Trace::load(trace);
     REQUIRE(t.tasks().size() == 1);
+    CHECK(!t.tasks()[0].host.empty());  // where it failed
+    CHECK(t.tasks()[0].pid > 0);
+    CHECK(t.to_dot().find("on " + t.tasks()[0].host + " pid ") != std::string::npos);
     REQUIRE(!t.tasks()[0].detail.empty());
     auto r = flowy::detail::decode<flowy::CommandResult>(t.tasks()[0].detail);
     CHECK(r.exit_code == 5);

@@ -92,11 +92,13 @@ public:
                                const RunTimes& times) = 0;
     /// A task that resume answers from the history: it does not run again.
     virtual void task_cached(const TaskId& task, const ValueRef& value) = 0;
-    /// The activity threw (`error` says what), or a child workflow failed (no times).
-    virtual void task_failed(const TaskId& task, const ErrorInfo& error, const RunTimes& times) = 0;
-    virtual void task_timed_out(const TaskId& task, const ErrorInfo& error) = 0;
+    /// The activity threw (`error` says what) on `worker`, or a child workflow failed (no
+    /// times, no worker: index -1).
+    virtual void task_failed(const TaskId& task, const ErrorInfo& error, const RunTimes& times,
+                             const WorkerRef& worker) = 0;
+    virtual void task_timed_out(const TaskId& task, const ErrorInfo& error, const WorkerRef& worker) = 0;
     /// Its worker died while running it.
-    virtual void worker_crashed(const TaskId& task, const ErrorInfo& error) = 0;
+    virtual void worker_crashed(const TaskId& task, const ErrorInfo& error, const WorkerRef& worker) = 0;
     /// It never runs, because an input failed (`because.task` names the first failure).
     virtual void task_skipped(const TaskId& task, const ErrorInfo& because) = 0;
     /// Attempt `failed` ended and `next` will run after `delay`.
@@ -134,11 +136,15 @@ public:
         each(&Recorder::task_finished, t, v, w, r);
     }
     void task_cached(const TaskId& t, const ValueRef& v) override { each(&Recorder::task_cached, t, v); }
-    void task_failed(const TaskId& t, const ErrorInfo& e, const RunTimes& r) override {
-        each(&Recorder::task_failed, t, e, r);
+    void task_failed(const TaskId& t, const ErrorInfo& e, const RunTimes& r, const WorkerRef& w) override {
+        each(&Recorder::task_failed, t, e, r, w);
     }
-    void task_timed_out(const TaskId& t, const ErrorInfo& e) override { each(&Recorder::task_timed_out, t, e); }
-    void worker_crashed(const TaskId& t, const ErrorInfo& e) override { each(&Recorder::worker_crashed, t, e); }
+    void task_timed_out(const TaskId& t, const ErrorInfo& e, const WorkerRef& w) override {
+        each(&Recorder::task_timed_out, t, e, w);
+    }
+    void worker_crashed(const TaskId& t, const ErrorInfo& e, const WorkerRef& w) override {
+        each(&Recorder::worker_crashed, t, e, w);
+    }
     void task_skipped(const TaskId& t, const ErrorInfo& e) override { each(&Recorder::task_skipped, t, e); }
     void task_retried(const TaskId& f, const TaskId& n, std::chrono::milliseconds d) override {
         each(&Recorder::task_retried, f, n, d);

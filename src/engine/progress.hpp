@@ -20,9 +20,9 @@ public:
     void task_finished(const TaskId&, const ValueRef&, const WorkerRef&, const RunTimes&) override { ++finished_; }
     void task_cached(const TaskId&, const ValueRef&) override { ++finished_; }
     // An attempt that failed counts once it is not retried.
-    void task_failed(const TaskId&, const ErrorInfo&, const RunTimes&) override { ++failed_; }
-    void task_timed_out(const TaskId&, const ErrorInfo&) override { ++failed_; }
-    void worker_crashed(const TaskId&, const ErrorInfo&) override { ++failed_; }
+    void task_failed(const TaskId&, const ErrorInfo&, const RunTimes&, const WorkerRef&) override { ++failed_; }
+    void task_timed_out(const TaskId&, const ErrorInfo&, const WorkerRef&) override { ++failed_; }
+    void worker_crashed(const TaskId&, const ErrorInfo&, const WorkerRef&) override { ++failed_; }
     void task_retried(const TaskId&, const TaskId&, std::chrono::milliseconds) override { --failed_; }
     void task_skipped(const TaskId&, const ErrorInfo&) override {}
     void child_started(const TaskId&) override {}

@@ -198,12 +198,13 @@ void Execution::on_completion(Completion& c) {
                 e->message = name + ": " + e->message;  // a step's failure leads with its name
             }
             if (recorder_) {
+                WorkerRef worker = executor_->worker(c.worker);
                 if (e->kind == ErrorInfo::Kind::crashed)
-                    recorder_->worker_crashed(id_of(t), *e);
+                    recorder_->worker_crashed(id_of(t), *e, worker);
                 else if (e->kind == ErrorInfo::Kind::timed_out)
-                    recorder_->task_timed_out(id_of(t), *e);
+                    recorder_->task_timed_out(id_of(t), *e, worker);
                 else
-                    recorder_->task_failed(id_of(t), *e, {c.started_us, c.ended_us});
+                    recorder_->task_failed(id_of(t), *e, {c.started_us, c.ended_us}, worker);
             }
             if (retry(t, c.task, *e)) return;
             if (t.attempt > 0 && e->kind == ErrorInfo::Kind::exception && o.retry_on_error)

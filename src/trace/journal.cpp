@@ -508,6 +508,11 @@ void decode(std::string_view data, const std::string& name,
                     e.number("started_us", started);
                     e.number("ended_us", started + d.signed_varint());
                 }
+                if (flags & 4) e.number("worker", d.signed_varint());
+                if (flags & 8) {
+                    e.string("host", d.text());
+                    e.number("pid", d.signed_varint());
+                }
                 d.done();
                 event(e.v, record, offset);
                 break;
@@ -855,7 +860,8 @@ void JournalRecorder::task_cached(const TaskId& task, const ValueRef& value) {
     end();
 }
 
-void JournalRecorder::failure(Type type, const TaskId& task, const ErrorInfo& error, const RunTimes* times) {
+void JournalRecorder::failure(Type type, const TaskId& task, const ErrorInfo& error, const WorkerRef& worker,
+                              const RunTimes* times) {
     begin(type);
     std::int64_t t = now_us();
     signed_varint(t - last_t_);
@@ -865,11 +871,16 @@ void JournalRecorder::failure(Type type, const TaskId& task, const ErrorInfo& er
     text(error.type);
     text(error.task);
     bool timed = times && times->ended_us > 0;
-    u8((error.detail.empty() ? 0 : 1) | (timed ? 2 : 0));
+    u8((error.detail.empty() ? 0 : 1) | (timed ? 2 : 0) | (worker.index >= 0 ? 4 : 0) | (worker.host.empty() ? 0 : 8));
     if (!error.detail.empty()) text(error.detail);
     if (timed) {
         signed_varint(times->started_us - t);
         signed_varint(times->ended_us - times->started_us);
+    }
+    if (worker.index >= 0) signed_varint(worker.index);
+    if (!worker.host.empty()) {
+        text(worker.host);
+        signed_varint(worker.pid);
     }
     end();
 }
@@ -920,7 +931,7 @@ void JournalRecorder::child_failed(const TaskId& task, const ErrorInfo& error) {
     ref(task);
     u8(0);
     end();
-    failure(Type::task_failed, task, error);
+    failure(Type::task_failed, task, error, WorkerRef{});
 }
 
 void JournalRecorder::restarted(std::string_view frame, int incarnation, const TaskList& args) {

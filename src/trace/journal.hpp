@@ -93,14 +93,15 @@ public:
     void task_finished(const TaskId& task, const ValueRef& value, const WorkerRef& worker,
                        const RunTimes& times) override;
     void task_cached(const TaskId& task, const ValueRef& value) override;
-    void task_failed(const TaskId& task, const ErrorInfo& error, const RunTimes& times) override {
-        failure(Type::task_failed, task, error, &times);
+    void task_failed(const TaskId& task, const ErrorInfo& error, const RunTimes& times,
+                     const WorkerRef& worker) override {
+        failure(Type::task_failed, task, error, worker, &times);
     }
-    void task_timed_out(const TaskId& task, const ErrorInfo& error) override {
-        failure(Type::task_timed_out, task, error);
+    void task_timed_out(const TaskId& task, const ErrorInfo& error, const WorkerRef& worker) override {
+        failure(Type::task_timed_out, task, error, worker);
     }
-    void worker_crashed(const TaskId& task, const ErrorInfo& error) override {
-        failure(Type::worker_crashed, task, error);
+    void worker_crashed(const TaskId& task, const ErrorInfo& error, const WorkerRef& worker) override {
+        failure(Type::worker_crashed, task, error, worker);
     }
     void task_skipped(const TaskId& task, const ErrorInfo& because) override;
     void task_retried(const TaskId& failed, const TaskId& next, std::chrono::milliseconds delay) override;
@@ -114,7 +115,8 @@ public:
     void tick(std::size_t, std::size_t) override {}
 
 private:
-    void failure(Type type, const TaskId& task, const ErrorInfo& error, const RunTimes* times = nullptr);
+    void failure(Type type, const TaskId& task, const ErrorInfo& error, const WorkerRef& worker,
+                 const RunTimes* times = nullptr);
     // The record being built: begin, fields, end.
     void begin(Type type);
     void end();

@@ -255,13 +255,7 @@ private:
             tk.state = TraceTask::State::finished;
             tk.ended_us = t;
             run_times(v, tk);
-            // the worker that ran it (a thread pool's is known only now)
-            if (const Value* w = v.get("worker"); w && w->kind == Value::Kind::number && w->number >= 0)
-                tk.worker = num(v, "worker");
-            if (const Value* h = v.get("host"); h && h->kind == Value::Kind::string) {
-                tk.host = str(v, "host");
-                tk.pid = num(v, "pid");
-            }
+            worker_of(v, tk);  // the worker that ran it (a thread pool's is known only now)
             tk.value = bytes(v, "value");
             tk.short_value = str(v, "short");
             const Value* c = v.get("cached");
@@ -286,6 +280,7 @@ private:
             tk.message = str(v, "message");
             tk.error_type = str(v, "type");
             tk.detail = bytes(v, "detail", true);
+            worker_of(v, tk);  // version 5: the worker it failed on
             batch_open_ = false;
         } else if (e == "task_retried") {
             TraceTask& tk = by_attempt(str(v, "id"));
@@ -336,6 +331,16 @@ private:
         }
     }
 
+    /// The worker that ran the attempt, and its host and process when they are elsewhere,
+    /// if the event names them.
+    void worker_of(const Value& v, TraceTask& tk) {
+        if (const Value* w = v.get("worker"); w && w->kind == Value::Kind::number && w->number >= 0)
+            tk.worker = num(v, "worker");
+        if (const Value* h = v.get("host"); h && h->kind == Value::Kind::string) {
+            tk.host = str(v, "host");
+            tk.pid = num(v, "pid");
+        }
+    }
     /// The worker's stamps of when the attempt ran, if the event has them (version 2).
     void run_times(const Value& v, TraceTask& tk) {
         if (!v.get("started_us") && !v.get("ended_us")) return;

@@ -78,7 +78,8 @@ void TraceRecorder::task_cached(const TaskId& task, const ValueRef& value) {
         .end();
 }
 
-void TraceRecorder::failure(std::string_view event, const TaskId& task, const ErrorInfo& error, const RunTimes* times) {
+void TraceRecorder::failure(std::string_view event, const TaskId& task, const ErrorInfo& error, const WorkerRef& worker,
+                            const RunTimes* times) {
     w_.begin(event)
         .field_id("id", task)
         .field("message", error.message)
@@ -86,6 +87,8 @@ void TraceRecorder::failure(std::string_view event, const TaskId& task, const Er
         .field("origin", error.task);
     if (!error.detail.empty()) w_.field_bytes("detail", error.detail);
     if (times && times->ended_us > 0) w_.field("started_us", times->started_us).field("ended_us", times->ended_us);
+    if (worker.index >= 0) w_.field("worker", std::int64_t(worker.index));
+    if (!worker.host.empty()) w_.field("host", worker.host).field("pid", std::int64_t(worker.pid));
     w_.end();
 }
 
@@ -116,7 +119,7 @@ void TraceRecorder::child_finished(const TaskId& task, const ValueRef& value) {
 
 void TraceRecorder::child_failed(const TaskId& task, const ErrorInfo& error) {
     w_.begin("child_finished").field_id("id", task).field_bool("ok", false).end();
-    failure("task_failed", task, error);
+    failure("task_failed", task, error, WorkerRef{});
 }
 
 void TraceRecorder::restarted(std::string_view frame, int incarnation, const TaskList& args) {

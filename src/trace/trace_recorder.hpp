@@ -25,11 +25,16 @@ public:
     void task_finished(const TaskId& task, const ValueRef& value, const WorkerRef& worker,
                        const RunTimes& times) override;
     void task_cached(const TaskId& task, const ValueRef& value) override;
-    void task_failed(const TaskId& task, const ErrorInfo& error, const RunTimes& times) override {
-        failure("task_failed", task, error, &times);
+    void task_failed(const TaskId& task, const ErrorInfo& error, const RunTimes& times,
+                     const WorkerRef& worker) override {
+        failure("task_failed", task, error, worker, &times);
     }
-    void task_timed_out(const TaskId& task, const ErrorInfo& error) override { failure("task_timed_out", task, error); }
-    void worker_crashed(const TaskId& task, const ErrorInfo& error) override { failure("worker_crashed", task, error); }
+    void task_timed_out(const TaskId& task, const ErrorInfo& error, const WorkerRef& worker) override {
+        failure("task_timed_out", task, error, worker);
+    }
+    void worker_crashed(const TaskId& task, const ErrorInfo& error, const WorkerRef& worker) override {
+        failure("worker_crashed", task, error, worker);
+    }
     void task_skipped(const TaskId& task, const ErrorInfo& because) override;
     void task_retried(const TaskId& failed, const TaskId& next, std::chrono::milliseconds delay) override;
     void child_started(const TaskId& task) override;
@@ -42,7 +47,8 @@ public:
     void tick(std::size_t, std::size_t) override {}
 
 private:
-    void failure(std::string_view event, const TaskId& task, const ErrorInfo& error, const RunTimes* times = nullptr);
+    void failure(std::string_view event, const TaskId& task, const ErrorInfo& error, const WorkerRef& worker,
+                 const RunTimes* times = nullptr);
     Writer w_;
 };
 

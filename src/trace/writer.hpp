@@ -22,8 +22,9 @@
 namespace flowy::detail::trace {
 
 // 2: attempts' run times (started_us, ended_us); 3: run_started's parameters, trace_stopped;
-// 4: task_scheduled's name and after, run_started's activities
-inline constexpr int format_version = 4;
+// 4: task_scheduled's name and after, run_started's activities; 5: the worker (and host,
+// pid) of task_failed, task_timed_out, worker_crashed
+inline constexpr int format_version = 5;
 inline constexpr int oldest_format_version = 1;
 
 /// Monotonic microseconds (CLOCK_MONOTONIC).
