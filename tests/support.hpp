@@ -18,6 +18,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace test {
 
@@ -56,6 +57,22 @@ struct Seed {
         return sum(a_squared, b_squared);
     }
 };
+
+/// W1's shape: n calls of `t`, then `join` of all their results.
+struct FanOut {
+    flowy::Activity<int(int)> t{"t"};
+    flowy::Activity<long(std::vector<int>)> join{"join"};
+    flowy::Result<long> operator()(int n) {
+        std::vector<flowy::Result<int>> rs;
+        for (int i = 0; i < n; ++i) rs.push_back(t(i));
+        return join(rs);
+    }
+};
+inline long join(std::vector<int> xs) {
+    long s = 0;
+    for (int x : xs) s += x;
+    return s;
+}
 
 /// A LocalWorkflow for W on executor `e` with `workers` workers (warnings kept quiet
 /// unless `log` is given).

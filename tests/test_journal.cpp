@@ -212,22 +212,8 @@ TEST_CASE("a journal exports to the JSON Lines the JSON recorder writes, and bot
 }
 
 namespace {
-struct FanOut {
-    Activity<int(int)> t{"t"};
-    Activity<long(std::vector<int>)> join{"join"};
-    Result<long> operator()(int n) {
-        std::vector<Result<int>> rs;
-        for (int i = 0; i < n; ++i) rs.push_back(t(i));
-        return join(rs);
-    }
-};
 int identity(int x) {
     return x;
-}
-long join(std::vector<int> xs) {
-    long s = 0;
-    for (int x : xs) s += x;
-    return s;
 }
 }  // namespace
 
@@ -236,8 +222,8 @@ TEST_CASE("W1's empty tasks take at most 100 bytes each in the journal") {
     constexpr int n = 10000;
     std::string journal = temp_path("w1.trace"), jsonl = temp_path("w1.jsonl");
     for (const std::string& path : {journal, jsonl}) {
-        auto w = test::on<FanOut>(flowy::Executor::processes);
-        w.conf_activity("t", identity).conf_activity("join", join).trace(path);
+        auto w = test::on<test::FanOut>(flowy::Executor::processes);
+        w.conf_activity("t", identity).conf_activity("join", test::join).trace(path);
         CHECK(w.run(n) == long(n) * (n - 1) / 2);
     }
     std::size_t bytes = slurp(journal).size(), text = slurp(jsonl).size();

@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
-#include <numeric>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -532,35 +531,20 @@ TEST_CASE("the trace writer writes numbers, strings, ids and lists exactly") {
     std::remove(path.c_str());
 }
 
-namespace {
-struct Squares {
-    Activity<int(int)> square{"square"};
-    Activity<long(std::vector<int>)> total{"total"};
-    Result<long> operator()(int n) {
-        std::vector<Result<int>> rs;
-        for (int i = 0; i < n; ++i) rs.push_back(square(i));
-        return total(rs);
-    }
-};
-long total(std::vector<int> xs) {
-    return std::accumulate(xs.begin(), xs.end(), 0L);
-}
-}  // namespace
-
 TEST_CASE("a disk that fills up in the middle of a run: reported once, the run goes on, the trace loads") {
     test::NoLeaks no_leaks;
     std::string path = temp_path("full.trace");
     pid_t child = fork();
     REQUIRE(child >= 0);
     if (child == 0) {
-        // A file size limit plays the full disk: the trace's first 1 MiB fits, growing it does not.
+        // A file size limit plays the full disk: the trace's first 1.5 MiB fit, growing past them does not.
         signal(SIGXFSZ, SIG_IGN);
         rlimit limit{std::size_t(1536) << 10, std::size_t(1536) << 10};
         setrlimit(RLIMIT_FSIZE, &limit);
         test::Log log;
-        flowy::LocalWorkflow<Squares> w;
+        flowy::LocalWorkflow<test::FanOut> w;
         w.workers(2).trace(path).log(log.sink());
-        w.conf_activity("square", square).conf_activity("total", total);
+        w.conf_activity("t", square).conf_activity("join", test::join);
         // the journal takes under 100 bytes a task: 30,000 tasks outgrow 1.5 MiB
         constexpr long n = 30000;
         bool right = w.run(int(n)) == (n - 1) * n * (2 * n - 1) / 6;

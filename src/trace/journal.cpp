@@ -14,7 +14,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 
 namespace flowy::detail::trace::journal {
 
@@ -770,11 +769,7 @@ void JournalRecorder::run_started(const RunStart& run) {
     symbols_.assign(1, std::string());
     by_text_.clear();
     recent_.clear();
-    char host[256] = "?";
-    gethostname(host, sizeof host - 1);
-    std::time_t now = std::time(nullptr);
-    char when[32];
-    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    RunPlace here = here_and_now();
     begin(Type::run_started);
     last_t_ = now_us();
     varint(static_cast<std::uint64_t>(last_t_));
@@ -783,9 +778,9 @@ void JournalRecorder::run_started(const RunStart& run) {
     text(run.parameters);
     text(run.executor);
     signed_varint(run.workers);
-    text(host);
+    text(here.host);
     signed_varint(getpid());
-    text(when);
+    text(here.time);
     u8(run.resumed ? 1 : 0);
     text(run.input);
     varint(run.activities.size());

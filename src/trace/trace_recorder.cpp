@@ -4,25 +4,19 @@
 
 #include <unistd.h>
 
-#include <ctime>
-
 namespace flowy::detail::trace {
 
 void TraceRecorder::run_started(const RunStart& run) {
-    char host[256] = "?";
-    gethostname(host, sizeof host - 1);
-    std::time_t now = std::time(nullptr);
-    char when[32];
-    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    RunPlace here = here_and_now();
     w_.begin("run_started")
         .field("version", std::int64_t(format_version))
         .field("workflow", run.workflow)
         .field("parameters", run.parameters)
         .field("executor", run.executor)
         .field("workers", std::int64_t(run.workers))
-        .field("host", host)
+        .field("host", here.host)
         .field("pid", std::int64_t(getpid()))
-        .field("time", when)
+        .field("time", here.time)
         .field_bool("resumed", run.resumed)
         .field_bytes("input", run.input)
         .field_list("activities", run.activities)

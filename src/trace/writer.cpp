@@ -21,6 +21,15 @@ std::int64_t now_us() {
     return monotonic_us();
 }
 
+RunPlace here_and_now() {
+    char host[256] = "?";
+    gethostname(host, sizeof host - 1);
+    std::time_t now = std::time(nullptr);
+    char when[32];
+    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    return {host, when};
+}
+
 namespace {
 const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 // The file grows by its size so far, from 64 KiB up to steps of 1 MiB: a short run

@@ -30,6 +30,13 @@ inline constexpr int oldest_format_version = 1;
 /// Monotonic microseconds (CLOCK_MONOTONIC).
 std::int64_t now_us();
 
+/// Where and when a run starts, as run_started records it: this host's name and the
+/// UTC time, ISO 8601.
+struct RunPlace {
+    std::string host, time;
+};
+RunPlace here_and_now();
+
 bool unbase64(std::string_view text, std::string& out);
 void append_base64(std::string& out, std::string_view bytes);
 void append_json_string(std::string& out, std::string_view s);
