@@ -669,6 +669,10 @@ void JournalRecorder::begin(Type type) {
 void JournalRecorder::end() {
     char* payload = buf_.data() + max_record_header;
     auto n = static_cast<std::uint64_t>(at_ - payload);
+    if (n > max_payload) {  // a reader would take it for damage
+        w_.give_up("an event of " + std::to_string(n) + " bytes (a value over 1 GiB) is more than a journal records");
+        return;
+    }
     char len[5];
     int k = 0;
     for (std::uint64_t v = n; k == 0 || v; v >>= 7) len[k++] = static_cast<char>((v & 0x7F) | (v >= 0x80 ? 0x80 : 0));

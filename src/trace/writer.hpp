@@ -175,6 +175,13 @@ public:
         if (cut_short_->load(std::memory_order_relaxed)) lost();
     }
 
+    /// Stops tracing: the trace_stopped record (or line) saying why, one warning.
+    void give_up(const std::string& why) {
+        if (fd_ < 0) return;
+        stopped(why);
+        fail(why);
+    }
+
     struct Guard;  // the mapping, as the SIGBUS handler knows it
 
 private:
