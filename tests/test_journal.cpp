@@ -349,22 +349,21 @@ TEST_CASE("a run killed at random moments leaves a journal that loads, and resum
             w.trace(path);
             _exit(w.run(120) == 119 * 120 / 2 ? 0 : 1);
         }
-        // The kill point: a random time after the run opened its trace (not a wait for a result).
-        auto deadline = std::chrono::steady_clock::now() + 10s;
-        while (access(path.c_str(), F_OK) != 0 && std::chrono::steady_clock::now() < deadline)
-            std::this_thread::sleep_for(1ms);
+        // The kill point: a random time after the run recorded its start (not a wait for a
+        // result; the workers start before it, slowly under the sanitizers).
+        auto started = [&] {
+            try {
+                return !flowy::Trace::load(path).runs().empty();
+            } catch (const flowy::TraceError&) {
+                return false;
+            }
+        };
+        auto deadline = std::chrono::steady_clock::now() + 20s;
+        while (!started() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
         std::this_thread::sleep_for(std::chrono::milliseconds(after_ms));
         kill(child, SIGKILL);
         waitpid(child, nullptr, 0);
-        try {
-            flowy::Trace::load(path);
-        } catch (const flowy::TraceError& e) {  // killed before its first record: nothing to resume
-            std::string m = e.what();
-            CAPTURE(m);
-            CHECK((m.find("no run in the trace") != std::string::npos ||
-                   m.find("cannot open the trace: No such file") != std::string::npos));
-            continue;
-        }
+        REQUIRE_NOTHROW(flowy::Trace::load(path));  // whatever the moment, what is left loads
         auto w = reduce();
         CHECK(w.resume(path) == 119 * 120 / 2);
         auto t = flowy::Trace::load(path);
@@ -373,7 +372,7 @@ TEST_CASE("a run killed at random moments leaves a journal that loads, and resum
         CHECK(flowy::Trace::parse(t.jsonl()).tasks().size() == t.tasks().size());
         ++resumed;
     }
-    CHECK(resumed >= 6);
+    CHECK(resumed == 8);
     std::remove(path.c_str());
 }
 
