@@ -58,6 +58,20 @@ struct Seed {
     }
 };
 
+/// How many tasks (of `activity`, or of any if null) the trace at `path` has finished; 0
+/// while it cannot be read (not written yet, or read in the middle of a record).
+inline std::size_t finished_in(const std::string& path, const char* activity = "t") {
+    try {
+        auto t = flowy::Trace::load(path);
+        std::size_t n = 0;
+        for (const auto& x : t.tasks())
+            n += x.state == flowy::TraceTask::State::finished && (!activity || x.activity == activity);
+        return n;
+    } catch (const flowy::TraceError&) {
+        return 0;
+    }
+}
+
 /// W1's shape: n calls of `t`, then `join` of all their results.
 struct FanOut {
     flowy::Activity<int(int)> t{"t"};

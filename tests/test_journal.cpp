@@ -337,7 +337,6 @@ TEST_CASE("a run killed at random moments leaves a journal that loads, and resum
     test::NoLeaks no_leaks;
     std::string path = temp_path("random-kill.trace");
     std::mt19937 random(20261202);
-    int resumed = 0;
     for (int round = 0; round < 8; ++round) {
         int after_ms = std::uniform_int_distribution<int>(0, 100)(random);
         CAPTURE(after_ms);
@@ -370,9 +369,7 @@ TEST_CASE("a run killed at random moments leaves a journal that loads, and resum
         CHECK(t.warnings().empty());
         CHECK(t.runs().back().outcome == flowy::TraceRun::Outcome::finished);
         CHECK(flowy::Trace::parse(t.jsonl()).tasks().size() == t.tasks().size());
-        ++resumed;
     }
-    CHECK(resumed == 8);
     std::remove(path.c_str());
 }
 
@@ -389,20 +386,11 @@ TEST_CASE("a JSON Lines trace (an earlier release's, or exported) resumes, and t
         _exit(0);
     }
     auto deadline = std::chrono::steady_clock::now() + 20s;
-    auto finished = [&] {
-        try {
-            std::size_t n = 0;
-            auto trace = flowy::Trace::load(journal);
-            for (const auto& t : trace.tasks()) n += t.state == TraceTask::State::finished;
-            return n;
-        } catch (const flowy::TraceError&) {  // not written yet, or read in the middle of a record
-            return std::size_t(0);
-        }
-    };
-    while (finished() < 20 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(2ms);
+    while (test::finished_in(journal, nullptr) < 20 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(2ms);
     kill(child, SIGKILL);
     waitpid(child, nullptr, 0);
-    REQUIRE(finished() >= 20);
+    REQUIRE(test::finished_in(journal, nullptr) >= 20);
     REQUIRE(flowy::Trace::load(journal).runs().back().outcome == flowy::TraceRun::Outcome::running);
     auto warnings = flowy::Trace::convert_to_jsonl(journal, jsonl);  // what `flowy export` does
     REQUIRE(slurp(jsonl).front() == '{');

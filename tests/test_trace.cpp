@@ -37,20 +37,6 @@ std::string temp_path(const std::string& name) {
     return "/tmp/flowy-test-" + std::to_string(getpid()) + "-" + name;
 }
 
-/// How many tasks (of `activity`, or of any if null) the trace at `path` has finished; 0
-/// while it cannot be read.
-std::size_t finished_in(const std::string& path, const char* activity = "t") {
-    try {
-        auto t = flowy::Trace::load(path);
-        std::size_t n = 0;
-        for (const auto& x : t.tasks())
-            n += x.state == TraceTask::State::finished && (!activity || x.activity == activity);
-        return n;
-    } catch (const flowy::TraceError&) {
-        return 0;
-    }
-}
-
 const TraceTask* find(const flowy::Trace& t, const std::string& id) {
     for (const auto& x : t.tasks())
         if (x.id == id) return &x;
@@ -419,7 +405,7 @@ TEST_CASE("one trace, two runs: the second is not traced and names the process w
         _exit(w.run(40, 10) == 400 ? 0 : 1);
     }
     auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (finished_in(path, nullptr) == 0 && std::chrono::steady_clock::now() < deadline)
+    while (test::finished_in(path, nullptr) == 0 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(1ms);
     test::Log log;
     auto w = test::on<Naps>(flowy::Executor::processes, 1, log.sink());
@@ -451,7 +437,7 @@ TEST_CASE("a trace cut short under a running scheduler: one warning, the run and
         pid_t cutter = fork();  // another process, as `truncate -s 0` or a careless log rotation
         if (cutter == 0) {
             auto until = std::chrono::steady_clock::now() + 10s;
-            while (finished_in(path, nullptr) == 0 && std::chrono::steady_clock::now() < until)
+            while (test::finished_in(path, nullptr) == 0 && std::chrono::steady_clock::now() < until)
                 std::this_thread::sleep_for(1ms);
             _exit(truncate(path.c_str(), 0) == 0 ? 0 : 1);
         }
@@ -621,8 +607,9 @@ TEST_CASE("a run killed with SIGKILL halfway resumes from its trace; finished ta
         _exit(0);
     }
     auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (finished_in(path) < 20 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(2ms);
-    REQUIRE(finished_in(path) == 20);
+    while (test::finished_in(path) < 20 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(2ms);
+    REQUIRE(test::finished_in(path) == 20);
     kill(child, SIGKILL);
     waitpid(child, nullptr, 0);
 
@@ -703,11 +690,11 @@ TEST_CASE("every operation resumes: killed at several points, then resumed on ev
                 _exit(0);
             }
             auto deadline = std::chrono::steady_clock::now() + 20s;
-            while (finished_in(path, nullptr) < kill_after && std::chrono::steady_clock::now() < deadline)
+            while (test::finished_in(path, nullptr) < kill_after && std::chrono::steady_clock::now() < deadline)
                 std::this_thread::sleep_for(1ms);
             kill(child, SIGKILL);
             waitpid(child, nullptr, 0);
-            REQUIRE(finished_in(path, nullptr) >= kill_after);
+            REQUIRE(test::finished_in(path, nullptr) >= kill_after);
             auto w = every_operation(e);
             CHECK(w.resume(path) == every_operation_result);
             // resuming the finished run: every task's value is in the trace, nothing runs

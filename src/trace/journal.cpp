@@ -357,6 +357,29 @@ struct Event {
     }
 };
 
+/// The event a record of `type` is, as JSON Lines name it.
+const char* event_name(Type type) {
+    static const char* const names[] = {"",
+                                        "run_started",
+                                        "task_scheduled",
+                                        "task_dispatched",
+                                        "task_finished",
+                                        "task_failed",
+                                        "task_timed_out",
+                                        "worker_crashed",
+                                        "task_retried",
+                                        "task_skipped",
+                                        "ignored_failure",
+                                        "child_started",
+                                        "child_finished",
+                                        "restarted",
+                                        "run_finished",
+                                        "run_failed",
+                                        "trace_stopped",
+                                        "symbol"};
+    return names[static_cast<std::uint8_t>(type)];
+}
+
 std::string hex16(std::uint64_t v) {
     std::string s(16, '0');
     for (int i = 15; i >= 0; --i, v >>= 4) s[static_cast<std::size_t>(i)] = "0123456789abcdef"[v & 15];
@@ -434,9 +457,9 @@ void decode(std::string_view data, const std::string& name,
                 break;
         }
         std::int64_t t = d.delta_time();
+        Event e(t, event_name(f.type));
         switch (f.type) {
             case Type::task_scheduled: {
-                Event e(t, "task_scheduled");
                 e.string("id", d.id());
                 TaskId id = d.last_;
                 e.string("activity", id.dependency);
@@ -447,22 +470,16 @@ void decode(std::string_view data, const std::string& name,
                 e.list("reads", d);
                 if (flags & 1) e.list("after", d);
                 if (flags & 2) e.string("name", d.text());
-                d.done();
-                event(e.v, record, offset);
                 break;
             }
             case Type::task_dispatched: {
-                Event e(t, "task_dispatched");
                 e.string("id", d.id());
                 e.number("worker", d.signed_varint());
                 e.number("pid", d.signed_varint());
                 e.string("args_hash", hex16(d.fixed64()));
-                d.done();
-                event(e.v, record, offset);
                 break;
             }
             case Type::task_finished: {
-                Event e(t, "task_finished");
                 e.string("id", d.id());
                 std::uint8_t flags = d.byte();
                 if (flags & 8) e.boolean("cached", true);
@@ -486,16 +503,11 @@ void decode(std::string_view data, const std::string& name,
                 }
                 e.bytes("value", d.text());
                 e.string("short", d.text());
-                d.done();
-                event(e.v, record, offset);
                 break;
             }
             case Type::task_failed:
             case Type::task_timed_out:
             case Type::worker_crashed: {
-                Event e(t, f.type == Type::task_failed      ? "task_failed"
-                           : f.type == Type::task_timed_out ? "task_timed_out"
-                                                            : "worker_crashed");
                 e.string("id", d.id());
                 e.string("message", d.text());
                 e.string("type", d.text());
@@ -512,62 +524,41 @@ void decode(std::string_view data, const std::string& name,
                     e.string("host", d.text());
                     e.number("pid", d.signed_varint());
                 }
-                d.done();
-                event(e.v, record, offset);
                 break;
             }
             case Type::task_retried: {
-                Event e(t, "task_retried");
                 e.string("id", d.id());
                 e.string("next", d.id());
                 e.number("delay_ms", d.signed_varint());
-                d.done();
-                event(e.v, record, offset);
                 break;
             }
             case Type::task_skipped: {
-                Event e(t, "task_skipped");
                 e.string("id", d.id());
                 e.string("input", d.text());
                 e.string("message", d.text());
-                d.done();
-                event(e.v, record, offset);
                 break;
             }
             case Type::ignored_failure: {
-                Event e(t, "ignored_failure");
                 e.string("id", d.id());
                 e.string("message", d.text());
-                d.done();
-                event(e.v, record, offset);
                 break;
             }
             case Type::child_started: {
-                Event e(t, "child_started");
                 e.string("id", d.id());
-                d.done();
-                event(e.v, record, offset);
                 break;
             }
             case Type::child_finished: {
-                Event e(t, "child_finished");
                 e.string("id", d.id());
                 e.boolean("ok", d.byte() != 0);
-                d.done();
-                event(e.v, record, offset);
                 break;
             }
             case Type::restarted: {
-                Event e(t, "restarted");
                 e.string("frame", d.symbol());
                 e.number("incarnation", d.signed_varint());
                 e.list("args", d);
-                d.done();
-                event(e.v, record, offset);
                 break;
             }
             case Type::run_finished: {
-                Event e(t, "run_finished");
                 e.bytes("value", d.text());
                 e.string("short", d.text());
                 if (d.byte() != 0) {
@@ -576,23 +567,20 @@ void decode(std::string_view data, const std::string& name,
                     e.string("from", "");
                     e.list("reads", d);
                 }
-                d.done();
-                event(e.v, record, offset);
                 break;
             }
             case Type::run_failed: {
-                Event e(t, "run_failed");
                 e.string("message", d.text());
                 e.string("type", d.text());
                 e.string("origin", d.text());
                 e.boolean("cancelled", d.byte() != 0);
-                d.done();
-                event(e.v, record, offset);
                 break;
             }
             default:
                 d.fail("unknown record type");
         }
+        d.done();
+        event(e.v, record, offset);
     }
 }
 
@@ -792,19 +780,9 @@ void JournalRecorder::run_started(const RunStart& run) {
     end();
 }
 
-namespace {
-/// The time since the previous record, in the record; `last` moves on.
-std::int64_t step(std::int64_t& last) {
-    std::int64_t t = now_us();
-    std::int64_t d = t - last;
-    last = t;
-    return d;
-}
-}  // namespace
-
 void JournalRecorder::task_scheduled(const TaskId& task, const Scheduled& call) {
     begin(Type::task_scheduled);
-    signed_varint(step(last_t_));
+    stamp();
     ref(task);
     u8((call.after.empty() ? 0 : 1) | (call.name.empty() ? 0 : 2));
     ids(call.args);
@@ -816,7 +794,7 @@ void JournalRecorder::task_scheduled(const TaskId& task, const Scheduled& call) 
 
 void JournalRecorder::task_dispatched(const TaskId& task, const WorkerRef& worker, std::string_view args) {
     begin(Type::task_dispatched);
-    signed_varint(step(last_t_));
+    stamp();
     ref(task);
     signed_varint(worker.index);
     signed_varint(worker.pid);
@@ -827,9 +805,7 @@ void JournalRecorder::task_dispatched(const TaskId& task, const WorkerRef& worke
 void JournalRecorder::task_finished(const TaskId& task, const ValueRef& value, const WorkerRef& worker,
                                     const RunTimes& times) {
     begin(Type::task_finished);
-    std::int64_t t = now_us();
-    signed_varint(t - last_t_);
-    last_t_ = t;
+    std::int64_t t = stamp();
     ref(task);
     bool timed = times.ended_us > 0;
     u8(1 | (worker.host.empty() ? 0 : 2) | (timed ? 4 : 0));
@@ -851,7 +827,7 @@ void JournalRecorder::task_finished(const TaskId& task, const ValueRef& value, c
 
 void JournalRecorder::task_cached(const TaskId& task, const ValueRef& value) {
     begin(Type::task_finished);
-    signed_varint(step(last_t_));
+    stamp();
     ref(task);
     u8(8);
     text(value.bytes);
@@ -862,9 +838,7 @@ void JournalRecorder::task_cached(const TaskId& task, const ValueRef& value) {
 void JournalRecorder::failure(Type type, const TaskId& task, const ErrorInfo& error, const WorkerRef& worker,
                               const RunTimes* times) {
     begin(type);
-    std::int64_t t = now_us();
-    signed_varint(t - last_t_);
-    last_t_ = t;
+    std::int64_t t = stamp();
     ref(task);
     text(error.message);
     text(error.type);
@@ -886,7 +860,7 @@ void JournalRecorder::failure(Type type, const TaskId& task, const ErrorInfo& er
 
 void JournalRecorder::task_skipped(const TaskId& task, const ErrorInfo& because) {
     begin(Type::task_skipped);
-    signed_varint(step(last_t_));
+    stamp();
     ref(task);
     text(because.task);
     text(because.message);
@@ -895,7 +869,7 @@ void JournalRecorder::task_skipped(const TaskId& task, const ErrorInfo& because)
 
 void JournalRecorder::task_retried(const TaskId& failed, const TaskId& next, std::chrono::milliseconds delay) {
     begin(Type::task_retried);
-    signed_varint(step(last_t_));
+    stamp();
     ref(failed);
     ref(next);
     signed_varint(delay.count());
@@ -904,19 +878,19 @@ void JournalRecorder::task_retried(const TaskId& failed, const TaskId& next, std
 
 void JournalRecorder::child_started(const TaskId& task) {
     begin(Type::child_started);
-    signed_varint(step(last_t_));
+    stamp();
     ref(task);
     end();
 }
 
 void JournalRecorder::child_finished(const TaskId& task, const ValueRef& value) {
     begin(Type::child_finished);
-    signed_varint(step(last_t_));
+    stamp();
     ref(task);
     u8(1);
     end();
     begin(Type::task_finished);
-    signed_varint(step(last_t_));
+    stamp();
     ref(task);
     u8(0);
     text(value.bytes);
@@ -926,7 +900,7 @@ void JournalRecorder::child_finished(const TaskId& task, const ValueRef& value) 
 
 void JournalRecorder::child_failed(const TaskId& task, const ErrorInfo& error) {
     begin(Type::child_finished);
-    signed_varint(step(last_t_));
+    stamp();
     ref(task);
     u8(0);
     end();
@@ -935,7 +909,7 @@ void JournalRecorder::child_failed(const TaskId& task, const ErrorInfo& error) {
 
 void JournalRecorder::restarted(std::string_view frame, int incarnation, const TaskList& args) {
     begin(Type::restarted);
-    signed_varint(step(last_t_));
+    stamp();
     varint(symbol(frame));
     signed_varint(incarnation);
     ids(args);
@@ -944,7 +918,7 @@ void JournalRecorder::restarted(std::string_view frame, int incarnation, const T
 
 void JournalRecorder::failure_ignored(const TaskId& task, std::string_view message) {
     begin(Type::ignored_failure);
-    signed_varint(step(last_t_));
+    stamp();
     ref(task);
     text(message);
     end();
@@ -952,7 +926,7 @@ void JournalRecorder::failure_ignored(const TaskId& task, std::string_view messa
 
 void JournalRecorder::run_finished(const ValueRef& value, const TaskId* from, const TaskList& reads) {
     begin(Type::run_finished);
-    signed_varint(step(last_t_));
+    stamp();
     text(value.bytes);
     text(value.short_form());
     u8(from ? 1 : 0);
@@ -965,7 +939,7 @@ void JournalRecorder::run_finished(const ValueRef& value, const TaskId* from, co
 
 void JournalRecorder::run_failed(const ErrorInfo& error, bool cancelled) {
     begin(Type::run_failed);
-    signed_varint(step(last_t_));
+    stamp();
     text(error.message);
     text(error.type);
     text(error.task);

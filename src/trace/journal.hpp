@@ -139,6 +139,13 @@ private:
     void signed_varint(std::int64_t v) {
         varint((static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63));
     }
+    /// Writes the event's time, as the time since the previous event; returns it.
+    std::int64_t stamp() {
+        std::int64_t t = now_us();
+        signed_varint(t - last_t_);
+        last_t_ = t;
+        return t;
+    }
     void text(std::string_view s);
     void fixed64(std::uint64_t v);
     void ref(const TaskId& task);

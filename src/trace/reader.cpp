@@ -460,6 +460,17 @@ Trace Trace::parse(std::string_view text, const std::string& name) {
 }
 
 namespace {
+/// What a reader builds when only what it copies or gathers is wanted (JSON Lines, history).
+struct Scratch {
+    std::vector<TraceRun> runs;
+    std::vector<TraceTask> tasks;
+    std::vector<TraceRestart> restarts;
+    std::vector<std::string> warnings, ignored;
+    Reader reader(const std::string& name, detail::History* history = nullptr) {
+        return Reader(name, runs, tasks, restarts, warnings, ignored, history);
+    }
+};
+
 /// If the file at `path` is a journal, reads it whole into `data` (it is compact: under
 /// 100 bytes a task) and returns true; false for any other file (TraceError if none).
 bool read_journal(const std::string& path, std::string& data) {
@@ -480,15 +491,14 @@ bool read_journal(const std::string& path, std::string& data) {
 /// Reads the trace at `path` into `reader` a few megabytes at a time, so that the text is
 /// never held whole next to what is made of it (a 400 MB trace of a million tasks).
 void read_trace(const std::string& path, Reader& reader) {
-    struct stat st {};
-    if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) throw TraceError(path + ": a directory, not a trace", 0);
     if (std::string data; read_journal(path, data)) {
         reader.journal(data);
         return;
     }
     std::ifstream f(path, std::ios::binary);
     if (!f) throw TraceError(path + ": cannot open the trace: " + std::strerror(errno), 0);
-    if (st.st_size > 0) reader.expect(static_cast<std::size_t>(st.st_size));
+    if (struct stat st{}; stat(path.c_str(), &st) == 0 && st.st_size > 0)
+        reader.expect(static_cast<std::size_t>(st.st_size));
     constexpr std::size_t chunk = std::size_t(8) << 20;
     std::string pending;
     for (;;) {
@@ -527,12 +537,9 @@ Trace Trace::load(const std::string& path) {
 }
 
 std::string Trace::jsonl() const {
-    std::vector<TraceRun> runs;
-    std::vector<TraceTask> tasks;
-    std::vector<TraceRestart> restarts;
-    std::vector<std::string> warnings, ignored;
+    Scratch scratch;
     std::string out;
-    Reader reader(source_name_, runs, tasks, restarts, warnings, ignored);
+    Reader reader = scratch.reader(source_name_);
     reader.copy_to(&out);
     if (source_size_ < 0) {
         read_text(reader, source_text_);
@@ -558,10 +565,8 @@ void Trace::write_jsonl(const std::string& path) const {
 }
 
 std::vector<std::string> Trace::convert_to_jsonl(const std::string& trace, const std::string& out) {
-    std::vector<TraceRun> runs;
-    std::vector<TraceTask> tasks;
-    std::vector<TraceRestart> restarts;
-    std::vector<std::string> warnings, ignored;
+    Scratch scratch;
+    std::vector<std::string>& warnings = scratch.warnings;
     std::string text;
     if (std::string data; read_journal(trace, data)) {
         // Every record's checksum and fields are checked as it is decoded; what the
@@ -578,7 +583,7 @@ std::vector<std::string> Trace::convert_to_jsonl(const std::string& trace, const
             warnings);
         if (!any) throw TraceError(trace + ": no run in the trace (an empty journal?)", 0);
     } else {
-        Reader reader(trace, runs, tasks, restarts, warnings, ignored);
+        Reader reader = scratch.reader(trace);
         reader.copy_to(&text);
         read_trace(trace, reader);
     }
@@ -593,14 +598,11 @@ namespace {
 /// what `feed` gives a reader.
 template <class Feed>
 History history(const std::string& path, Feed feed) {
-    std::vector<TraceRun> runs;
-    std::vector<TraceTask> tasks;
-    std::vector<TraceRestart> restarts;
-    std::vector<std::string> warnings, ignored;
+    Scratch scratch;
     History h;
-    Reader reader(path, runs, tasks, restarts, warnings, ignored, &h);
+    Reader reader = scratch.reader(path, &h);
     feed(reader);
-    h.input = runs.front().input;
+    h.input = scratch.runs.front().input;
     return h;
 }
 }  // namespace

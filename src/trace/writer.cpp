@@ -378,8 +378,8 @@ void Writer::fail(const std::string& why) {
 void Writer::stopped(const std::string& why) {
     // The last line, in the room kept for it (its blocks are the file's already): readers
     // then know the run went on past the trace's end, and why.
-    // Built as every line is (the event being written when growing failed is lost anyway),
-    // and written with pwrite: the mapping may be what failed.
+    // Built as every record or line is (the event being written when growing failed is
+    // lost anyway), and written with pwrite: the mapping may be what failed.
     std::string_view reason = std::string_view(why).substr(0, 200);
     std::string record;
     if (encoding_ == Encoding::journal) {
