@@ -161,6 +161,7 @@ void Connection::connect_or_throw() {
     }
     if (c_) pq().PQfinish(c_);
     c_ = c;
+    prepared_.clear();  // statements are prepared per connection
     pq().PQsetNoticeProcessor(
         c_, [](void*, const char*) {}, nullptr);  // NOTICEs (e.g. "already exists") are not ours to print
     if (on_socket) on_socket(pq().PQsocket(c_));
@@ -224,9 +225,25 @@ Rows Connection::exec(const char* sql, const Params& p) {
         values[i] = p.nulls_[i] ? nullptr : p.values_[i].data();
         lengths[i] = static_cast<int>(p.values_[i].size());
     }
+    std::string key(sql);
+    key.append(reinterpret_cast<const char*>(p.oids_.data()), p.oids_.size() * sizeof(unsigned));
     for (;;) {
-        PGresult* r = pq().PQexecParams(c_, sql, static_cast<int>(p.size()), p.oids_.data(), values.data(),
-                                        lengths.data(), p.formats_.data(), 1);
+        if (p.size() == 0) {
+            PGresult* r = pq().PQexecParams(c_, sql, 0, nullptr, nullptr, nullptr, nullptr, 1);
+            if (settle(r)) return Rows(r);
+            continue;
+        }
+        auto it = prepared_.find(key);
+        if (it == prepared_.end()) {
+            std::string name = "flowy_" + std::to_string(prepared_.size() + 1);
+            PGresult* r = pq().PQprepare(c_, name.c_str(), sql, static_cast<int>(p.size()), p.oids_.data());
+            if (!settle(r)) continue;  // reconnected: prepare it on the new connection
+            pq().PQclear(r);
+            it = prepared_.emplace(std::move(key), std::move(name)).first;
+            key = it->first;  // kept for a reconnection in the loop below
+        }
+        PGresult* r = pq().PQexecPrepared(c_, it->second.c_str(), static_cast<int>(p.size()), values.data(),
+                                          lengths.data(), p.formats_.data(), 1);
         if (settle(r)) return Rows(r);
     }
 }

@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -29,6 +30,7 @@ namespace flowy::detail::pg {
     X(PQerrorMessage) \
     X(PQexec) \
     X(PQexecParams) \
+    X(PQexecPrepared) \
     X(PQfinish) \
     X(PQfreemem) \
     X(PQgetisnull) \
@@ -36,6 +38,7 @@ namespace flowy::detail::pg {
     X(PQgetvalue) \
     X(PQnotifies) \
     X(PQntuples) \
+    X(PQprepare) \
     X(PQresultErrorField) \
     X(PQresultErrorMessage) \
     X(PQresultStatus) \
@@ -119,9 +122,11 @@ public:
     Connection& operator=(const Connection&) = delete;
 
     /// Runs one statement (one transaction). A lost connection is reconnected with
-    /// back-off and the statement sent again, until `give_up` (default: never) says
-    /// stop or the cancel signal is set; then ConnectError. A rejected statement throws
-    /// StatementError.
+    /// back-off and the statement sent again, until the cancel signal is set; then
+    /// ConnectError. A rejected statement throws StatementError. A statement with
+    /// parameters is prepared on the connection the first time it is sent (per
+    /// parameter types) and executed by name after that: the server parses and plans
+    /// it once, not at every task.
     Rows exec(const char* sql, const Params& params = {});
     /// Runs SQL without parameters (several statements allowed), for the schema.
     void exec_script(const char* sql);
@@ -154,7 +159,8 @@ private:
     std::function<void(const std::string&)> warn_;
     PGconn* c_ = nullptr;
     std::vector<std::string> channels_;
-    std::vector<std::string> pending_;  // notifications heard while executing a statement
+    std::vector<std::string> pending_;                       // notifications heard while executing a statement
+    std::unordered_map<std::string, std::string> prepared_;  // SQL and parameter types -> statement name
     int reconnects_ = 0;
 };
 

@@ -322,8 +322,9 @@ private:
                      "UPDATE flowy.tasks t SET state = 'running', token = t.token + 1, "
                      "lease_until = clock_timestamp() + $4 * interval '1 millisecond', host = $5, pid = $6, "
                      "claimed_at = clock_timestamp() "
-                     "FROM (SELECT execution, id FROM flowy.tasks WHERE state = 'queued' AND workflow = $1 "
-                     "AND task_list = ANY($2::text[]) ORDER BY queued_at LIMIT $3 FOR UPDATE SKIP LOCKED) c, quick "
+                     "FROM (SELECT q.execution, q.id FROM unnest($2::text[]) l(list), LATERAL (SELECT execution, id "
+                     "FROM flowy.tasks WHERE state = 'queued' AND workflow = $1 AND task_list = l.list "
+                     "ORDER BY queued_at LIMIT $3 FOR UPDATE SKIP LOCKED) q LIMIT $3) c, quick "
                      "WHERE t.execution = c.execution AND t.id = c.id "
                      "RETURNING t.execution, t.id, t.token, t.activity, t.activity_name, t.args, t.timeout_ms",
                      Params()
@@ -740,7 +741,8 @@ private:
         inbox_due_ = false;
         std::string sql = std::string(FLOWY_QUICK_COMMIT
                                       ", d AS (DELETE FROM flowy.inbox WHERE execution = $1 RETURNING id) SELECT ") +
-                          completion_columns + " FROM quick, flowy.tasks t JOIN d ON t.execution = $1 AND t.id = d.id";
+                          completion_columns +
+                          " FROM quick, flowy.tasks t WHERE t.execution = $1 AND t.id = ANY(ARRAY(SELECT id FROM d))";
         deliver(db_.exec(sql.c_str(), Params().integer(execution_)));
     }
 
