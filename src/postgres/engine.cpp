@@ -474,7 +474,8 @@ private:
             for (std::size_t k = 0; k < n; ++k) release(done_[k].task);
             done_.erase(done_.begin(), done_.begin() + static_cast<std::ptrdiff_t>(n));
         }
-        claim_due_ = true;  // room again
+        // No new look at the queue for the room made: a claim that filled every slot left
+        // claim_due_ set, and a task queued since then notified.
     }
 
     void release(std::uint32_t slot) {
@@ -552,7 +553,8 @@ struct Hold {
             "h AS (INSERT INTO flowy.history (execution, seq, lines) SELECT $1, $9, $10 FROM fence "
             "WHERE $10 <> '' ON CONFLICT DO NOTHING), "
             "q AS (UPDATE flowy.tasks t SET state = 'cancelled', lease_until = NULL FROM fence "
-            "WHERE t.execution = fence.id AND t.state IN ('queued', 'running')) "
+            "WHERE t.execution = fence.id AND t.state IN ('queued', 'running')), "
+            "i AS (DELETE FROM flowy.inbox WHERE execution = (SELECT id FROM fence)) "
             "SELECT id, pg_notify('flowy_result_' || id, '') FROM fence",
             p);
         if (r.size() == 1) return true;
