@@ -239,8 +239,7 @@ Rows Connection::exec(const char* sql, const Params& p) {
             PGresult* r = pq().PQprepare(c_, name.c_str(), sql, static_cast<int>(p.size()), p.oids_.data());
             if (!settle(r)) continue;  // reconnected: prepare it on the new connection
             pq().PQclear(r);
-            it = prepared_.emplace(std::move(key), std::move(name)).first;
-            key = it->first;  // kept for a reconnection in the loop below
+            it = prepared_.emplace(key, std::move(name)).first;
         }
         PGresult* r = pq().PQexecPrepared(c_, it->second.c_str(), static_cast<int>(p.size()), values.data(),
                                           lengths.data(), p.formats_.data(), 1);
