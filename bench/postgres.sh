@@ -6,7 +6,8 @@
 # database's transactions per task (each engine statement is one) from pg_stat_database.
 # The peer, run between them in the first round: Dask's distributed scheduler
 # (python3-distributed, a LocalCluster of 2 worker processes; skipped with a message
-# when the package is missing).
+# when the package is missing). Then, with the durable defaults, how long a takeover
+# takes after the decider is SIGKILLed (takeover(), below).
 #   bench/postgres.sh BUILD_DIR [N=10000] [M=1000] [REPS=5]
 set -euo pipefail
 build=${1:-build}; n=${2:-10000}; m=${3:-1000}; reps=${4:-5}
@@ -25,6 +26,38 @@ db=$PG_CONNINFO
 commits() { "$PG_BIN/psql" -X -A -t -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c \
     "SELECT xact_commit FROM pg_stat_database WHERE datname = 'postgres'"; }
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+sql() { "$PG_BIN/psql" -X -A -t -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c "$1"; }
+# Takeover: a W2 chain's decider (the default lease, 5 s) is SIGKILLed 1 s into the run;
+# one of the serving processes takes the execution over once the lease lapses and goes
+# on. Measured on the database's clock: from the kill to the takeover (the execution's
+# decider token moves on) and to the first task the new decider queues. REPS rounds.
+takeover() {
+    local took=() on=() dec id kill_us t_us q_us status
+    for ((i = 0; i < reps; i++)); do
+        "$exe" "$db" chain "$m" >/dev/null 2>&1 & dec=$!
+        sleep 1
+        kill -KILL "$dec"
+        kill_us=$(sql "SELECT (extract(epoch FROM clock_timestamp()) * 1e6)::bigint")
+        wait "$dec" 2>/dev/null || true
+        id=$(sql "SELECT max(id) FROM flowy.executions")
+        t_us=""
+        for ((k = 0; k < 600; k++)); do  # at most 30 s
+            status=$(sql "SELECT status FROM flowy.executions WHERE id = $id")
+            [ -z "$t_us" ] && [ "$(sql "SELECT decider_token FROM flowy.executions WHERE id = $id")" -ge 2 ] &&
+                t_us=$(sql "SELECT (extract(epoch FROM clock_timestamp()) * 1e6)::bigint")
+            [ "$status" = succeeded ] && break
+            sleep 0.05
+        done
+        [ "$status" = succeeded ] || { echo "bench: the execution was not finished after its decider was killed" >&2; return 1; }
+        q_us=$(sql "SELECT (extract(epoch FROM min(queued_at)) * 1e6)::bigint FROM flowy.tasks
+                    WHERE execution = $id AND queued_at > to_timestamp($kill_us / 1e6)")
+        took+=("$(((t_us - kill_us) / 1000))")
+        on+=("$(((q_us - kill_us) / 1000))")
+    done
+    echo "takeover after SIGKILL of the decider (lease 5 s; $reps rounds): taken over after" \
+        "$(printf '%s\n' "${took[@]}" | median) ms, going on (its first new task queued) after" \
+        "$(printf '%s\n' "${on[@]}" | median) ms (medians; each round: ${on[*]} ms)"
+}
 here=$(dirname "$0")
 dask=1
 /usr/bin/python3 -c 'import distributed' 2>/dev/null || {
@@ -67,6 +100,7 @@ if dfan > 0:
           f"W1 {n / dfan:,.0f} tasks/s (flowy {dfan / fan:.2f}x); W2 {1000 * dchain / m:.2f} ms per step "
           f"(flowy {dchain / chain:.2f}x)")
 PY
+    if [ "$fsync" = on ]; then takeover; fi
     for p in "${pids[@]}"; do kill -TERM "$p"; done
     wait "${pids[@]}" 2>/dev/null || true
     pids=()

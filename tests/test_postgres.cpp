@@ -260,6 +260,105 @@ TEST_CASE("D4: a serving process SIGSTOPped past its lease: the task runs elsewh
     CHECK(read_effects(effects).count["again 0"] == 1);
 }
 
+/// pg_proxy (a TCP proxy on loopback) between some processes and the cluster:
+/// `conninfo` is `db`'s connection string through it.
+struct Proxy {
+    explicit Proxy(const std::string& db) : node(PG_PROXY, {std::to_string(cluster->port)}) {
+        auto until = Clock::now() + 10s;
+        while (node.out().find('\n') == std::string::npos) {
+            REQUIRE_MESSAGE(Clock::now() < until, "pg_proxy did not start");
+            std::this_thread::sleep_for(10ms);
+        }
+        std::string direct = "port=" + std::to_string(cluster->port);
+        conninfo = db;
+        conninfo.replace(conninfo.find(direct), direct.size(), "port=" + first_line(node.out()));
+    }
+    Node node;
+    std::string conninfo;
+};
+
+/// Waits (bounded) until `node`'s standard error says `what`.
+bool says(const Node& node, const std::string& what, std::chrono::milliseconds limit = 20s) {
+    for (auto until = Clock::now() + limit; Clock::now() < until; std::this_thread::sleep_for(20ms))
+        if (node.err().find(what) != std::string::npos) return true;
+    return node.err().find(what) != std::string::npos;
+}
+
+TEST_CASE(
+    "a serving process cut off from PostgreSQL past its lease, then let through: the task runs elsewhere, "
+    "the late result is refused, it serves on") {
+    std::string db = fresh_db();
+    std::string effects = fresh_effects();
+    Proxy proxy(db);
+    Node decider(PG_NODE, node_args(db, {"--workers", "0", "--retries", "1", "run", "1", "1500"}));
+    Node cut(PG_NODE, node_args(proxy.conninfo, {"--workers", "1", "serve"}));
+    wait_effects(effects, [](const Effects& x) { return x.n("work 0") >= 1; });
+    REQUIRE(parent_of(read_effects(effects).pids["work 0"].front()) == cut.pid);
+    Node other(PG_NODE, node_args(db, {"--workers", "1", "serve"}));
+    proxy.node.signal(SIGSTOP);  // the partition: nothing gets through, either way
+    // The lease (1 s) lapses: the decider fails the attempt as a crash and it runs on the other.
+    Effects e = wait_effects(effects, [](const Effects& x) { return x.n("work 0") >= 2; });
+    CHECK(parent_of(e.pids["work 0"].back()) == other.pid);
+    proxy.node.signal(SIGCONT);  // healed, before the cut process gave its connection up
+    REQUIRE(decider.wait(40s) == 0);
+    CHECK(first_line(decider.out()) == std::to_string(pgtest::stages_value(1)));
+    CHECK(cluster->psql("SELECT state FROM flowy.tasks WHERE id = 'work-0-0'", db_name()) == "failed");
+    CHECK(cluster->psql("SELECT state FROM flowy.tasks WHERE id = 'work-0-1'", db_name()) == "succeeded");
+    CHECK(says(cut, "came after its lease was lost"));
+    CHECK(cut.err().find("did not answer") == std::string::npos);
+    CHECK(read_effects(effects).n("again 0") == 1);
+    // It serves on: with the other one gone, a new execution's tasks can only run there.
+    other.signal(SIGTERM);
+    CHECK(other.wait() == 0);
+    Node next(PG_NODE, node_args(db, {"--workers", "0", "run", "2", "10"}));
+    REQUIRE(next.wait(30s) == 0);
+    CHECK(first_line(next.out()) == std::to_string(pgtest::stages_value(2)));
+    CHECK(cluster->psql("SELECT count(DISTINCT pid) FROM flowy.tasks WHERE execution = 2", db_name()) == "1");
+    cut.signal(SIGTERM);
+    CHECK(cut.wait() == 0);
+}
+
+TEST_CASE(
+    "connections that go silent without closing (a dropped NAT entry): the decider and a serving process "
+    "take them for lost after four leases, connect again and go on; SIGTERM ends a silent wait") {
+    std::string db = fresh_db();
+    std::string effects = fresh_effects();
+    Proxy proxy(db);
+    Node decider(PG_NODE, node_args(proxy.conninfo, {"--workers", "0", "--retries", "1", "run", "2", "1500"}));
+    // The serving processes retry like the decider: one of them decides the execution after the takeover.
+    Node cut(PG_NODE, node_args(proxy.conninfo, {"--workers", "1", "--retries", "1", "serve"}));
+    Node other(PG_NODE, node_args(db, {"--workers", "1", "--retries", "1", "serve"}));
+    wait_effects(effects, [](const Effects& x) { return x.n("work 0") + x.n("work 1") >= 2; });
+    auto silenced = Clock::now();
+    proxy.node.signal(SIGUSR1);  // every open connection through it goes silent for good; new ones get through
+    // The decider's lease lapses: the other serving process takes the execution over and finishes it.
+    // The old decider waits four leases (4 s) for an answer, connects again, finds its
+    // lease gone, and waits for the value like any process.
+    REQUIRE_MESSAGE(decider.wait(60s) == 0, decider.err());
+    CHECK(first_line(decider.out()) == std::to_string(pgtest::stages_value(2)));
+    CHECK(Clock::now() - silenced >= 4s);
+    CHECK(decider.err().find("PostgreSQL did not answer for 4000 ms") != std::string::npos);
+    CHECK(says(cut, "PostgreSQL did not answer for 4000 ms"));
+    CHECK(says(cut, "reconnected to PostgreSQL"));
+    CHECK(cluster->psql("SELECT decider_token FROM flowy.executions WHERE id = 1", db_name()) == "2");
+    Effects end = read_effects(effects);
+    CHECK(end.n("total 2") == 1);
+    for (int i = 0; i < 2; ++i) CHECK(end.n("work " + std::to_string(i)) <= 2);  // again only after a lost lease
+    // The cut process serves on, on its new connection.
+    other.signal(SIGTERM);
+    CHECK(other.wait() == 0);
+    Node next(PG_NODE, node_args(db, {"--workers", "0", "run", "2", "10"}));
+    REQUIRE(next.wait(30s) == 0);
+    CHECK(first_line(next.out()) == std::to_string(pgtest::stages_value(2)));
+    // Silent again, and asked to stop: it does not wait for an answer that will not come.
+    proxy.node.signal(SIGUSR1);
+    std::this_thread::sleep_for(600ms);  // a claim (every half lease) is now waiting on the silent connection
+    auto asked = Clock::now();
+    cut.signal(SIGTERM);
+    CHECK(cut.wait(10s) == 0);
+    CHECK(Clock::now() - asked < 3s);
+}
+
 TEST_CASE("D5: the decider SIGKILLed mid-run: a serving process takes over, replays, finishes; nothing runs twice") {
     std::string db = fresh_db();
     std::string effects = fresh_effects();

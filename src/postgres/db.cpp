@@ -6,6 +6,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <thread>
 #include <utility>
@@ -169,6 +170,8 @@ void Connection::connect_or_throw() {
         std::string sql = "LISTEN " + quote_identifier(ch);
         pq().PQclear(pq().PQexec(c_, sql.c_str()));
     }
+    // From here on nothing blocks on the socket: answer() waits for it, within bounds.
+    pq().PQsetnonblocking(c_, 1);
 }
 
 bool Connection::reconnect() {
@@ -204,9 +207,9 @@ bool Connection::settle(PGresult* r) {
         }
         return true;
     }
-    if (pq().PQstatus(c_) == CONNECTION_BAD) {
+    if (!lost_.empty() || pq().PQstatus(c_) == CONNECTION_BAD) {
         if (r) pq().PQclear(r);
-        if (warn_) warn_("lost the connection to PostgreSQL (" + message_of(c_) + ")");
+        if (warn_) warn_("lost the connection to PostgreSQL (" + (lost_.empty() ? message_of(c_) : lost_) + ")");
         if (!reconnect()) throw ConnectError("flowy: lost the connection to PostgreSQL, and stopped reconnecting");
         return false;  // every statement is safe to send again (engine.cpp)
     }
@@ -229,27 +232,79 @@ Rows Connection::exec(const char* sql, const Params& p) {
     key.append(reinterpret_cast<const char*>(p.oids_.data()), p.oids_.size() * sizeof(unsigned));
     for (;;) {
         if (p.size() == 0) {
-            PGresult* r = pq().PQexecParams(c_, sql, 0, nullptr, nullptr, nullptr, nullptr, 1);
+            PGresult* r = answer(pq().PQsendQueryParams(c_, sql, 0, nullptr, nullptr, nullptr, nullptr, 1));
             if (settle(r)) return Rows(r);
             continue;
         }
         auto it = prepared_.find(key);
         if (it == prepared_.end()) {
             std::string name = "flowy_" + std::to_string(prepared_.size() + 1);
-            PGresult* r = pq().PQprepare(c_, name.c_str(), sql, static_cast<int>(p.size()), p.oids_.data());
+            PGresult* r = answer(pq().PQsendPrepare(c_, name.c_str(), sql, static_cast<int>(p.size()), p.oids_.data()));
             if (!settle(r)) continue;  // reconnected: prepare it on the new connection
             pq().PQclear(r);
             it = prepared_.emplace(key, std::move(name)).first;
         }
-        PGresult* r = pq().PQexecPrepared(c_, it->second.c_str(), static_cast<int>(p.size()), values.data(),
-                                          lengths.data(), p.formats_.data(), 1);
+        PGresult* r = answer(pq().PQsendQueryPrepared(c_, it->second.c_str(), static_cast<int>(p.size()), values.data(),
+                                                      lengths.data(), p.formats_.data(), 1));
         if (settle(r)) return Rows(r);
+    }
+}
+
+bool Connection::ready_for(short events, std::chrono::steady_clock::time_point since,
+                           std::chrono::steady_clock::time_point give_up) {
+    for (;;) {
+        auto now = std::chrono::steady_clock::now();
+        if (now >= give_up || (cancel_signal() && now - since >= std::chrono::seconds(1))) return false;
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(give_up - now).count();
+        pollfd fd{pq().PQsocket(c_), events, 0};
+        int n = ::poll(&fd, 1, static_cast<int>(std::clamp<long long>(left, 1, 100)));
+        if (n > 0 || (n < 0 && errno != EINTR)) return true;  // ready, or an error for libpq to find
+    }
+}
+
+PGresult* Connection::answer(int sent) {
+    lost_.clear();
+    if (!sent) return nullptr;  // settle() reports libpq's message, or reconnects if the connection broke
+    auto since = std::chrono::steady_clock::now();
+    auto give_up = since + answer_within_;
+    auto lose = [&](PGresult* partial, bool waited) -> PGresult* {
+        if (partial) pq().PQclear(partial);
+        if (!waited)
+            lost_ = message_of(c_);
+        else if (std::chrono::steady_clock::now() >= give_up)
+            lost_ = "PostgreSQL did not answer for " + std::to_string(answer_within_.count()) +
+                    " ms: the connection is taken for lost";
+        else
+            lost_ = "PostgreSQL did not answer, and this process was asked to stop";
+        return nullptr;
+    };
+    for (int left; (left = pq().PQflush(c_)) != 0;) {  // what libpq could not send at once
+        if (left < 0) return lose(nullptr, false);
+        if (!ready_for(POLLIN | POLLOUT, since, give_up)) return lose(nullptr, true);
+        if (!pq().PQconsumeInput(c_)) return lose(nullptr, false);
+    }
+    PGresult* last = nullptr;
+    for (;;) {
+        while (pq().PQisBusy(c_)) {
+            if (!ready_for(POLLIN, since, give_up)) return lose(last, true);
+            if (!pq().PQconsumeInput(c_)) return lose(last, false);
+        }
+        PGresult* r = pq().PQgetResult(c_);
+        if (!r) return last;
+        // As PQexec: the first error, or else the last result.
+        ExecStatusType st = last ? pq().PQresultStatus(last) : PGRES_COMMAND_OK;
+        if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE) {
+            pq().PQclear(r);
+            continue;
+        }
+        if (last) pq().PQclear(last);
+        last = r;
     }
 }
 
 void Connection::exec_script(const char* sql) {
     for (;;) {
-        PGresult* r = pq().PQexec(c_, sql);
+        PGresult* r = answer(pq().PQsendQuery(c_, sql));
         if (settle(r)) {
             pq().PQclear(r);
             return;

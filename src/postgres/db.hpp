@@ -32,17 +32,25 @@ namespace flowy::detail::pg {
     X(PQexecParams) \
     X(PQexecPrepared) \
     X(PQfinish) \
+    X(PQflush) \
     X(PQfreemem) \
     X(PQgetisnull) \
+    X(PQgetResult) \
     X(PQgetlength) \
     X(PQgetvalue) \
+    X(PQisBusy) \
     X(PQnotifies) \
     X(PQntuples) \
     X(PQprepare) \
     X(PQresultErrorField) \
     X(PQresultErrorMessage) \
     X(PQresultStatus) \
+    X(PQsendPrepare) \
+    X(PQsendQuery) \
+    X(PQsendQueryParams) \
+    X(PQsendQueryPrepared) \
     X(PQsetNoticeProcessor) \
+    X(PQsetnonblocking) \
     X(PQsocket) \
     X(PQstatus)
 // clang-format on
@@ -142,6 +150,12 @@ public:
 
     /// The connection's socket (changes after a reconnection).
     int socket() const { return pq().PQsocket(c_); }
+    /// A statement whose answer has not come after `limit` is taken for a lost
+    /// connection: the connection is made again and the statement sent again. This is
+    /// what ends a wait on a connection that went silent without closing (a dropped
+    /// NAT or firewall entry, a cut network path: TCP alone would wait many minutes).
+    /// 30 s unless set; the engine sets four leases.
+    void answer_within(std::chrono::milliseconds limit) { answer_within_ = limit; }
     /// How many times the connection was made again since the last call (a decider
     /// then looks again for what it may have missed).
     int take_reconnects() { return std::exchange(reconnects_, 0); }
@@ -154,6 +168,14 @@ private:
     /// connection was lost and made again (send it again); throws StatementError if
     /// the server rejected it, ConnectError if reconnecting stopped.
     bool settle(PGresult* r);
+    /// After a PQsend* call (`sent`: what it returned): sends what libpq holds and waits
+    /// for the statement's results without blocking past `answer_within_` (nor past one
+    /// second once the process is asked to stop); returns the result PQexec would
+    /// return, or null with `lost_` set when the wait was given up.
+    PGresult* answer(int sent);
+    /// Waits for the socket to be ready for `events` until `give_up`; false if it did not.
+    bool ready_for(short events, std::chrono::steady_clock::time_point since,
+                   std::chrono::steady_clock::time_point give_up);
     bool reconnect();  // with back-off; false if it gave up
     std::string conninfo_;
     std::function<void(const std::string&)> warn_;
@@ -162,6 +184,8 @@ private:
     std::vector<std::string> pending_;                       // notifications heard while executing a statement
     std::unordered_map<std::string, std::string> prepared_;  // SQL and parameter types -> statement name
     int reconnects_ = 0;
+    std::chrono::milliseconds answer_within_{30000};
+    std::string lost_;  // why the last statement's wait was given up (empty: it was not)
 };
 
 /// A libpq-quoted SQL identifier (for LISTEN, which takes no parameters).

@@ -213,7 +213,9 @@ std::unique_ptr<Connection> connect(const std::string& conninfo, std::function<v
     }
 }
 std::unique_ptr<Connection> connect(const Options& o, const Config& config) {
-    return connect(o.conninfo, config.log);
+    std::unique_ptr<Connection> db = connect(o.conninfo, config.log);
+    db->answer_within(4 * o.lease);  // by then this process's leases have lapsed anyway
+    return db;
 }
 
 /// A connection for reading what is there (the tools, result()): no schema is made;
@@ -1044,9 +1046,8 @@ SlotPtr result(const Config& config, const WorkflowType&, std::uint64_t id, cons
     return wait_for(*db, id);
 }
 
-void serve(const Config& config, const WorkflowType& type, const Options& o) {
-    StopSignals stop;
-    Process p(config, type, o, true);
+/// serve(), until this process is asked to stop.
+void serve_until_stopped(Process& p, const Config& config, const WorkflowType& type, const Options& o) {
     p.db->listen("flowy_executions");
     auto next_look = Clock::now();
     bool look = true;
@@ -1079,6 +1080,18 @@ void serve(const Config& config, const WorkflowType& type, const Options& o) {
             if (ch == "flowy_tasks") p.server->poke();
             if (ch == "flowy_executions") look = true;
         }
+    }
+}
+
+void serve(const Config& config, const WorkflowType& type, const Options& o) {
+    StopSignals stop;
+    Process p(config, type, o, true);
+    try {
+        serve_until_stopped(p, config, type, o);
+    } catch (const ConnectError&) {
+        // Asked to stop while the server did not answer: the connection was given up, and
+        // what this process held lapses and goes on elsewhere.
+        if (!cancel_signal()) throw;
     }
 }
 
