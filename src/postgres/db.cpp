@@ -166,6 +166,10 @@ void Connection::connect_or_throw() {
     pq().PQsetNoticeProcessor(
         c_, [](void*, const char*) {}, nullptr);  // NOTICEs (e.g. "already exists") are not ours to print
     if (on_socket) on_socket(pq().PQsocket(c_));
+    // The engine's statements are prepared once and run thousands of times with values
+    // that do not change their best plan: planned once too, not again at each run (W2,
+    // a chain of 1,000 steps on 2 cores: 0.82x the time, medians of 8 interleaved runs).
+    pq().PQclear(pq().PQexec(c_, "SET plan_cache_mode = force_generic_plan"));
     for (const auto& ch : channels_) {
         std::string sql = "LISTEN " + quote_identifier(ch);
         pq().PQclear(pq().PQexec(c_, sql.c_str()));

@@ -965,17 +965,28 @@ struct Claim {
     std::int64_t id = 0, token = 0;
     std::string input;
 };
-std::optional<Claim> claim_execution(Connection& db, const WorkflowType& type, const Options& o) {
+
+/// Claims an execution of this workflow that nobody decides, if there is one. If there
+/// is none, `*lapse` is set to when the next lease of a running one lapses (a decider
+/// that died is replaced then, not at the next periodic look), or left alone if none runs.
+std::optional<Claim> claim_execution(Connection& db, const WorkflowType& type, const Options& o,
+                                     Clock::time_point* lapse) {
     Rows r = db.exec(
-        "UPDATE flowy.executions e SET status = 'running', decider = $2, decider_token = e.decider_token + 1, "
-        "lease_until = clock_timestamp() + $3 * interval '1 millisecond', "
+        "WITH c AS (UPDATE flowy.executions e SET status = 'running', decider = $2, "
+        "decider_token = e.decider_token + 1, lease_until = clock_timestamp() + $3 * interval '1 millisecond', "
         "started_at = coalesce(e.started_at, clock_timestamp()) "
         "FROM (SELECT id FROM flowy.executions WHERE workflow = $1 AND status IN ('pending', 'running') "
         "AND (lease_until IS NULL OR lease_until < clock_timestamp()) ORDER BY id LIMIT 1 "
-        "FOR UPDATE SKIP LOCKED) c WHERE e.id = c.id RETURNING e.id, e.decider_token, e.input",
+        "FOR UPDATE SKIP LOCKED) c WHERE e.id = c.id RETURNING e.id, e.decider_token, e.input) "
+        "SELECT id, decider_token, input, NULL::int8 FROM c UNION ALL "
+        "SELECT NULL, NULL, NULL, ceil(extract(epoch FROM min(lease_until) - clock_timestamp()) * 1000)::int8 "
+        "FROM flowy.executions WHERE workflow = $1 AND status = 'running' AND NOT EXISTS (SELECT FROM c)",
         Params().text(type.name).text(host_name() + ":" + std::to_string(getpid())).integer(o.lease.count()));
-    if (r.size() == 0) return std::nullopt;
-    return Claim{r.integer(0, 0), r.integer(0, 1), r.text(0, 2)};
+    for (int i = 0; i < r.size(); ++i) {
+        if (!r.null(i, 0)) return Claim{r.integer(i, 0), r.integer(i, 1), r.text(i, 2)};
+        if (!r.null(i, 3)) *lapse = Clock::now() + milliseconds(std::max<std::int64_t>(r.integer(i, 3), 0) + 10);
+    }
+    return std::nullopt;
 }
 
 /// What an earlier decider of execution `id` recorded, for replay: its history and the
@@ -1055,7 +1066,8 @@ void serve_until_stopped(Process& p, const Config& config, const WorkflowType& t
         if (look || Clock::now() >= next_look) {
             look = false;
             next_look = Clock::now() + o.lease / 2;
-            if (std::optional<Claim> c = claim_execution(*p.db, type, o)) {
+            Clock::time_point lapse = next_look;
+            if (std::optional<Claim> c = claim_execution(*p.db, type, o, &lapse)) {
                 look = true;  // there may be more
                 int seq = 0;
                 std::optional<History> h = recorded(*p.db, c->id, seq);
@@ -1073,6 +1085,7 @@ void serve_until_stopped(Process& p, const Config& config, const WorkflowType& t
                 }
                 continue;
             }
+            next_look = std::min(next_look, lapse);
         }
         p.server->step();
         p.server->wait(next_look);
