@@ -331,6 +331,9 @@ TEST_CASE("a corrupt trace is refused with the line and the reason") {
          "task x-0-0 was not scheduled"},
         {first + second + "{\"t\":99999999999,\"event\":\"mystery\"}\n", 3, "unknown event \"mystery\""},
         {"{\"t\":1,\"event\":\"task_scheduled\"}\n", 1, "an event before run_started"},
+        {first + "{\"t\":99999999999,\"event\":\"task_scheduled\",\"id\":\"a-0-1\",\"activity\":\"a\",\"call\":0,"
+                 "\"frame\":\"\",\"args\":[],\"reads\":[]}\n",
+         2, "bad task id a-0-1 (a task is scheduled as its attempt 0)"},
         {"\n\n", 1, "empty line"},
         {"", 0, "no run in the trace"},
         {first + std::string(100, '[') + "\n", 2, "nested too deeply"},
@@ -355,6 +358,43 @@ TEST_CASE("a corrupt trace is refused with the line and the reason") {
             CHECK(std::string(e.what()).find("bad.jsonl") == 0);
         }
     }
+}
+
+TEST_CASE("tasks are found by any attempt's id; a call number far past the others costs no table of its size") {
+    std::string ok = slurp(std::string(FLOWY_TEST_DATA) + "/seed.jsonl");
+    std::string first = ok.substr(0, ok.find('\n') + 1);
+    auto scheduled = [](const std::string& id, const std::string& args) {
+        return "{\"t\":99999999990,\"event\":\"task_scheduled\",\"id\":\"" + id +
+               "\",\"activity\":\"a\",\"call\":0,\"frame\":\"\",\"args\":" + args + ",\"reads\":[]}\n";
+    };
+    std::string text = first + scheduled("a-0-0", "[]") + scheduled("a-4000000000-0", "[]") +
+                       scheduled("b-0-0", "[\"a-4000000000-0\",\"a-0-0\"]") +
+                       "{\"t\":99999999991,\"event\":\"task_retried\",\"id\":\"a-4000000000-0\",\"next\":\"a-"
+                       "4000000000-1\"}\n"
+                       "{\"t\":99999999992,\"event\":\"task_skipped\",\"id\":\"b-0-0\",\"input\":\"a-4000000000-1\","
+                       "\"message\":\"m\"}\n";
+    // In a child with 2 GB of address space: a table indexed by that call would need 32 GB.
+    std::fflush(stdout);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+#if !defined(__SANITIZE_ADDRESS__)  // AddressSanitizer reserves terabytes of address space for itself
+        rlimit as{rlim_t(2) << 30, rlim_t(2) << 30};
+        setrlimit(RLIMIT_AS, &as);
+#endif
+        try {
+            flowy::Trace t = flowy::Trace::parse(text, "ids.jsonl");
+            bool right = t.tasks().size() == 3 && t.tasks()[1].last_id == "a-4000000000-1" &&
+                         t.tasks()[2].state == flowy::TraceTask::State::skipped;
+            _exit(right ? 0 : 1);
+        } catch (...) {
+            _exit(2);
+        }
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
 }
 
 TEST_CASE("a torn last line (a killed run) is dropped with a warning; trailing zeros are ignored") {
@@ -1021,4 +1061,29 @@ TEST_CASE("a run killed halfway: its running task looks different from one that 
     CHECK(dot.find("running when the run ended\"") != std::string::npos);
     CHECK(dot.find("never started\"") != std::string::npos);
     CHECK(t.summary().find("1 running when the run ended") != std::string::npos);
+}
+
+TEST_CASE("after a resume that was killed early, the summary says which tasks' states an earlier run left") {
+    std::string run1 =
+        R"({"t":10,"event":"run_started","version":2,"workflow":"W","executor":"processes","workers":2,"host":"h","pid":1,"time":"x","resumed":false,"input":""})"
+        "\n"
+        R"({"t":11,"event":"task_scheduled","id":"a-0-0","activity":"a","call":0,"frame":"","args":[],"reads":[]})"
+        "\n"
+        R"({"t":12,"event":"task_scheduled","id":"b-0-0","activity":"b","call":0,"frame":"","args":[],"reads":[]})"
+        "\n"
+        R"({"t":13,"event":"task_dispatched","id":"b-0-0","worker":0,"pid":2,"args_hash":"0000000000000000"})"
+        "\n";
+    std::string run2 =
+        R"({"t":20,"event":"run_started","version":2,"workflow":"W","executor":"processes","workers":2,"host":"h","pid":3,"time":"x","resumed":true,"input":""})"
+        "\n"
+        R"({"t":21,"event":"task_scheduled","id":"a-0-0","activity":"a","call":0,"frame":"","args":[],"reads":[]})"
+        "\n";
+    auto t = flowy::Trace::parse(run1 + run2, "resumed.jsonl");
+    CHECK(t.runs().size() == 2);
+    CHECK(find(t, "b-0-0")->state == TraceTask::State::interrupted);  // as run 1 left it
+    std::string summary = t.summary();
+    CHECK(summary.find("tasks: 2, 1 never started, 1 running when the run ended") != std::string::npos);
+    CHECK(summary.find("(1 of them as an earlier run left them: the last run did not call it)") != std::string::npos);
+    // One run, or a resume that called every task: nothing to say.
+    CHECK(flowy::Trace::parse(run1, "one.jsonl").summary().find("an earlier run") == std::string::npos);
 }

@@ -82,6 +82,11 @@ python3 -c "import sys; d=bytearray(open(sys.argv[1],'rb').read()); d[60]^=0x5a;
 check "damaged journal" 1 "$flowy" summary "$tmp/damaged.trace"
 grep -q "damaged.trace: record [0-9]* (byte [0-9]*): " "$tmp/err" ||
     { echo "FAIL the error does not name the record and its offset:"; cat "$tmp/err"; fail=1; }
+# ... and its export leaves what was at the output path as it was, and no half-written file.
+printf 'an earlier export\n' >"$tmp/damaged.jsonl"
 check "export damaged journal" 1 "$flowy" export "$tmp/damaged.trace" -o "$tmp/damaged.jsonl"
+[ "$(cat "$tmp/damaged.jsonl")" = "an earlier export" ] ||
+    { echo "FAIL a failed export changed the file at its output path"; fail=1; }
+ls "$tmp" | grep -q partial && { echo "FAIL a failed export left a partial file"; fail=1; }
 check "export missing trace" 1 "$flowy" export "$tmp/none.trace" -o "$tmp/none.jsonl"
 exit $fail

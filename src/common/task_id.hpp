@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <vector>
 
 namespace flowy::detail {
 
@@ -110,6 +112,74 @@ struct TaskId {
         if (id.dependency.empty()) return std::nullopt;
         return id;
     }
+};
+
+/// Positions of tasks by id, for the trace's readers and views: one table per frame and
+/// dependency (a handful in a run), indexed by the call. A lookup hashes no id, and the
+/// table of the last lookup is tried first, so a million tasks cost per task what a
+/// thousand do (a hash table of a million ids missed the caches at every lookup). Any
+/// attempt's id finds its task.
+class TaskIndex {
+public:
+    static constexpr std::size_t none = std::size_t(-1);
+
+    /// The position set for `id`'s task, or `none`.
+    std::size_t find(const TaskId& id) const {
+        const Calls* c = calls(id, false);
+        if (!c) return none;
+        if (id.call < c->dense.size()) return c->dense[id.call];
+        auto it = c->sparse.find(id.call);
+        return it == c->sparse.end() ? none : it->second;
+    }
+    std::size_t find(std::string_view id) const {
+        std::optional<TaskId> parsed = TaskId::parse(id);
+        return parsed ? find(*parsed) : none;
+    }
+    /// Sets the position of `id`'s task.
+    void set(const TaskId& id, std::size_t position) {
+        Calls& c = *calls(id, true);
+        // Calls are counted from 0 in call order, so tables stay dense; a call far past
+        // the end (a damaged trace) goes to the side instead of growing the table by it.
+        if (id.call < c.dense.size() + 65536 && c.sparse.empty()) {
+            if (id.call >= c.dense.size()) c.dense.resize(std::size_t(id.call) + 1, none);
+            c.dense[id.call] = position;
+        } else if (id.call < c.dense.size()) {
+            c.dense[id.call] = position;
+        } else {
+            c.sparse[id.call] = position;
+        }
+    }
+    /// false if `id` is not a task id.
+    bool set(std::string_view id, std::size_t position) {
+        std::optional<TaskId> parsed = TaskId::parse(id);
+        if (parsed) set(*parsed, position);
+        return parsed.has_value();
+    }
+
+private:
+    struct Calls {
+        std::vector<std::size_t> dense;  // by call; `none` where unset
+        std::unordered_map<std::uint32_t, std::size_t> sparse;
+    };
+    Calls* calls(const TaskId& id, bool make) const {
+        std::size_t f = id.frame.size(), d = id.dependency.size();
+        if (last_ && last_key_.size() == f + d && std::memcmp(last_key_.data(), id.frame.data(), f) == 0 &&
+            std::memcmp(last_key_.data() + f, id.dependency.data(), d) == 0)
+            return last_;
+        std::string key;
+        key.reserve(f + d);
+        key.append(id.frame).append(id.dependency);
+        auto it = tables_.find(key);
+        if (it == tables_.end()) {
+            if (!make) return nullptr;
+            it = tables_.emplace(key, Calls{}).first;
+        }
+        last_key_ = std::move(key);
+        return last_ = &it->second;
+    }
+    mutable std::unordered_map<std::string, Calls> tables_;  // by frame and dependency; nodes never move
+    mutable std::string last_key_;
+    mutable Calls* last_ = nullptr;
 };
 
 }  // namespace flowy::detail

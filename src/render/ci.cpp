@@ -170,6 +170,12 @@ bool is_failure(const TraceTask& t) {
     return t.state == TraceTask::State::failed;
 }
 
+TaskIndex index_of(const Trace& trace) {
+    TaskIndex index;
+    for (std::size_t i = 0; i < trace.tasks().size(); ++i) index.set(trace.tasks()[i].id, i);
+    return index;
+}
+
 Tally tally(const Trace& trace) {
     Tally n;
     for (const TraceTask& t : trace.tasks()) {
@@ -188,8 +194,7 @@ namespace v = detail::views;
 
 std::vector<const TraceTask*> Trace::critical_path() const {
     // The chain of dependencies (arguments, reads, after(...)) with the most task time.
-    std::unordered_map<std::string_view, std::size_t> by_id;
-    for (std::size_t i = 0; i < tasks_.size(); ++i) by_id[tasks_[i].id] = i;
+    detail::TaskIndex by_id = v::index_of(*this);
     std::vector<std::size_t> order(tasks_.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::stable_sort(order.begin(), order.end(),
@@ -202,11 +207,11 @@ std::vector<const TraceTask*> Trace::critical_path() const {
         double own = double(std::max<std::int64_t>(0, t.run_us()));
         length[i] = own;
         auto consider = [&](const std::string& id) {
-            auto it = by_id.find(id);
-            if (it == by_id.end() || length[it->second] < 0) return;
-            if (length[it->second] + own > length[i]) {
-                length[i] = length[it->second] + own;
-                previous[i] = it->second;
+            std::size_t in = by_id.find(id);
+            if (in == detail::TaskIndex::none || in == i || length[in] < 0) return;
+            if (length[in] + own > length[i]) {
+                length[i] = length[in] + own;
+                previous[i] = in;
             }
         };
         for (const auto& a : t.args) consider(a);
@@ -256,14 +261,14 @@ std::string cell(std::string_view s, std::size_t limit = 120) {
 }
 
 /// What a task's row says happened: its value, why it failed or was skipped.
-std::string outcome_of(const Trace& trace, const TraceTask& t,
-                       const std::unordered_map<std::string_view, const TraceTask*>& by_id) {
+std::string outcome_of(const Trace& trace, const TraceTask& t, const detail::TaskIndex& by_id) {
     switch (t.state) {
         case TraceTask::State::finished:
             return t.short_value;
         case TraceTask::State::skipped: {
-            auto it = by_id.find(t.because);
-            return "skipped: " + (it == by_id.end() ? t.because : it->second->title() + " (" + t.because + ")") +
+            std::size_t in = by_id.find(t.because);
+            return "skipped: " +
+                   (in == detail::TaskIndex::none ? t.because : trace.tasks()[in].title() + " (" + t.because + ")") +
                    " failed";
         }
         case TraceTask::State::never_finished:
@@ -300,8 +305,7 @@ std::string Trace::summary_markdown() const {
         if (v::failed(t)) rows.push_back(&t);
     for (const TraceTask& t : tasks_)
         if (!v::failed(t)) rows.push_back(&t);
-    std::unordered_map<std::string_view, const TraceTask*> by_id;
-    for (const TraceTask& t : tasks_) by_id.emplace(t.last_id, &t), by_id.emplace(t.id, &t);
+    detail::TaskIndex by_id = v::index_of(*this);
     out += "| | step | task | state | time | outcome |\n|---|---|---|---|--:|---|\n";
     for (std::size_t i = 0; i < rows.size() && i < max_rows; ++i) {
         const TraceTask& t = *rows[i];

@@ -240,17 +240,15 @@ private:
     void group() {
         const auto& tasks = trace_.tasks();
         const std::size_t n = tasks.size();
-        std::unordered_map<std::string, std::size_t> index;
-        index.reserve(n);
-        for (std::size_t i = 0; i < n; ++i) index.emplace(tasks[i].id, i);
+        ids_ = detail::views::index_of(trace_);
         // inputs (arguments, reads and after(...)) and how many tasks consume each task
         std::vector<std::vector<std::size_t>> inputs(n);
         std::vector<std::uint32_t> consumers(n, 0);
         for (std::size_t i = 0; i < n; ++i) {
             auto& in = inputs[i];
             auto add = [&](const std::string& id) {
-                auto it = index.find(id);
-                if (it != index.end() && it->second != i) in.push_back(it->second);
+                std::size_t at = ids_.find(id);
+                if (at != detail::TaskIndex::none && at != i) in.push_back(at);
             };
             for (const auto& a : tasks[i].args) add(a);
             for (const auto& r : tasks[i].reads) add(r);
@@ -305,8 +303,7 @@ private:
         for (std::size_t i = 0; i < n; ++i) {
             Held& h = held[frame_key(tasks[i])];
             for (const auto& r : tasks[i].reads)
-                if (auto it = index.find(r); it != index.end() && it->second < i) {
-                    std::size_t j = it->second;
+                if (std::size_t j = ids_.find(r); j != detail::TaskIndex::none && j < i) {
                     if (level[j] + 1 >= h.level) h.by = j;
                     h.level = std::max(h.level, level[j] + 1);
                     h.depth = std::max(h.depth, depth[j] + 1);
@@ -350,6 +347,7 @@ private:
             }
         }
         std::map<std::string, std::size_t> groups;
+        node_of_.resize(n);
         for (std::size_t i = 0; i < n; ++i) {
             const TraceTask& t = tasks[i];
             std::size_t at;
@@ -362,8 +360,7 @@ private:
                 at = it->second;
             }
             nodes_[at].tasks.push_back(&t);
-            node_of_[t.id] = at;
-            if (t.last_id != t.id) node_of_.emplace(t.last_id, at);  // a read names the attempt it read
+            node_of_[i] = at;
         }
         for (const TraceRestart& r : trace_.restarts()) restarted_frames_.insert(r.frame);
     }
@@ -474,8 +471,8 @@ private:
     }
 
     Agnode_t* node(const std::string& id) {
-        auto it = node_of_.find(id);
-        return it == node_of_.end() ? nullptr : node_ptr_[it->second];
+        std::size_t t = ids_.find(id);  // a read names the attempt it read: any attempt finds its task
+        return t == detail::TaskIndex::none ? nullptr : node_ptr_[node_of_[t]];
     }
 
     enum class Edge { data, read, after };
@@ -650,7 +647,8 @@ private:
     std::vector<std::size_t> held_by_;                        // by task: the task whose read its call waited for
     std::unordered_map<std::string, std::size_t> last_read_;  // by frame and incarnation
     std::vector<Agnode_t*> node_ptr_;
-    std::unordered_map<std::string, std::size_t> node_of_;
+    detail::TaskIndex ids_;             // the trace's tasks by id
+    std::vector<std::size_t> node_of_;  // by task: its node
     std::set<std::pair<Agnode_t*, Agnode_t*>> seen_;
     std::set<std::string> restarted_frames_;
 };

@@ -97,6 +97,16 @@ std::string Trace::summary(bool color) const {
     out += "\ntasks: " + std::to_string(tasks_.size());
     for (const auto& [s, n] : by_state) out += ", " + std::to_string(n) + " " + s;
     if (!ignored_.empty()) out += ", " + std::to_string(ignored_.size()) + " failures ignored";
+    // After a resume, a task's state is what the last run that called it recorded: say
+    // how many the last run did not call (it failed or was stopped before it got there).
+    if (runs_.size() > 1) {
+        auto last = static_cast<int>(runs_.size()) - 1;
+        auto earlier = std::count_if(tasks_.begin(), tasks_.end(), [&](const TraceTask& t) { return t.run < last; });
+        if (earlier > 0)
+            out += "\n  (" + std::to_string(earlier) +
+                   " of them as an earlier run left them: the last run did not call " +
+                   (earlier == 1 ? "it)" : "them)");
+    }
     out += "\n\nper activity:          count      total       mean        max\n";
     struct Agg {
         int n = 0;

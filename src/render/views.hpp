@@ -5,6 +5,8 @@
 #include <flowy/command.hpp>
 #include <flowy/trace.hpp>
 
+#include "common/task_id.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -50,5 +52,8 @@ struct Tally {
     std::int64_t wall_us = 0;
 };
 Tally tally(const Trace& trace);
+
+/// The trace's tasks by id (any attempt's id finds its task): positions in trace.tasks().
+TaskIndex index_of(const Trace& trace);
 
 }  // namespace flowy::detail::views

@@ -268,6 +268,8 @@ public:
         std::uint64_t z = varint();
         return static_cast<std::int64_t>((z >> 1) ^ (~(z & 1) + 1));
     }
+    /// Bytes left in the record: a bound on how many fields it can still hold.
+    std::size_t left() const { return data_.size() - at_; }
     std::uint8_t byte() {
         if (at_ >= data_.size()) fail("shorter than its fields");
         return static_cast<std::uint8_t>(data_[at_++]);
@@ -349,6 +351,7 @@ struct Event {
     void list(const char* key, Decoder& d) {
         Value& l = add(key, Value::Kind::array);
         std::uint64_t n = d.varint();
+        l.items.reserve(std::min<std::uint64_t>(n, d.left() / 4));  // an id takes at least 4 bytes
         for (std::uint64_t i = 0; i < n; ++i) {
             Value& x = l.items.emplace_back();
             x.kind = Value::Kind::string;
