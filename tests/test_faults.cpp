@@ -580,3 +580,85 @@ TEST_CASE("a result that writes other bytes than it counted ends its worker: the
     s.conf_activity("t", make_fickle);
     CHECK(s.run(5000) >= 5000);
 }
+
+namespace {
+/// Beats every 20 ms for `ms`, far longer than its heartbeat timeout: it must not be lost.
+int beating(int ms) {
+    auto until = Clock::now() + std::chrono::milliseconds(ms);
+    while (Clock::now() < until) {
+        if (!flowy::heartbeat()) return -1;
+        std::this_thread::sleep_for(20ms);
+    }
+    return ms;
+}
+/// Beats, then goes silent for 900 ms (stuck), then beats again: counter[0] holds what
+/// that late heartbeat() said (1 true, 2 false), and counter[1] is set if it got there.
+int goes_silent(int x) {
+    ++Shared::get().calls;
+    flowy::heartbeat();
+    std::this_thread::sleep_for(900ms);
+    Shared::get().counter[1] = 1;
+    Shared::get().counter[0] = flowy::heartbeat() ? 1 : 2;
+    return x;
+}
+/// Its first attempt stops its own worker process (SIGSTOP: neither dead nor finished);
+/// the second beats and finishes.
+int stops_itself(int x) {
+    if (Shared::get().calls++ == 0) raise(SIGSTOP);
+    flowy::heartbeat();
+    return x * 10;
+}
+}  // namespace
+
+TEST_CASE("heartbeat_timeout: beating runs on past it; silence loses the attempt as timed out, on every executor") {
+    test::NoLeaks no_leaks;
+    for (auto e : test::all_executors) {
+        CAPTURE(test::name(e));
+        Shared::reset();
+        auto w = test::on<OneTask>(e, 2, quiet);
+        w.conf_activity("t", goes_silent, {.heartbeat_timeout = 300ms});
+        w.conf_activity("other", beating, {.heartbeat_timeout = 300ms});
+        auto seen = w.run();
+        REQUIRE(seen.size() == 3);
+        CHECK(seen[0] == "timed out: task t-0-0 (t(1), attempt 1 of 1) timed out: no heartbeat for 300 ms");
+        CHECK(seen[2] == "3");  // other(1) + other(2): 1 ms and 2 ms of beating
+        if (e == flowy::Executor::processes) {
+            // its worker was stopped while silent: it never got to its late heartbeat
+            CHECK(Shared::get().counter[1] == 0);
+        } else {
+            // a thread cannot be stopped: its late heartbeat() says the attempt is lost
+            CHECK(Shared::get().counter[0] == 2);
+        }
+    }
+    // An activity that beats runs as long as it likes.
+    auto w = test::on<Single>(flowy::Executor::processes, 1, quiet);
+    w.conf_activity("t", beating, {.heartbeat_timeout = 300ms});
+    CHECK(w.run(1000) == 1000);
+    // Outside an attempt (direct mode, a unit test) it has nothing to report.
+    CHECK(flowy::heartbeat());
+}
+
+TEST_CASE("heartbeat_timeout catches a worker stopped with SIGSTOP: it is killed, the task retried elsewhere") {
+    test::NoLeaks no_leaks;
+    Shared::reset();
+    test::Log log;
+    std::string trace = "/tmp/flowy-test-stopped-worker-" + std::to_string(getpid()) + ".trace";
+    auto w = test::on<Single>(flowy::Executor::processes, 2, quiet);
+    w.log(log.sink()).trace(trace);
+    w.conf_activity("t", stops_itself, {.retries = 1, .heartbeat_timeout = 200ms});
+    CHECK(w.run(4) == 40);
+    CHECK(Shared::get().calls == 2);
+    CHECK(log.text.find("no heartbeat for 200 ms") != std::string::npos);
+    CHECK(log.text.find("retrying as t-0-1") != std::string::npos);
+    flowy::Trace t = flowy::Trace::load(trace);
+    REQUIRE(t.tasks().size() == 1);
+    CHECK(t.tasks()[0].attempts == 2);
+    CHECK(t.tasks()[0].state == flowy::TraceTask::State::finished);
+    std::remove(trace.c_str());
+}
+
+TEST_CASE("a heartbeat timeout that is not positive is a ConfigError") {
+    auto w = test::on<Single>(flowy::Executor::synchronous, 1, quiet);
+    w.conf_activity("t", quick, {.heartbeat_timeout = 0ms});
+    CHECK_THROWS_WITH_AS(w.run(1), doctest::Contains("the heartbeat timeout must be positive"), flowy::ConfigError);
+}

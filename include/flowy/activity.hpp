@@ -298,4 +298,14 @@ private:
     std::function<R(Args...)> direct_;
 };
 
+/// Called from inside an activity (its own thread): reports that the attempt is alive
+/// and making progress. An activity configured with `ActivityOptions::heartbeat_timeout`
+/// must call it at least that often, or its attempt is lost: it ends as timed out
+/// ("no heartbeat for 300 ms"), which counts against `retries` like a timeout, and the
+/// processes executor stops its worker. Returns false once the attempt is lost (a gap
+/// longer than the heartbeat timeout; on the PostgreSQL engine also a lease taken by
+/// another process): the activity should stop, its result will not be used. Cheap (a
+/// clock read and a store); returns true outside an attempt (direct mode, unit tests).
+bool heartbeat() noexcept;
+
 }  // namespace flowy

@@ -20,6 +20,12 @@ struct ActivityOptions {
     /// The PostgreSQL engine: the task list its tasks are queued on ("default" when
     /// empty); a serving process serves the lists of the activities it configured.
     std::string task_list{};
+    /// An attempt that goes longer than this without calling flowy::heartbeat() is lost
+    /// (timed out, "no heartbeat for ..."), counted against `retries` like a timeout; its
+    /// clock starts when the attempt starts running. None by default. Catches an activity
+    /// that is stuck (neither dead nor finished) long before a `timeout` sized for its
+    /// longest honest run would.
+    std::optional<std::chrono::nanoseconds> heartbeat_timeout{};
 };
 
 /// Where tasks run.

@@ -143,6 +143,8 @@ bool Config::bind(std::string name, Signature sig, Invoker inv, ActivityOptions 
         }
     if (opts.timeout && opts.timeout->count() <= 0)
         errors.push_back("dependency '" + name + "': the timeout must be positive");
+    if (opts.heartbeat_timeout && opts.heartbeat_timeout->count() <= 0)
+        errors.push_back("dependency '" + name + "': the heartbeat timeout must be positive");
     if (bindings.size() >= max_bindings) {
         errors.push_back("dependency '" + name + "': a workflow configures at most " + std::to_string(max_bindings) +
                          " dependencies");

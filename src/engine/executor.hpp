@@ -36,6 +36,9 @@ struct Request {
     /// The attempt's id (its views live as long as the execution), for executors that
     /// keep tasks by name (the PostgreSQL engine's queue).
     TaskId id;
+    /// Lose the attempt when it goes this long without a flowy::heartbeat() (0: never).
+    /// The processes executor stops its worker then; the others report it when it returns.
+    std::chrono::nanoseconds heartbeat_timeout{0};
 };
 
 using Clock = std::chrono::steady_clock;

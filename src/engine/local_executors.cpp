@@ -33,7 +33,7 @@ public:
             return;
         }
         pending_ = false;
-        out.push_back(run_request(registry_, request_.task, request_.activity, request_.args));
+        out.push_back(run_request(registry_, request_));
         out.back().worker = 0;
         apply_timeout_late(out.back(), request_.timeout);
     }
@@ -98,7 +98,7 @@ private:
             Request r = queue_.front();
             queue_.pop_front();
             l.unlock();
-            Completion c = run_request(registry_, r.task, r.activity, r.args);
+            Completion c = run_request(registry_, r);
             c.worker = index;
             apply_timeout_late(c, r.timeout);
             l.lock();

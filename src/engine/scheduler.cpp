@@ -128,7 +128,8 @@ void Execution::dispatch() {
 }
 
 std::uint32_t Execution::depth_for(const Task& t) const {
-    if (binding(t).options.timeout) return 1;  // its clock starts when it is sent: only to an idle worker
+    const ActivityOptions& o = binding(t).options;
+    if (o.timeout || o.heartbeat_timeout) return 1;  // their clocks must not run behind another task
     double c = cost_us_[activity_of(t)];
     return (c >= 0 && c < cheap_task_us) ? cheap_depth : 1;
 }
@@ -162,8 +163,9 @@ void Execution::start(std::uint32_t index, std::uint32_t depth) {
         }
     }
     const ActivityOptions& o = binding(t).options;
-    int worker = executor_->submit(
-        Request{index, activity_of(t), t.args, depth, o.timeout ? *o.timeout : std::chrono::nanoseconds(0), id_of(t)});
+    int worker = executor_->submit(Request{index, activity_of(t), t.args, depth,
+                                           o.timeout ? *o.timeout : std::chrono::nanoseconds(0), id_of(t),
+                                           o.heartbeat_timeout ? *o.heartbeat_timeout : std::chrono::nanoseconds(0)});
     if (recorder_) recorder_->task_dispatched(id_of(t), executor_->worker(worker), t.args);
 }
 

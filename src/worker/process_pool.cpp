@@ -106,6 +106,11 @@ struct Worker {
     std::chrono::nanoseconds timeout{0};
     std::uint32_t deadline_task = 0;
     bool timed_out = false;  // killed for it: its death is the task's timeout
+    // The heartbeat timeout of the task it runs (such a task also goes to an idle worker only).
+    std::int64_t heartbeat_us = 0;  // 0: none
+    std::uint32_t heartbeat_task = 0;
+    std::chrono::nanoseconds heartbeat{0};
+    bool missed_heartbeat = false;  // killed for it: its death is the task's timeout
 };
 
 class ProcessExecutor final : public TaskExecutor {
@@ -156,13 +161,21 @@ public:
                 if (w.pid > 0 && (!best || w.in_flight.size() < best->in_flight.size())) best = &w;
         std::uint32_t seq = best->next_seq++;
         Outgoing o;
-        worker::RequestHead{r.task, r.activity, seq, r.args.size()}.encode(o.head);
+        auto heartbeat_us = std::chrono::duration_cast<std::chrono::microseconds>(r.heartbeat_timeout).count();
+        if (r.heartbeat_timeout.count() > 0) heartbeat_us = std::max<std::int64_t>(heartbeat_us, 1);
+        worker::RequestHead{r.task, r.activity, seq, static_cast<std::uint64_t>(heartbeat_us), r.args.size()}.encode(
+            o.head);
         o.body = r.args;
         if (r.timeout.count() > 0) {
             best->has_deadline = true;
             best->deadline = Clock::now() + r.timeout;
             best->timeout = r.timeout;
             best->deadline_task = r.task;
+        }
+        if (heartbeat_us > 0) {
+            best->heartbeat_us = heartbeat_us;
+            best->heartbeat_task = r.task;
+            best->heartbeat = r.heartbeat_timeout;
         }
         best->in_flight.push_back({r.task, seq, r.depth > 1});
         if (r.depth <= 1) ++best->uncertain;
@@ -201,6 +214,22 @@ public:
                         w.timed_out = true;
                     } else {
                         next = std::min(next, w.deadline);
+                    }
+                }
+                if (w.heartbeat_us > 0 &&
+                    w.shared->current.load(std::memory_order_seq_cst) == std::uint64_t(w.heartbeat_task) + 1) {
+                    // Running: its last beat (the start counts as one) must be recent enough.
+                    std::int64_t last = std::max(w.shared->started_us.load(std::memory_order_seq_cst),
+                                                 w.shared->beat_us.load(std::memory_order_relaxed));
+                    std::int64_t late = monotonic_us() - (last + w.heartbeat_us);
+                    if (late > 0) {
+                        ::kill(-w.pid, SIGKILL);
+                        ::kill(w.pid, SIGKILL);
+                        w.heartbeat_us = 0;
+                        w.missed_heartbeat = true;
+                    } else {  // (a returned activity's beat is far ahead: look again now and then)
+                        next =
+                            std::min(next, now + std::chrono::microseconds(std::min<std::int64_t>(1 - late, 100000)));
                     }
                 }
             }
@@ -461,6 +490,7 @@ private:
         --in_flight_;
         if (std::uint64_t(task) + 1 == w.stalled_on) w.stalled_on = 0;
         if (w.has_deadline && w.deadline_task == task) w.has_deadline = false;
+        if (w.heartbeat_us > 0 && w.heartbeat_task == task) w.heartbeat_us = 0;
         typical_us_ = typical_us_ < 0 ? double(c.duration_us) : 0.875 * typical_us_ + 0.125 * double(c.duration_us);
         out.push_back(std::move(c));
         w.body = std::string();
@@ -596,6 +626,10 @@ private:
                 started = true;
                 c.outcome = Completion::Outcome::failed;
                 c.error = timed_out(w.timeout);
+            } else if (w.missed_heartbeat && !started && task == w.heartbeat_task) {
+                started = true;
+                c.outcome = Completion::Outcome::failed;
+                c.error = missed_heartbeat(w.heartbeat);
             } else if (!started && current == std::uint64_t(task) + 1) {
                 started = true;
                 c.outcome = Completion::Outcome::failed;

@@ -2,7 +2,7 @@
 // What scheduler and workers share: the layout of a worker's shared-memory region
 // and the messages on its rings, as types with their encodings.
 //
-//   request: u64 length | u32 task | u32 activity | u32 sequence | encoded arguments
+//   request: u64 length | u32 task | u32 activity | u32 sequence | u64 heartbeat timeout µs | encoded arguments
 //   reply:   u64 length | u32 task | u8 outcome | u64 started µs | u64 ended µs | payload
 //            payload: the encoded result, or u32 n | message | u32 n | type
 // Times are CLOCK_MONOTONIC microseconds, shared by the processes of one host.
@@ -49,6 +49,7 @@ inline constexpr std::uint64_t claim(std::uint32_t seq, ClaimState state) {
 struct WorkerShared {
     alignas(64) std::atomic<std::uint64_t> current{0};  // task + 1 while a task runs, else 0
     std::atomic<std::int64_t> started_us{0};            // when the current task started
+    std::atomic<std::int64_t> beat_us{0};               // its last heartbeat (flowy::heartbeat())
     std::atomic<std::uint32_t> passed{0};               // sequence of the last request taken off the ring
     std::atomic<std::uint32_t> stop{0};
     ipc::RingControl requests;
@@ -85,10 +86,11 @@ T get(const char*& p) {
 
 /// A request's head; the encoded arguments follow it.
 struct RequestHead {
-    static constexpr std::size_t size = length_prefix + 4 + 4 + 4;
+    static constexpr std::size_t size = length_prefix + 4 + 4 + 4 + 8;
     std::uint32_t task = 0;
     std::uint32_t activity = 0;
-    std::uint32_t seq = 0;  ///< the request's number on its worker, from 1
+    std::uint32_t seq = 0;           ///< the request's number on its worker, from 1
+    std::uint64_t heartbeat_us = 0;  ///< the attempt's heartbeat timeout (0: none)
     std::uint64_t args_size = 0;
 
     void encode(char* out) const {
@@ -96,6 +98,7 @@ struct RequestHead {
         put<std::uint32_t>(out, task);
         put<std::uint32_t>(out, activity);
         put<std::uint32_t>(out, seq);
+        put<std::uint64_t>(out, heartbeat_us);
     }
     /// False if its length makes no sense.
     bool decode(const char* in) {
@@ -105,6 +108,7 @@ struct RequestHead {
         task = get<std::uint32_t>(in);
         activity = get<std::uint32_t>(in);
         seq = get<std::uint32_t>(in);
+        heartbeat_us = get<std::uint64_t>(in);
         return true;
     }
 };

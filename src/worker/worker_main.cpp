@@ -304,11 +304,13 @@ void worker_main(const Registry* registry, WorkerShared* shared, PoolShared* poo
         io.new_task();
         std::int64_t started = monotonic_us();
         shared->started_us.store(started, std::memory_order_seq_cst);
+        shared->beat_us.store(started, std::memory_order_relaxed);  // not the last task's: seen with `current`
         shared->current.store(std::uint64_t(task) + 1, std::memory_order_seq_cst);
         ReplyOut out(io, task, started);
         Completion c;
         if (activity < registry->size()) {
-            run_activity(*registry, activity, in, out, c);
+            run_activity(*registry, activity, in, out, c,
+                         {std::chrono::microseconds(head.heartbeat_us), &shared->beat_us, nullptr});
         } else {
             c.outcome = Completion::Outcome::failed;
             c.error.message = "worker got an unknown activity index";
