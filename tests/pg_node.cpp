@@ -1,7 +1,7 @@
 // A process standing for another host in the PostgreSQL engine's tests
 // (test_postgres.cpp): it serves, runs, starts or waits for executions of `Stages`.
 //
-//   pg_node CONNINFO [--workers N] [--lease MS] [--retries R] serve
+//   pg_node CONNINFO [--workers N] [--lease MS] [--retries R] [--heartbeat MS] serve
 //   pg_node CONNINFO [options] run N MS        prints the value
 //   pg_node CONNINFO [options] start N MS      prints the execution id
 //   pg_node CONNINFO [options] result ID       prints the value
@@ -18,7 +18,7 @@ int main(int argc, char** argv) try {
     flowy::PostgresWorkflow<pgtest::Stages> w{argv[1]};
     int retries = 0;
     int i = 2;
-    int workers = 2, lease = 1000;
+    int workers = 2, lease = 1000, heartbeat = 0;
     for (; i + 1 < argc && std::string(argv[i]).rfind("--", 0) == 0; i += 2) {
         std::string opt = argv[i];
         int v = std::atoi(argv[i + 1]);
@@ -28,10 +28,12 @@ int main(int argc, char** argv) try {
             lease = v;
         else if (opt == "--retries")
             retries = v;
+        else if (opt == "--heartbeat")  // `work` beats (pgtest::beating_work), with this heartbeat timeout
+            heartbeat = v;
         else
             return 2;
     }
-    pgtest::configure(w, retries);
+    pgtest::configure(w, retries, std::chrono::milliseconds(heartbeat));
     w.workers(workers).lease(std::chrono::milliseconds(lease));
     std::string cmd = argv[i];
     if (cmd == "serve") {

@@ -33,6 +33,28 @@ inline int work(int i, int ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     return i * i;
 }
+/// `work` for the heartbeat tests: beats every 20 ms for `ms`, and stops (recording "lost i")
+/// once heartbeat() says the attempt is lost. With $FLOWY_TEST_SILENT set, the first
+/// attempt of task 0 in the test goes silent instead (stuck for 30 s).
+inline int beating_work(int i, int ms) {
+    effect("work", i);
+    if (const char* marker = std::getenv("FLOWY_TEST_SILENT"); marker && i == 0) {
+        int fd = ::open(marker, O_WRONLY | O_CREAT | O_EXCL, 0644);
+        if (fd >= 0) {
+            ::close(fd);
+            std::this_thread::sleep_for(std::chrono::seconds(30));
+        }
+    }
+    for (auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+         std::chrono::steady_clock::now() < until;) {
+        if (!flowy::heartbeat()) {
+            effect("lost", i);
+            return -1;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return i * i;
+}
 inline int again(int v, int ms) {
     effect("again", v);
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
@@ -61,8 +83,11 @@ inline int stages_value(int n) {
 }
 
 template <class W>
-void configure(W& w, int retries) {
-    w.conf_activity("work", pgtest::work, {.retries = retries});
+void configure(W& w, int retries, std::chrono::milliseconds heartbeat = {}) {
+    if (heartbeat.count() > 0)
+        w.conf_activity("work", pgtest::beating_work, {.retries = retries, .heartbeat_timeout = heartbeat});
+    else
+        w.conf_activity("work", pgtest::work, {.retries = retries});
     w.conf_activity("again", pgtest::again, {.retries = retries});
     w.conf_activity("total", pgtest::total);
 }

@@ -81,6 +81,20 @@ std::string slurp(const std::string& path) {
     return std::string((std::istreambuf_iterator<char>(f)), {});
 }
 
+/// CPU time (user + system) process `pid` has used, in seconds.
+double cpu_seconds(int pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+    std::string s((std::istreambuf_iterator<char>(f)), {});
+    std::istringstream rest(s.substr(s.rfind(')') + 2));
+    std::string field;
+    long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+        if (i == 14) utime = std::stoll(field);
+        if (i == 15) stime = std::stoll(field);
+    }
+    return double(utime + stime) / double(sysconf(_SC_CLK_TCK));
+}
+
 int parent_of(int pid) {
     std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
     std::string s((std::istreambuf_iterator<char>(f)), {});
@@ -469,14 +483,69 @@ TEST_CASE("the schema is made once by flowy, and a newer one is refused with a c
     auto w = quiet<Echo>(db);
     w.conf_activity("echo", echo).workers(1);
     CHECK(w.run(std::string("a")) == "aa");
-    CHECK(cluster->psql("SELECT value FROM flowy.meta WHERE key = 'schema_version'", db_name()) == "1");
+    CHECK(cluster->psql("SELECT value FROM flowy.meta WHERE key = 'schema_version'", db_name()) == "2");
+    // A version-1 schema (made by the release before heartbeats) is brought up to version 2,
+    // keeping its executions; then it runs as any other.
+    cluster->psql("ALTER TABLE flowy.tasks DROP COLUMN heartbeat_ms", db_name());
+    cluster->psql("UPDATE flowy.meta SET value = '1' WHERE key = 'schema_version'", db_name());
+    CHECK(w.run(std::string("c")) == "cc");
+    CHECK(cluster->psql("SELECT value FROM flowy.meta WHERE key = 'schema_version'", db_name()) == "2");
+    CHECK(cluster->psql("SELECT count(*) FROM flowy.tasks WHERE heartbeat_ms = 0", db_name()) == "2");
     cluster->psql("UPDATE flowy.meta SET value = '99' WHERE key = 'schema_version'", db_name());
     try {
         w.run(std::string("b"));
         FAIL("ran on a newer schema");
     } catch (const flowy::ConfigError& e) {
-        CHECK(std::string(e.what()).find("version 99, newer than this library's (1)") != std::string::npos);
+        CHECK(std::string(e.what()).find("version 99, newer than this library's (2)") != std::string::npos);
     }
+}
+
+TEST_CASE(
+    "heartbeats through PostgreSQL: a silent attempt is stopped by its serving process and retried; an "
+    "activity whose lease was lost is told by heartbeat()") {
+    std::string db = fresh_db();
+    std::string effects = fresh_effects();
+    std::string marker = cluster->dir + "/silent-" + std::to_string(databases);
+    setenv("FLOWY_TEST_SILENT", marker.c_str(), 1);  // task 0's first attempt goes silent for 30 s
+    {
+        Node decider(PG_NODE,
+                     node_args(db, {"--workers", "0", "--retries", "1", "--heartbeat", "500", "run", "1", "100"}));
+        Node server(PG_NODE, node_args(db, {"--workers", "1", "--heartbeat", "500", "serve"}));
+        REQUIRE_MESSAGE(decider.wait(20s) == 0, decider.err());
+        CHECK(first_line(decider.out()) == std::to_string(pgtest::stages_value(1)));
+        CHECK(read_effects(effects).n("work 0") == 2);
+        CHECK(cluster->psql("SELECT state, error_kind, error_message LIKE '%no heartbeat for 500 ms' FROM "
+                            "flowy.tasks WHERE id = 'work-0-0'",
+                            db_name()) == "failed|timed_out|t");
+        CHECK(cluster->psql("SELECT heartbeat_ms FROM flowy.tasks WHERE id = 'work-0-1'", db_name()) == "500");
+        server.signal(SIGTERM);
+        CHECK(server.wait() == 0);
+    }
+    unsetenv("FLOWY_TEST_SILENT");
+
+    // The serving process is stopped past its lease while its worker beats on: the task
+    // runs again elsewhere; when the serving process comes back, the activity it still runs
+    // learns from heartbeat() that its attempt was lost, and stops.
+    db = fresh_db();
+    effects = fresh_effects();
+    Node decider(PG_NODE,
+                 node_args(db, {"--workers", "0", "--retries", "1", "--heartbeat", "2000", "run", "1", "3000"}));
+    Node first(PG_NODE, node_args(db, {"--workers", "1", "--retries", "1", "--heartbeat", "2000", "serve"}));
+    wait_effects(effects, [](const Effects& x) { return x.n("work 0") >= 1; });
+    // Its one worker busy, the serving process sleeps until the worker is done (it spun at
+    // a core's worth before: 0.84 s of CPU a second).
+    double cpu = cpu_seconds(first.pid);
+    std::this_thread::sleep_for(1s);
+    CHECK(cpu_seconds(first.pid) - cpu < 0.3);
+    Node second(PG_NODE, node_args(db, {"--workers", "1", "--retries", "1", "--heartbeat", "2000", "serve"}));
+    first.signal(SIGSTOP);
+    wait_effects(effects, [](const Effects& x) { return x.n("work 0") >= 2; });  // the lease (1 s) lapsed
+    first.signal(SIGCONT);
+    Effects e = wait_effects(effects, [](const Effects& x) { return x.n("lost 0") >= 1; });
+    CHECK(parent_of(e.pids["lost 0"].front()) == first.pid);
+    REQUIRE_MESSAGE(decider.wait(30s) == 0, decider.err());
+    CHECK(first_line(decider.out()) == std::to_string(pgtest::stages_value(1)));
+    CHECK(cluster->psql("SELECT state FROM flowy.tasks WHERE id = 'work-0-1'", db_name()) == "succeeded");
 }
 
 namespace {

@@ -84,6 +84,10 @@ public:
     /// Stops every worker. With `abort`, running tasks are abandoned (their workers killed
     /// where the executor can); otherwise it waits for them.
     virtual void stop(bool abort) noexcept = 0;
+    /// Task `task` (submitted, not completed) no longer counts: its attempt was lost
+    /// elsewhere (the PostgreSQL engine: its lease). Its activity's flowy::heartbeat()
+    /// returns false from then on, where the executor can tell it; it still completes.
+    virtual void lose(std::uint32_t /*task*/) {}
     /// Also return from wait() when `fd` is readable (a database connection's socket);
     /// -1 stops watching. Executors that cannot watch return false.
     virtual bool watch(int /*fd*/) { return false; }

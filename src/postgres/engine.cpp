@@ -135,6 +135,7 @@ CREATE TABLE flowy.tasks (
     task_list text NOT NULL,
     args bytea NOT NULL,
     timeout_ms bigint NOT NULL DEFAULT 0,
+    heartbeat_ms bigint NOT NULL DEFAULT 0,
     state text NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
     token integer NOT NULL DEFAULT 0,
     lease_until timestamptz,
@@ -201,6 +202,21 @@ void ensure_schema(Connection& db) {
         v = stored_version(db);
     }
     if (!v || *v > schema_version) throw ConfigError(newer_schema(v));
+    if (*v < schema_version) {
+        // An older schema is brought up to this library's, once (the same lock as its making).
+        // Processes of the older library then refuse it, with the error above: stop them first.
+        try {
+            db.exec_script(
+                "BEGIN; SELECT pg_advisory_xact_lock(7466511042); "
+                "ALTER TABLE flowy.tasks ADD COLUMN IF NOT EXISTS heartbeat_ms bigint NOT NULL DEFAULT 0; "
+                "UPDATE flowy.meta SET value = '2' WHERE key = 'schema_version' AND value::int4 < 2; COMMIT;");
+        } catch (const StatementError& e) {
+            db.exec_script("ROLLBACK");
+            throw ConfigError("flowy: cannot bring the flowy schema from version " + std::to_string(*v) + " to " +
+                              std::to_string(schema_version) + ": " + e.what() +
+                              " (the role needs to own the flowy schema's tables)");
+        }
+    }
 }
 
 /// A connection whose warnings go to `log`; ConfigError if it cannot be made.
@@ -289,7 +305,10 @@ public:
     }
     /// Waits for a completion of a local worker, or the connection, or `deadline`.
     void wait(Clock::time_point deadline) {
-        deadline = std::min(deadline, next_look_);
+        // The periodic look at the queue is due only with room for a task: a process whose
+        // workers are all busy sleeps until one of them finishes (or dies: the pool notices
+        // that only when it sleeps), instead of spinning on a look it cannot make.
+        if (free_slots() > 0) deadline = std::min(deadline, next_look_);
         if (!running_.empty()) deadline = std::min(deadline, next_renewal_);
         if (pool_->in_flight() > 0) {
             pool_->wait(finished_, deadline);
@@ -305,7 +324,7 @@ private:
         std::int64_t token = 0;
         std::string args;
         std::uint32_t activity = 0;
-        milliseconds timeout{0};
+        milliseconds timeout{0}, heartbeat{0};
     };
     /// Whether the tasks this process ran took under 1 ms on average: they may queue on a
     /// worker (claimed 16 per worker, sent with depth 16); others only go to an idle one.
@@ -328,7 +347,8 @@ private:
                      "FROM flowy.tasks WHERE state = 'queued' AND workflow = $1 AND task_list = l.list "
                      "ORDER BY queued_at LIMIT $3 FOR UPDATE SKIP LOCKED) q LIMIT $3) c, quick "
                      "WHERE t.execution = c.execution AND t.id = c.id "
-                     "RETURNING t.execution, t.id, t.token, t.activity, t.activity_name, t.args, t.timeout_ms",
+                     "RETURNING t.execution, t.id, t.token, t.activity, t.activity_name, t.args, t.timeout_ms, "
+                     "t.heartbeat_ms",
                      Params()
                          .text(workflow_)
                          .texts(lists_)
@@ -362,6 +382,7 @@ private:
             }
             c.activity = static_cast<std::uint32_t>(activity);
             c.timeout = milliseconds(r.integer(i, 6));
+            c.heartbeat = milliseconds(r.integer(i, 7));
             run(slot);
         }
     }
@@ -374,7 +395,8 @@ private:
         q.activity = c.activity;
         q.args = c.args;
         q.timeout = c.timeout;
-        q.depth = c.timeout.count() == 0 && short_tasks() ? 16 : 1;
+        q.heartbeat_timeout = c.heartbeat;
+        q.depth = c.timeout.count() == 0 && c.heartbeat.count() == 0 && short_tasks() ? 16 : 1;
         pool_->submit(q);
     }
 
@@ -495,11 +517,19 @@ private:
             ids.push_back(slots_[s].id);
             tokens.push_back(slots_[s].token);
         }
-        db_.exec(
+        Rows r = db_.exec(
             "UPDATE flowy.tasks t SET lease_until = clock_timestamp() + $4 * interval '1 millisecond' "
             "FROM unnest($1::int8[], $2::text[], $3::int8[]) AS c(execution, id, token) "
-            "WHERE t.execution = c.execution AND t.id = c.id AND t.token = c.token AND t.state = 'running'",
+            "WHERE t.execution = c.execution AND t.id = c.id AND t.token = c.token AND t.state = 'running' "
+            "RETURNING t.execution, t.id",
             Params().int8s(execs).texts(ids).int8s(tokens).integer(lease_.count()));
+        if (static_cast<std::size_t>(r.size()) == running_.size()) return;
+        // The others lost their leases (this process was stopped or cut off past them): their
+        // activities' flowy::heartbeat() says so from now on.
+        std::unordered_set<std::string> kept;
+        for (int i = 0; i < r.size(); ++i) kept.insert(std::to_string(r.integer(i, 0)) + "/" + r.text(i, 1));
+        for (std::uint32_t s : running_)
+            if (!kept.count(std::to_string(slots_[s].execution) + "/" + slots_[s].id)) pool_->lose(s);
     }
 
     Connection& db_;
@@ -619,6 +649,8 @@ public:
         p.args = std::string(r.args);
         p.timeout_ms = std::chrono::duration_cast<milliseconds>(r.timeout).count();
         if (r.timeout.count() > 0 && p.timeout_ms == 0) p.timeout_ms = 1;
+        p.heartbeat_ms = std::chrono::duration_cast<milliseconds>(r.heartbeat_timeout).count();
+        if (r.heartbeat_timeout.count() > 0 && p.heartbeat_ms == 0) p.heartbeat_ms = 1;
         outstanding_.emplace(p.id, r.task);
         pending_.push_back(std::move(p));
         return -1;
@@ -660,7 +692,7 @@ private:
         std::string id;
         std::uint32_t activity = 0;
         std::string args;
-        std::int64_t timeout_ms = 0;
+        std::int64_t timeout_ms = 0, heartbeat_ms = 0;
     };
 
     void hear() {
@@ -675,7 +707,7 @@ private:
     void flush() {
         while (!pending_.empty() || !hold_.lines.empty()) {
             std::vector<std::string> ids, names, lists, args;
-            std::vector<std::int64_t> activities, timeouts;
+            std::vector<std::int64_t> activities, timeouts, heartbeats;
             std::size_t bytes = 0, n = 0;
             for (; n < pending_.size() && (n == 0 || bytes < batch_bytes); ++n) {
                 Pending& p = pending_[n];
@@ -686,6 +718,7 @@ private:
                 lists.push_back(names_.list[p.activity]);
                 args.push_back(std::move(p.args));
                 timeouts.push_back(p.timeout_ms);
+                heartbeats.push_back(p.heartbeat_ms);
             }
             Rows r = db_.exec(
                 "WITH fence AS (UPDATE flowy.executions SET lease_until = clock_timestamp() + $3 * interval "
@@ -693,9 +726,10 @@ private:
                 "h AS (INSERT INTO flowy.history (execution, seq, lines) SELECT $1, $10, $11 FROM fence "
                 "WHERE $11 <> '' ON CONFLICT DO NOTHING), "
                 "ins AS (INSERT INTO flowy.tasks (execution, id, workflow, activity, activity_name, task_list, args, "
-                "timeout_ms, state) SELECT $1, t.id, $4, t.activity, t.name, t.list, t.args, t.timeout, 'queued' "
-                "FROM fence, unnest($5::text[], $6::int8[], $7::text[], $8::text[], $9::bytea[], $12::int8[]) "
-                "AS t(id, activity, name, list, args, timeout) ON CONFLICT DO NOTHING RETURNING id) "
+                "timeout_ms, heartbeat_ms, state) SELECT $1, t.id, $4, t.activity, t.name, t.list, t.args, "
+                "t.timeout, t.heartbeat, 'queued' FROM fence, unnest($5::text[], $6::int8[], $7::text[], $8::text[], "
+                "$9::bytea[], $12::int8[], $13::int8[]) AS t(id, activity, name, list, args, timeout, heartbeat) "
+                "ON CONFLICT DO NOTHING RETURNING id) "
                 "SELECT 0, NULL::text FROM fence UNION ALL SELECT 1, id FROM ins UNION ALL "
                 "SELECT 2, pg_notify('flowy_tasks', $4)::text FROM fence WHERE EXISTS (SELECT 1 FROM ins)",
                 Params()
@@ -710,7 +744,8 @@ private:
                     .byteas(args)
                     .integer(hold_.history_seq)
                     .text(hold_.lines)
-                    .int8s(timeouts));
+                    .int8s(timeouts)
+                    .int8s(heartbeats));
             bool fenced = false;
             std::unordered_set<std::string> inserted;
             for (int i = 0; i < r.size(); ++i) {

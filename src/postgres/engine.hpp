@@ -20,6 +20,6 @@ struct Options {
 // The entry points (run, start, result, serve) are declared in include/flowy/postgres.hpp.
 
 /// The schema version this library writes, and checks a database against.
-inline constexpr int schema_version = 1;
+inline constexpr int schema_version = 2;  // 2: tasks.heartbeat_ms
 
 }  // namespace flowy::detail::pg

@@ -187,6 +187,12 @@ public:
 
     std::size_t in_flight() const override { return in_flight_; }
 
+    void lose(std::uint32_t task) override {
+        for (Worker& w : workers_)
+            if (w.pid > 0 && w.shared->current.load(std::memory_order_seq_cst) == std::uint64_t(task) + 1)
+                w.shared->lost.store(1, std::memory_order_relaxed);
+    }
+
     bool watch(int fd) override {
         if (watched_ >= 0) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, watched_, nullptr);  // may be closed already
         watched_ = fd;

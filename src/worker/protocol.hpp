@@ -50,6 +50,7 @@ struct WorkerShared {
     alignas(64) std::atomic<std::uint64_t> current{0};  // task + 1 while a task runs, else 0
     std::atomic<std::int64_t> started_us{0};            // when the current task started
     std::atomic<std::int64_t> beat_us{0};               // its last heartbeat (flowy::heartbeat())
+    std::atomic<std::uint32_t> lost{0};                 // set while the current task's attempt is lost
     std::atomic<std::uint32_t> passed{0};               // sequence of the last request taken off the ring
     std::atomic<std::uint32_t> stop{0};
     ipc::RingControl requests;

@@ -305,12 +305,13 @@ void worker_main(const Registry* registry, WorkerShared* shared, PoolShared* poo
         std::int64_t started = monotonic_us();
         shared->started_us.store(started, std::memory_order_seq_cst);
         shared->beat_us.store(started, std::memory_order_relaxed);  // not the last task's: seen with `current`
+        shared->lost.store(0, std::memory_order_relaxed);
         shared->current.store(std::uint64_t(task) + 1, std::memory_order_seq_cst);
         ReplyOut out(io, task, started);
         Completion c;
         if (activity < registry->size()) {
             run_activity(*registry, activity, in, out, c,
-                         {std::chrono::microseconds(head.heartbeat_us), &shared->beat_us, nullptr});
+                         {std::chrono::microseconds(head.heartbeat_us), &shared->beat_us, &shared->lost});
         } else {
             c.outcome = Completion::Outcome::failed;
             c.error.message = "worker got an unknown activity index";
