@@ -737,6 +737,80 @@ TEST_CASE("a failed command's whole output goes through PostgreSQL into the expo
     CHECK(t.junit().find("<system-out>$ /bin/sh -c") != std::string::npos);
 }
 
+TEST_CASE(
+    "flowy cancel stops an execution's running attempts and result() throws Cancelled; executions filters "
+    "by status and time; purge removes what ended long ago, with its tasks and history") {
+    std::string db = fresh_db();
+    std::string effects = fresh_effects();
+    std::string q = "'" + db + "'";
+    Node server(PG_NODE, node_args(db, {"--workers", "2", "serve"}));
+    Node starter(PG_NODE, node_args(db, {"start", "2", "4000"}));
+    REQUIRE(starter.wait() == 0);
+    flowy::ExecutionId a = flowy::ExecutionId::parse(first_line(starter.out()));
+    Effects e = wait_effects(effects, [](const Effects& x) { return x.n("work 0") + x.n("work 1") >= 2; });
+    std::vector<int> workers{e.pids["work 0"].front(), e.pids["work 1"].front()};
+
+    REQUIRE(tool("cancel --db " + q + " " + flowy::to_string(a)) == 0);
+    CHECK(slurp(cluster->dir + "/tool.out") == "execution " + flowy::to_string(a) + " cancelled\n");
+    auto w = quiet<pgtest::Stages>(db);
+    pgtest::configure(w, 0);
+    CHECK_THROWS_WITH_AS(w.result(a), ("flowy: execution " + flowy::to_string(a) + " was cancelled").c_str(),
+                         flowy::Cancelled);
+    // Its running attempts are stopped: their workers are killed at the next lease renewal.
+    auto until = Clock::now() + 10s;
+    auto alive = [](int pid) { return ::kill(pid, 0) == 0 && parent_of(pid) != 1; };
+    while ((alive(workers[0]) || alive(workers[1])) && Clock::now() < until) std::this_thread::sleep_for(20ms);
+    CHECK(!alive(workers[0]));
+    CHECK(!alive(workers[1]));
+    CHECK(cluster->psql(
+              "SELECT string_agg(DISTINCT state, ',') FROM flowy.tasks WHERE execution = " + flowy::to_string(a),
+              db_name()) == "cancelled");
+    CHECK(read_effects(effects).n("again 0") == 0);
+    CHECK(tool("cancel --db " + q + " " + flowy::to_string(a)) == 1);  // it had ended already
+    CHECK(slurp(cluster->dir + "/tool.out").find("had already ended") != std::string::npos);
+    CHECK(tool("cancel --db " + q + " 999") == 1);
+    CHECK(tool("cancel --db " + q + " x") == 1);
+
+    // The serving process goes on: another execution finishes.
+    w.workers(0);
+    CHECK(w.run(1, 10) == pgtest::stages_value(1));
+    std::string b = cluster->psql("SELECT max(id) FROM flowy.executions", db_name());
+
+    auto listed = [&](const std::string& args) {
+        REQUIRE(tool("executions --db " + q + " " + args) == 0);
+        std::istringstream out(slurp(cluster->dir + "/tool.out"));
+        std::string line, ids;
+        std::getline(out, line);  // the header
+        while (std::getline(out, line)) ids += line.substr(0, line.find(' ')) + ",";
+        return ids;
+    };
+    CHECK(listed("--status cancelled") == flowy::to_string(a) + ",");
+    CHECK(listed("--status succeeded") == b + ",");
+    CHECK(listed("--since 1h") == b + "," + flowy::to_string(a) + ",");
+    CHECK(listed("--since 2099-01-01") == "");
+    CHECK(tool("executions --db " + q + " --since yesterday") == 2);
+    CHECK(tool("executions --db " + q + " --status done") == 2);
+    CHECK(flowy::list_executions(db, flowy::ExecutionFilter{"cancelled", 0}).size() == 1);
+    CHECK_THROWS_AS(flowy::list_executions(db, flowy::ExecutionFilter{"done", 0}), std::invalid_argument);
+
+    // Purge: nothing ended a day ago yet; then the cancelled one did (its clock set back).
+    REQUIRE(tool("purge --db " + q + " --older-than 1d") == 0);
+    CHECK(slurp(cluster->dir + "/tool.out") == "removed 0 executions that ended more than 1d ago\n");
+    cluster->psql(
+        "UPDATE flowy.executions SET finished_at = now() - interval '2 days' WHERE id = " + flowy::to_string(a),
+        db_name());
+    REQUIRE(tool("purge --db " + q + " --older-than 1d") == 0);
+    CHECK(slurp(cluster->dir + "/tool.out") == "removed 1 execution that ended more than 1d ago\n");
+    CHECK(cluster->psql("SELECT count(*) FROM flowy.tasks WHERE execution = " + flowy::to_string(a), db_name()) == "0");
+    CHECK(cluster->psql("SELECT count(*) FROM flowy.history WHERE execution = " + flowy::to_string(a), db_name()) ==
+          "0");
+    CHECK(cluster->psql("SELECT count(*) FROM flowy.executions", db_name()) == "1");
+    CHECK(flowy::purge_executions(db, 0s) == 1);  // the other one, ended just now
+    CHECK(tool("purge --db " + q + " --older-than 30") == 2);
+    server.signal(SIGTERM);
+    CHECK(server.wait() == 0);
+}
+
 namespace {
 void stop_cluster(int sig) {
     if (cluster) cluster->stop();

@@ -4,7 +4,9 @@
 //   flowy summary TRACE [--format text|markdown]
 //   flowy junit TRACE -o OUT.xml
 //   flowy report TRACE -o OUT.html
-//   flowy executions --db CONNINFO
+//   flowy executions --db CONNINFO [--status STATUS] [--since AGE|DATE]
+//   flowy cancel --db CONNINFO ID
+//   flowy purge --db CONNINFO --older-than AGE
 //   flowy export TRACE -o OUT.jsonl
 //   flowy export --db CONNINFO ID -o OUT.jsonl
 //   flowy --version
@@ -17,6 +19,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -24,6 +27,38 @@
 #include <iostream>
 
 namespace {
+
+/// An age: a number and a unit (s, m, h, d, w): "90s", "15m", "12h", "30d".
+std::chrono::seconds parse_age(const std::string& text) {
+    std::size_t digits = 0;
+    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+    static const std::pair<const char*, long long> units[] = {
+        {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {"w", 7 * 86400}};
+    if (digits > 0 && digits <= 9)
+        for (auto [unit, seconds] : units)
+            if (text.substr(digits) == unit) return std::chrono::seconds(std::stoll(text.substr(0, digits)) * seconds);
+    throw CLI::ValidationError("an age is a number and a unit (s, m, h, d or w), as 30d: not '" + text + "'");
+}
+
+/// --since: an age ("2h": that long ago) or a local date and time ("2026-12-06",
+/// "2026-12-06T14:30"); Unix microseconds.
+std::int64_t parse_since(const std::string& text) {
+    if (!text.empty() && text.back() >= 'a') {
+        auto now =
+            std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
+        return now - std::chrono::duration_cast<std::chrono::microseconds>(parse_age(text)).count();
+    }
+    std::tm tm{};
+    tm.tm_isdst = -1;
+    const char* end = strptime(text.c_str(), "%Y-%m-%d", &tm);
+    if (end && *end == 'T') end = strptime(end + 1, "%H:%M", &tm);
+    if (end && *end == ':') end = strptime(end + 1, "%S", &tm);
+    if (!end || *end != '\0')
+        throw CLI::ValidationError("--since takes an age (2h, 30d) or a date (2026-12-06, 2026-12-06T14:30): not '" +
+                                   text + "'");
+    return std::int64_t(std::mktime(&tm)) * 1000000;
+}
 
 bool use_color(FILE* f) {
     return isatty(fileno(f)) && !std::getenv("NO_COLOR");
@@ -84,6 +119,18 @@ int main(int argc, char** argv) {
     auto* executions = app.add_subcommand("executions", "List the executions in a PostgreSQL engine's database");
     executions->add_option("--db", db, "A libpq connection string (URI or key=value)")->required();
     executions->add_option("-n,--limit", limit, "At most this many, newest first (default 100)");
+    std::string status, since, older_than;
+    executions->add_option("--status", status, "Only those with this status")
+        ->check(CLI::IsMember({"pending", "running", "succeeded", "failed", "cancelled"}));
+    executions->add_option("--since", since, "Only those started since: an age (2h, 30d) or a date (2026-12-06)");
+
+    auto* cancel = app.add_subcommand("cancel", "Cancel an execution: its running attempts are stopped");
+    cancel->add_option("--db", db, "A libpq connection string (URI or key=value)")->required();
+    cancel->add_option("id", id, "The execution's id")->required();
+
+    auto* purge = app.add_subcommand("purge", "Remove executions that ended long enough ago, with their history");
+    purge->add_option("--db", db, "A libpq connection string (URI or key=value)")->required();
+    purge->add_option("--older-than", older_than, "Ended more than this long ago: 90s, 15m, 12h, 30d, 2w")->required();
 
     auto* exporter = app.add_subcommand(
         "export", "Write a trace (a run journal), or with --db an execution's history, as JSON Lines");
@@ -115,9 +162,10 @@ int main(int argc, char** argv) {
         } else if (report->parsed()) {
             if (!write_file(out, load(trace).report_html(), "report")) return 1;
         } else if (executions->parsed()) {
+            flowy::ExecutionFilter filter{status, since.empty() ? 0 : parse_since(since)};
             std::printf("%-8s %-24s %-10s %-19s %-22s %s\n", "ID", "WORKFLOW", "STATUS", "STARTED", "DECIDER",
                         "TASKS (queued/running/succeeded/failed)");
-            for (const flowy::ExecutionInfo& e : flowy::list_executions(db, limit)) {
+            for (const flowy::ExecutionInfo& e : flowy::list_executions(db, filter, limit)) {
                 char when[32] = "-";
                 if (std::int64_t us = e.started_us ? e.started_us : e.created_us; us > 0) {
                     std::time_t s = static_cast<std::time_t>(us / 1000000);
@@ -131,6 +179,17 @@ int main(int argc, char** argv) {
                             static_cast<long long>(e.succeeded), static_cast<long long>(e.failed),
                             e.error.empty() ? "" : "  ", e.error.substr(0, 80).c_str());
             }
+        } else if (cancel->parsed()) {
+            flowy::ExecutionId e = flowy::ExecutionId::parse(id);
+            if (!flowy::cancel_execution(db, e)) {
+                error("cancel: execution " + id + " had already ended: nothing to cancel");
+                return 1;
+            }
+            std::cout << "execution " << e << " cancelled\n";
+        } else if (purge->parsed()) {
+            std::size_t n = flowy::purge_executions(db, parse_age(older_than));
+            std::cout << "removed " << n << (n == 1 ? " execution" : " executions") << " that ended more than "
+                      << older_than << " ago\n";
         } else if (exporter->parsed()) {
             if (db.empty()) {
                 for (const auto& w : flowy::Trace::convert_to_jsonl(id, out))
@@ -139,6 +198,9 @@ int main(int argc, char** argv) {
                 return 1;
             }
         }
+    } catch (const CLI::ValidationError& e) {  // an age or a date that does not read
+        error(e.what());
+        return 2;
     } catch (const std::exception& e) {
         error(e.what());
         return 1;

@@ -75,6 +75,26 @@ struct ExecutionInfo {
 
 /// The executions in the database at `conninfo`, newest first (at most `limit`).
 std::vector<ExecutionInfo> list_executions(const std::string& conninfo, int limit = 100);
+
+/// Which executions list_executions() returns.
+struct ExecutionFilter {
+    std::string status;         ///< "" for any, else pending, running, succeeded, failed or cancelled
+    std::int64_t since_us = 0;  ///< only those created at or after this time (Unix microseconds; 0: any)
+};
+/// The executions that pass `filter`, newest first (at most `limit`); std::invalid_argument
+/// for an unknown status.
+std::vector<ExecutionInfo> list_executions(const std::string& conninfo, const ExecutionFilter& filter, int limit = 100);
+
+/// Cancels execution `id`: it ends as cancelled (result() throws flowy::Cancelled), its
+/// queued tasks are dropped and its running attempts stopped (their serving processes kill
+/// their workers at their next lease renewal, within a third of the lease), and its
+/// decider stops. Returns false if it had ended already (it is left as it was);
+/// std::invalid_argument if there is no such execution.
+bool cancel_execution(const std::string& conninfo, ExecutionId id);
+
+/// Removes the executions that ended (succeeded, failed, cancelled) more than `older_than`
+/// ago, with their tasks and history; returns how many. Running ones are never touched.
+std::size_t purge_executions(const std::string& conninfo, std::chrono::seconds older_than);
 /// Execution `id`'s history as a trace (JSON Lines, docs/trace-format.md), which
 /// flowy::Trace and `flowy render|timeline|summary` read; throws std::invalid_argument
 /// if there is no such execution or nobody has decided it yet.

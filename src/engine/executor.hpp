@@ -85,9 +85,10 @@ public:
     /// where the executor can); otherwise it waits for them.
     virtual void stop(bool abort) noexcept = 0;
     /// Task `task` (submitted, not completed) no longer counts: its attempt was lost
-    /// elsewhere (the PostgreSQL engine: its lease). Its activity's flowy::heartbeat()
-    /// returns false from then on, where the executor can tell it; it still completes.
-    virtual void lose(std::uint32_t /*task*/) {}
+    /// elsewhere (the PostgreSQL engine: its lease, or its execution was cancelled). Its
+    /// activity's flowy::heartbeat() returns false from then on, where the executor can
+    /// tell it; with `stop`, its worker is stopped where the executor can. It still completes.
+    virtual void lose(std::uint32_t /*task*/, bool /*stop*/) {}
     /// Also return from wait() when `fd` is readable (a database connection's socket);
     /// -1 stops watching. Executors that cannot watch return false.
     virtual bool watch(int /*fd*/) { return false; }

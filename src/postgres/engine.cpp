@@ -325,6 +325,7 @@ private:
         std::string args;
         std::uint32_t activity = 0;
         milliseconds timeout{0}, heartbeat{0};
+        bool cancelled = false;  // its execution was cancelled: its attempt was stopped
     };
     /// Whether the tasks this process ran took under 1 ms on average: they may queue on a
     /// worker (claimed 16 per worker, sent with depth 16); others only go to an idle one.
@@ -490,7 +491,7 @@ private:
                 for (int i = 0; i < r.size(); ++i)
                     accepted.insert(std::to_string(r.integer(i, 0)) + "/" + r.text(i, 1));
                 for (std::size_t k = 0; k < n; ++k)
-                    if (!accepted.count(std::to_string(execs[k]) + "/" + ids[k]))
+                    if (!accepted.count(std::to_string(execs[k]) + "/" + ids[k]) && !slots_[done_[k].task].cancelled)
                         log_warning(log_, "the result of task " + ids[k] + " of execution " + std::to_string(execs[k]) +
                                               " came after its lease was lost (this process was stopped or cut "
                                               "off): another attempt took its place, and this one is dropped");
@@ -518,18 +519,27 @@ private:
             tokens.push_back(slots_[s].token);
         }
         Rows r = db_.exec(
-            "UPDATE flowy.tasks t SET lease_until = clock_timestamp() + $4 * interval '1 millisecond' "
-            "FROM unnest($1::int8[], $2::text[], $3::int8[]) AS c(execution, id, token) "
+            "WITH c AS (SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[]) AS c(execution, id, token)), "
+            "u AS (UPDATE flowy.tasks t SET lease_until = clock_timestamp() + $4 * interval '1 millisecond' FROM c "
             "WHERE t.execution = c.execution AND t.id = c.id AND t.token = c.token AND t.state = 'running' "
-            "RETURNING t.execution, t.id",
+            "RETURNING t.execution, t.id) "
+            "SELECT c.execution, c.id, coalesce(t.state, '') FROM c LEFT JOIN flowy.tasks t "
+            "ON t.execution = c.execution AND t.id = c.id "
+            "WHERE NOT EXISTS (SELECT FROM u WHERE u.execution = c.execution AND u.id = c.id)",
             Params().int8s(execs).texts(ids).int8s(tokens).integer(lease_.count()));
-        if (static_cast<std::size_t>(r.size()) == running_.size()) return;
-        // The others lost their leases (this process was stopped or cut off past them): their
-        // activities' flowy::heartbeat() says so from now on.
-        std::unordered_set<std::string> kept;
-        for (int i = 0; i < r.size(); ++i) kept.insert(std::to_string(r.integer(i, 0)) + "/" + r.text(i, 1));
-        for (std::uint32_t s : running_)
-            if (!kept.count(std::to_string(slots_[s].execution) + "/" + slots_[s].id)) pool_->lose(s);
+        if (r.size() == 0) return;
+        // These were not renewed. A cancelled task's attempt is stopped (its worker killed);
+        // the others lost their leases (this process was stopped or cut off past them), and
+        // their activities' flowy::heartbeat() says so from now on.
+        std::unordered_map<std::string, bool> gone;  // "execution/id" -> cancelled
+        for (int i = 0; i < r.size(); ++i)
+            gone[std::to_string(r.integer(i, 0)) + "/" + r.text(i, 1)] = r.text(i, 2) == "cancelled";
+        for (std::uint32_t s : running_) {
+            auto it = gone.find(std::to_string(slots_[s].execution) + "/" + slots_[s].id);
+            if (it == gone.end()) continue;
+            slots_[s].cancelled = it->second;
+            pool_->lose(s, it->second);
+        }
     }
 
     Connection& db_;
@@ -855,6 +865,12 @@ private:
         hold_.failure = std::move(why);
     }
     void lost() {
+        Rows r = db_.exec("SELECT status FROM flowy.executions WHERE id = $1", Params().integer(execution_));
+        if (r.size() > 0 && r.text(0, 0) == "cancelled") {
+            fail(std::make_exception_ptr(TaskError("flowy: execution " + std::to_string(execution_) + " was cancelled",
+                                                   "", "flowy::ExecutionCancelled")));
+            return;
+        }
         fail(std::make_exception_ptr(
             TaskError("flowy: this process lost its lease on execution " + std::to_string(execution_) +
                           " (it was stopped or cut off from the database for longer than the lease): another "
@@ -1066,9 +1082,9 @@ SlotPtr run(const Config& config, const WorkflowType& type, std::string args, co
     try {
         return decide(p, config, type, id, 1, std::move(args), nullptr, 0, o);
     } catch (const TaskError& e) {
-        if (e.type() != "flowy::LeaseLost") throw;
-        log_warning(config.log, std::string(e.what()) + "; waiting for its result");
-        return wait_for(*p.db, static_cast<std::uint64_t>(id));
+        if (e.type() != "flowy::LeaseLost" && e.type() != "flowy::ExecutionCancelled") throw;
+        if (e.type() == "flowy::LeaseLost") log_warning(config.log, std::string(e.what()) + "; waiting for its result");
+        return wait_for(*p.db, static_cast<std::uint64_t>(id));  // a cancelled one throws Cancelled
     }
 }
 
@@ -1115,6 +1131,8 @@ void serve_until_stopped(Process& p, const Config& config, const WorkflowType& t
                 } catch (const TaskError& e) {
                     // The execution failed (recorded), or this process lost it: either way, serve on.
                     if (e.type() == "flowy::LeaseLost") log_warning(config.log, e.what());
+                    if (e.type() == "flowy::ExecutionCancelled")
+                        log_warning(config.log, std::string(e.what()) + ": this process stopped deciding it");
                 } catch (const ConfigError& e) {
                     log_warning(config.log, std::string("execution ") + std::to_string(c->id) + ": " + e.what());
                 }
@@ -1165,15 +1183,25 @@ void OptionsBox::lease(std::chrono::milliseconds l) {
 namespace flowy {
 
 std::vector<ExecutionInfo> list_executions(const std::string& conninfo, int limit) {
+    return list_executions(conninfo, ExecutionFilter{}, limit);
+}
+
+std::vector<ExecutionInfo> list_executions(const std::string& conninfo, const ExecutionFilter& filter, int limit) {
     using namespace detail::pg;
+    static const char* const statuses[] = {"pending", "running", "succeeded", "failed", "cancelled"};
+    if (!filter.status.empty() &&
+        std::find(std::begin(statuses), std::end(statuses), filter.status) == std::end(statuses))
+        throw std::invalid_argument("flowy: no execution status '" + filter.status +
+                                    "' (pending, running, succeeded, failed or cancelled)");
     std::unique_ptr<Connection> db = connect_to_read(conninfo);
     Rows r = db->exec(
         "SELECT e.id, e.workflow, e.status, coalesce(e.decider, ''), e.created_at, e.started_at, e.finished_at, "
         "count(t.id) FILTER (WHERE t.state = 'queued'), count(t.id) FILTER (WHERE t.state = 'running'), "
         "count(t.id) FILTER (WHERE t.state = 'succeeded'), count(t.id) FILTER (WHERE t.state = 'failed'), "
         "coalesce(e.error_message, '') FROM flowy.executions e LEFT JOIN flowy.tasks t ON t.execution = e.id "
+        "WHERE ($2 = '' OR e.status = $2) AND e.created_at >= to_timestamp($3 / 1e6) "
         "GROUP BY e.id ORDER BY e.id DESC LIMIT $1",
-        Params().integer(limit));
+        Params().integer(limit).text(filter.status).integer(filter.since_us));
     std::vector<ExecutionInfo> out;
     for (int i = 0; i < r.size(); ++i) {
         ExecutionInfo e;
@@ -1192,6 +1220,38 @@ std::vector<ExecutionInfo> list_executions(const std::string& conninfo, int limi
         out.push_back(std::move(e));
     }
     return out;
+}
+
+bool cancel_execution(const std::string& conninfo, ExecutionId id) {
+    using namespace detail::pg;
+    std::unique_ptr<Connection> db = connect_to_read(conninfo);
+    auto n = static_cast<std::int64_t>(id.value());
+    // One transaction: the execution ends, its queued and running tasks are cancelled (a
+    // running attempt's serving process stops it when its renewal finds that), and its
+    // decider and those waiting for its result are woken.
+    Rows r = db->exec(
+        "WITH x AS (SELECT id, status FROM flowy.executions WHERE id = $1), "
+        "e AS (UPDATE flowy.executions SET status = 'cancelled', error_kind = 'cancelled', "
+        "error_message = $2, error_type = 'flowy::Cancelled', finished_at = clock_timestamp(), lease_until = NULL "
+        "WHERE id = $1 AND status IN ('pending', 'running') RETURNING id), "
+        "t AS (UPDATE flowy.tasks SET state = 'cancelled', lease_until = NULL, finished_at = clock_timestamp() "
+        "WHERE execution = $1 AND state IN ('queued', 'running') AND EXISTS (SELECT FROM e) RETURNING id) "
+        "SELECT x.status, (SELECT count(*) FROM e), (SELECT count(*) FROM t), "
+        "pg_notify('flowy_result_' || $1, ''), pg_notify('flowy_done_' || $1, '') FROM x",
+        Params().integer(n).text("flowy: execution " + to_string(id) + " was cancelled"));
+    if (r.size() == 0) throw std::invalid_argument("flowy: there is no execution " + to_string(id));
+    return r.integer(0, 1) > 0;
+}
+
+std::size_t purge_executions(const std::string& conninfo, std::chrono::seconds older_than) {
+    using namespace detail::pg;
+    if (older_than.count() < 0) throw std::invalid_argument("flowy: purge: a negative age");
+    std::unique_ptr<Connection> db = connect_to_read(conninfo);
+    Rows r = db->exec(
+        "WITH d AS (DELETE FROM flowy.executions WHERE status IN ('succeeded', 'failed', 'cancelled') "
+        "AND finished_at < clock_timestamp() - $1 * interval '1 second' RETURNING id) SELECT count(*) FROM d",
+        Params().integer(older_than.count()));
+    return static_cast<std::size_t>(r.integer(0, 0));
 }
 
 std::string export_trace(const std::string& conninfo, ExecutionId id) {

@@ -187,10 +187,15 @@ public:
 
     std::size_t in_flight() const override { return in_flight_; }
 
-    void lose(std::uint32_t task) override {
-        for (Worker& w : workers_)
-            if (w.pid > 0 && w.shared->current.load(std::memory_order_seq_cst) == std::uint64_t(task) + 1)
-                w.shared->lost.store(1, std::memory_order_relaxed);
+    void lose(std::uint32_t task, bool stop) override {
+        for (Worker& w : workers_) {
+            if (w.pid <= 0 || w.shared->current.load(std::memory_order_seq_cst) != std::uint64_t(task) + 1) continue;
+            w.shared->lost.store(1, std::memory_order_relaxed);
+            if (stop) {  // the worker and all it started; its death completes the task (as a crash)
+                ::kill(-w.pid, SIGKILL);
+                ::kill(w.pid, SIGKILL);
+            }
+        }
     }
 
     bool watch(int fd) override {
