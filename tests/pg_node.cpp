@@ -1,7 +1,7 @@
 // A process standing for another host in the PostgreSQL engine's tests
 // (test_postgres.cpp): it serves, runs, starts or waits for executions of `Stages`.
 //
-//   pg_node CONNINFO [--workers N] [--lease MS] [--retries R] [--heartbeat MS] serve
+//   pg_node CONNINFO [--workers N] [--lease MS] [--retries R] [--heartbeat MS] [--list L] serve
 //   pg_node CONNINFO [options] run N MS        prints the value
 //   pg_node CONNINFO [options] start N MS      prints the execution id
 //   pg_node CONNINFO [options] result ID       prints the value
@@ -19,6 +19,7 @@ int main(int argc, char** argv) try {
     int retries = 0;
     int i = 2;
     int workers = 2, lease = 1000, heartbeat = 0;
+    std::string list;
     for (; i + 1 < argc && std::string(argv[i]).rfind("--", 0) == 0; i += 2) {
         std::string opt = argv[i];
         int v = std::atoi(argv[i + 1]);
@@ -30,10 +31,12 @@ int main(int argc, char** argv) try {
             retries = v;
         else if (opt == "--heartbeat")  // `work` beats (pgtest::beating_work), with this heartbeat timeout
             heartbeat = v;
+        else if (opt == "--list")  // `again` goes on this task list
+            list = argv[i + 1];
         else
             return 2;
     }
-    pgtest::configure(w, retries, std::chrono::milliseconds(heartbeat));
+    pgtest::configure(w, retries, std::chrono::milliseconds(heartbeat), list);
     w.workers(workers).lease(std::chrono::milliseconds(lease));
     std::string cmd = argv[i];
     if (cmd == "serve") {

@@ -82,13 +82,14 @@ inline int stages_value(int n) {
     return s;
 }
 
+/// `again` goes on task list `list` ("": the default one).
 template <class W>
-void configure(W& w, int retries, std::chrono::milliseconds heartbeat = {}) {
+void configure(W& w, int retries, std::chrono::milliseconds heartbeat = {}, const std::string& list = {}) {
     if (heartbeat.count() > 0)
         w.conf_activity("work", pgtest::beating_work, {.retries = retries, .heartbeat_timeout = heartbeat});
     else
         w.conf_activity("work", pgtest::work, {.retries = retries});
-    w.conf_activity("again", pgtest::again, {.retries = retries});
+    w.conf_activity("again", pgtest::again, {.retries = retries, .task_list = list});
     w.conf_activity("total", pgtest::total);
 }
 

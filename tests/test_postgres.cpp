@@ -811,6 +811,45 @@ TEST_CASE(
     CHECK(server.wait() == 0);
 }
 
+TEST_CASE(
+    "task lists: a task on a list nobody serves waits, and flowy executions says so; a process that serves "
+    "the list runs it") {
+    std::string db = fresh_db();
+    std::string effects = fresh_effects();
+    std::string q = "'" + db + "'";
+    // `again` goes on list gpu; this serving process serves only the default list.
+    Node plain(PG_NODE, node_args(db, {"--workers", "1", "serve"}));
+    Node decider(PG_NODE, node_args(db, {"--workers", "0", "--list", "gpu", "run", "2", "10"}));
+    wait_effects(effects, [](const Effects& x) { return x.n("work 0") + x.n("work 1") >= 2; });
+    std::string out;
+    for (auto until = Clock::now() + 20s; Clock::now() < until; std::this_thread::sleep_for(50ms)) {
+        REQUIRE(tool("executions --db " + q) == 0);
+        out = slurp(cluster->dir + "/tool.out");
+        if (out.find("waiting for a worker of task list gpu since ") != std::string::npos) break;
+    }
+    CHECK_MESSAGE(out.find("waiting for a worker of task list gpu since ") != std::string::npos, out);
+    auto listed = flowy::list_executions(db);
+    REQUIRE(listed.size() == 1);
+    CHECK(listed[0].waiting_list == "gpu");
+    CHECK(listed[0].waiting_since_us > 0);
+    CHECK(read_effects(effects).n("again 0") + read_effects(effects).n("again 1") == 0);
+    CHECK(decider.alive());
+    // A process that serves gpu: the tasks run, and nothing waits any more.
+    Node gpu(PG_NODE, node_args(db, {"--workers", "1", "--list", "gpu", "serve"}));
+    REQUIRE_MESSAGE(decider.wait(30s) == 0, decider.err());
+    CHECK(first_line(decider.out()) == std::to_string(pgtest::stages_value(2)));
+    for (int i = 0; i < 2; ++i) {
+        std::vector<int> pids = read_effects(effects).pids["again " + std::to_string(i * i)];
+        REQUIRE(pids.size() == 1);
+        CHECK(parent_of(pids[0]) == gpu.pid);
+    }
+    CHECK(flowy::list_executions(db)[0].waiting_list.empty());
+    plain.signal(SIGTERM);
+    gpu.signal(SIGTERM);
+    CHECK(plain.wait() == 0);
+    CHECK(gpu.wait() == 0);
+}
+
 namespace {
 void stop_cluster(int sig) {
     if (cluster) cluster->stop();

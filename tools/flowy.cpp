@@ -165,19 +165,26 @@ int main(int argc, char** argv) {
             flowy::ExecutionFilter filter{status, since.empty() ? 0 : parse_since(since)};
             std::printf("%-8s %-24s %-10s %-19s %-22s %s\n", "ID", "WORKFLOW", "STATUS", "STARTED", "DECIDER",
                         "TASKS (queued/running/succeeded/failed)");
+            auto local_time = [](std::int64_t us, const char* format) {
+                char text[32] = "-";
+                if (us <= 0) return std::string(text);
+                std::time_t s = static_cast<std::time_t>(us / 1000000);
+                std::tm tm{};
+                localtime_r(&s, &tm);
+                std::strftime(text, sizeof text, format, &tm);
+                return std::string(text);
+            };
             for (const flowy::ExecutionInfo& e : flowy::list_executions(db, filter, limit)) {
-                char when[32] = "-";
-                if (std::int64_t us = e.started_us ? e.started_us : e.created_us; us > 0) {
-                    std::time_t s = static_cast<std::time_t>(us / 1000000);
-                    std::tm tm{};
-                    localtime_r(&s, &tm);
-                    std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-                }
+                std::string when = local_time(e.started_us ? e.started_us : e.created_us, "%Y-%m-%d %H:%M:%S");
+                std::string note = e.error.substr(0, 80);
+                if (!e.waiting_list.empty())  // queued on a list nobody serves: say so before anything else
+                    note = "waiting for a worker of task list " + e.waiting_list + " since " +
+                           local_time(e.waiting_since_us, "%H:%M:%S");
                 std::printf("%-8s %-24s %-10s %-19s %-22s %lld/%lld/%lld/%lld%s%s\n", flowy::to_string(e.id).c_str(),
-                            e.workflow.c_str(), e.status.c_str(), when, e.decider.empty() ? "-" : e.decider.c_str(),
-                            static_cast<long long>(e.queued), static_cast<long long>(e.running),
-                            static_cast<long long>(e.succeeded), static_cast<long long>(e.failed),
-                            e.error.empty() ? "" : "  ", e.error.substr(0, 80).c_str());
+                            e.workflow.c_str(), e.status.c_str(), when.c_str(),
+                            e.decider.empty() ? "-" : e.decider.c_str(), static_cast<long long>(e.queued),
+                            static_cast<long long>(e.running), static_cast<long long>(e.succeeded),
+                            static_cast<long long>(e.failed), note.empty() ? "" : "  ", note.c_str());
             }
         } else if (cancel->parsed()) {
             flowy::ExecutionId e = flowy::ExecutionId::parse(id);

@@ -71,6 +71,10 @@ struct ExecutionInfo {
     std::int64_t created_us = 0, started_us = 0, finished_us = 0;     ///< Unix microseconds (0: not yet)
     std::int64_t queued = 0, running = 0, succeeded = 0, failed = 0;  ///< its tasks by state
     std::string error;                                                ///< why it failed
+    /// A task list that queued tasks of it wait on and that no serving process of its
+    /// workflow serves now ("" if none), and since when the oldest of them waits (Unix µs).
+    std::string waiting_list;
+    std::int64_t waiting_since_us = 0;
 };
 
 /// The executions in the database at `conninfo`, newest first (at most `limit`).

@@ -139,6 +139,9 @@ public:
     /// Runs SQL without parameters (several statements allowed), for the schema.
     void exec_script(const char* sql);
 
+    /// Sets the session's application_name (pg_stat_activity shows it), now and on every
+    /// new connection.
+    void set_name(std::string name);
     /// LISTEN to `channel` (kept across reconnections).
     void listen(const std::string& channel);
     void unlisten(const std::string& channel);
@@ -181,7 +184,8 @@ private:
     std::function<void(const std::string&)> warn_;
     PGconn* c_ = nullptr;
     std::vector<std::string> channels_;
-    std::vector<std::string> pending_;                       // notifications heard while executing a statement
+    std::string name_;                  // application_name set on each connection (empty: the connection string's)
+    std::vector<std::string> pending_;  // notifications heard while executing a statement
     std::unordered_map<std::string, std::string> prepared_;  // SQL and parameter types -> statement name
     int reconnects_ = 0;
     std::chrono::milliseconds answer_within_{30000};

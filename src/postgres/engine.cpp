@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <ctime>
 #include <deque>
 #include <optional>
@@ -272,6 +273,10 @@ constexpr const char* completion_columns =
 
 // ---- the worker side ----
 
+/// The application_name of a serving process's connection: this, its workflow, ": " and
+/// the task lists it serves, comma-separated (PostgreSQL keeps the first 63 bytes).
+constexpr const char* serving_prefix = "flowy serve ";
+
 /// Runs tasks claimed from the queue in a local pool of worker processes.
 class Server {
 public:
@@ -287,6 +292,11 @@ public:
           pool_(std::move(pool)) {
         for (const std::string& l : names_.list)
             if (!l.empty() && std::find(lists_.begin(), lists_.end(), l) == lists_.end()) lists_.push_back(l);
+        // What it serves, where `flowy executions` looks for it (pg_stat_activity): a list
+        // that no live connection names is one that nobody serves.
+        std::string served = serving_prefix + workflow_ + ": ";
+        for (std::size_t i = 0; i < lists_.size(); ++i) served += (i ? "," : "") + lists_[i];
+        db_.set_name(served);
     }
     ~Server() { pool_->stop(true); }
 
@@ -1218,6 +1228,52 @@ std::vector<ExecutionInfo> list_executions(const std::string& conninfo, const Ex
         e.failed = r.integer(i, 10);
         e.error = r.text(i, 11);
         out.push_back(std::move(e));
+    }
+    // Task lists nobody serves: the lists of the queued tasks of these executions, against
+    // what the live serving processes' connections say they serve.
+    std::vector<std::int64_t> ids;
+    for (const ExecutionInfo& e : out)
+        if (e.queued > 0) ids.push_back(static_cast<std::int64_t>(e.id.value()));
+    if (ids.empty()) return out;
+    Rows serving = db->exec("SELECT application_name FROM pg_stat_activity WHERE application_name LIKE $1",
+                            Params().text(std::string(serving_prefix) + "%"));
+    struct Served {
+        std::string workflow;  // or its first bytes, when the name was cut at 63
+        std::vector<std::string> lists;
+        bool cut = false;  // all lists, as far as anyone can tell
+    };
+    std::vector<Served> served;
+    for (int i = 0; i < serving.size(); ++i) {
+        std::string name = serving.text(i, 0).substr(std::strlen(serving_prefix));
+        Served s;
+        s.cut = serving.bytes(i, 0).size() >= 63;
+        std::size_t colon = name.rfind(": ");
+        s.workflow = colon == std::string::npos ? name : name.substr(0, colon);
+        for (std::size_t at = colon == std::string::npos ? name.size() : colon + 2; at < name.size();) {
+            std::size_t comma = std::min(name.find(',', at), name.size());
+            s.lists.push_back(name.substr(at, comma - at));
+            at = comma + 1;
+        }
+        served.push_back(std::move(s));
+    }
+    auto nobody_serves = [&](const std::string& workflow, const std::string& list) {
+        for (const Served& s : served) {
+            if (s.cut ? workflow.compare(0, s.workflow.size(), s.workflow) == 0 : s.workflow == workflow)
+                if (s.cut || std::find(s.lists.begin(), s.lists.end(), list) != s.lists.end()) return false;
+        }
+        return true;
+    };
+    Rows waiting = db->exec(
+        "SELECT execution, task_list, min(queued_at) FROM flowy.tasks WHERE state = 'queued' "
+        "AND execution = ANY($1) GROUP BY execution, task_list ORDER BY 3",
+        Params().int8s(ids));
+    for (int i = 0; i < waiting.size(); ++i) {
+        auto id = static_cast<std::uint64_t>(waiting.integer(i, 0));
+        for (ExecutionInfo& e : out)
+            if (e.id.value() == id && e.waiting_list.empty() && nobody_serves(e.workflow, waiting.text(i, 1))) {
+                e.waiting_list = waiting.text(i, 1);
+                e.waiting_since_us = waiting.time_us(i, 2);
+            }
     }
     return out;
 }
