@@ -851,6 +851,111 @@ TEST_CASE(
 }
 
 namespace {
+std::string as_role(const std::string& db, const std::string& role) {
+    std::string c = db;
+    c.replace(c.find("user=postgres"), std::string("user=postgres").size(), "user=" + role);
+    return c;
+}
+}  // namespace
+
+TEST_CASE(
+    "least privilege: the owner makes and migrates the schema, a worker role runs without DDL, a read-only "
+    "role lists and exports and can change nothing") {
+    std::string db = fresh_db();
+    cluster->psql("CREATE ROLE flowy_owner LOGIN; CREATE ROLE flowy_worker LOGIN; CREATE ROLE flowy_reader LOGIN");
+    cluster->psql("ALTER DATABASE " + db_name() + " OWNER TO flowy_owner");
+    auto owner = quiet<Echo>(as_role(db, "flowy_owner"));
+    owner.conf_activity("echo", echo).workers(1);
+    CHECK(owner.run(std::string("a")) == "aa");  // it makes the schema
+    // The grants the README shows.
+    cluster->psql(
+        "GRANT USAGE ON SCHEMA flowy TO flowy_worker, flowy_reader; "
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA flowy TO flowy_worker; "
+        "GRANT USAGE ON ALL SEQUENCES IN SCHEMA flowy TO flowy_worker; "
+        "GRANT SELECT ON ALL TABLES IN SCHEMA flowy TO flowy_reader",
+        db_name());
+    auto worker = quiet<Echo>(as_role(db, "flowy_worker"));
+    worker.conf_activity("echo", echo).workers(1);
+    CHECK(worker.run(std::string("b")) == "bb");
+    CHECK(flowy::cancel_execution(as_role(db, "flowy_worker"), flowy::ExecutionId(2)) == false);
+    std::string denied = "psql -X -q -A -t -h 127.0.0.1 -p " + std::to_string(cluster->port) + " -d " + db_name();
+    auto psql_as = [&](const std::string& role, const std::string& sql) {
+        return std::system((std::string(pgtest::pg_bin) + "/" + denied + " -U " + role + " -v ON_ERROR_STOP=1 -c \"" +
+                            sql + "\" > /dev/null 2>&1")
+                               .c_str());
+    };
+    CHECK(psql_as("flowy_worker", "CREATE TABLE flowy.x (a int)") != 0);
+    CHECK(psql_as("flowy_worker", "DROP TABLE flowy.history") != 0);
+    CHECK(psql_as("flowy_worker", "ALTER TABLE flowy.tasks ADD COLUMN y int") != 0);
+    // A worker role cannot migrate an older schema: a clear error, nothing changed.
+    cluster->psql("UPDATE flowy.meta SET value = '1' WHERE key = 'schema_version'", db_name());
+    try {
+        worker.run(std::string("c"));
+        FAIL("a role without DDL migrated the schema");
+    } catch (const flowy::ConfigError& e) {
+        CHECK(std::string(e.what()).find("cannot bring the flowy schema from version 1 to 2") != std::string::npos);
+    }
+    CHECK(owner.run(std::string("d")) == "dd");  // the owner migrates it
+    CHECK(cluster->psql("SELECT value FROM flowy.meta WHERE key = 'schema_version'", db_name()) == "2");
+    CHECK(worker.run(std::string("e")) == "ee");
+
+    // The reader lists and exports; it can start, cancel and purge nothing.
+    std::string reader = as_role(db, "flowy_reader");
+    CHECK(flowy::list_executions(reader).size() == 4);  // a, b, d and e: c was refused before it started
+    CHECK(!flowy::export_trace(reader, flowy::ExecutionId(1)).empty());
+    auto r = quiet<Echo>(reader);
+    r.conf_activity("echo", echo).workers(0);
+    CHECK_THROWS_WITH(r.start(std::string("f")), doctest::Contains("permission denied"));
+    CHECK_THROWS_WITH(flowy::cancel_execution(reader, flowy::ExecutionId(1)), doctest::Contains("permission denied"));
+    CHECK_THROWS_WITH(flowy::purge_executions(reader, 0s), doctest::Contains("permission denied"));
+    CHECK(psql_as("flowy_reader", "UPDATE flowy.executions SET status = 'failed'") != 0);
+    CHECK(cluster->psql("SELECT count(*) FROM flowy.executions", db_name()) == "4");
+    cluster->psql("REASSIGN OWNED BY flowy_owner TO postgres", db_name());
+    cluster->psql("DROP OWNED BY flowy_worker, flowy_reader, flowy_owner", db_name());
+}
+
+TEST_CASE("TLS through the connection string: sslmode=verify-full against a certificate made for the test") {
+    std::string db = fresh_db();
+    std::string d = cluster->dir;
+    // A CA, and a server certificate it signed for 127.0.0.1.
+    std::string sh =
+        "cd " + d + " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=flowy-test-ca -keyout ca.key " +
+        "-out ca.crt && openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr " +
+        "&& printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && openssl x509 -req -in server.csr -CA ca.crt -CAkey " +
+        "ca.key -CAcreateserial -days 2 -extfile san.ext -out server.crt && chmod 600 server.key && " +
+        "(chown postgres server.key server.crt 2>/dev/null || true)";
+    REQUIRE(std::system(("(" + sh + ") > " + d + "/openssl.log 2>&1").c_str()) == 0);
+    cluster->psql("ALTER SYSTEM SET ssl_cert_file = '" + d + "/server.crt'");
+    cluster->psql("ALTER SYSTEM SET ssl_key_file = '" + d + "/server.key'");
+    cluster->psql("ALTER SYSTEM SET ssl = on");
+    cluster->psql("SELECT pg_reload_conf()");
+    struct Off {
+        ~Off() {
+            cluster->psql("ALTER SYSTEM RESET ssl");
+            cluster->psql("SELECT pg_reload_conf()");
+        }
+    } off;
+    auto w = quiet<Echo>(db + " sslmode=verify-full sslrootcert=" + d + "/ca.crt");
+    w.conf_activity("echo", echo).workers(1);
+    CHECK(w.run(std::string("tls")) == "tlstls");
+    CHECK(cluster->psql("SELECT count(*) FROM flowy.executions WHERE status = 'succeeded'", db_name()) == "1");
+    // The certificate is checked: another CA, or another name, is refused.
+    REQUIRE(std::system(("cd " + d + " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other " +
+                         "-keyout other.key -out other.crt > /dev/null 2>&1")
+                            .c_str()) == 0);
+    auto wrong_ca = quiet<Echo>(db + " sslmode=verify-full sslrootcert=" + d + "/other.crt");
+    wrong_ca.conf_activity("echo", echo).workers(1);
+    CHECK_THROWS_WITH_AS(wrong_ca.run(std::string("x")), doctest::Contains("certificate verify failed"),
+                         flowy::ConfigError);
+    std::string by_name = db;
+    by_name.replace(by_name.find("host=127.0.0.1"), std::string("host=127.0.0.1").size(), "host=localhost");
+    auto wrong_name = quiet<Echo>(by_name + " sslmode=verify-full sslrootcert=" + d + "/ca.crt");
+    wrong_name.conf_activity("echo", echo).workers(1);
+    CHECK_THROWS_WITH_AS(wrong_name.run(std::string("x")), doctest::Contains("does not match host name"),
+                         flowy::ConfigError);
+}
+
+namespace {
 void stop_cluster(int sig) {
     if (cluster) cluster->stop();
     std::signal(sig, SIG_DFL);
