@@ -533,14 +533,15 @@ private:
             "u AS (UPDATE flowy.tasks t SET lease_until = clock_timestamp() + $4 * interval '1 millisecond' FROM c "
             "WHERE t.execution = c.execution AND t.id = c.id AND t.token = c.token AND t.state = 'running' "
             "RETURNING t.execution, t.id) "
-            "SELECT c.execution, c.id, coalesce(t.state, '') FROM c LEFT JOIN flowy.tasks t "
+            "SELECT c.execution, c.id, coalesce(t.state, 'cancelled') FROM c LEFT JOIN flowy.tasks t "
             "ON t.execution = c.execution AND t.id = c.id "
             "WHERE NOT EXISTS (SELECT FROM u WHERE u.execution = c.execution AND u.id = c.id)",
             Params().int8s(execs).texts(ids).int8s(tokens).integer(lease_.count()));
         if (r.size() == 0) return;
-        // These were not renewed. A cancelled task's attempt is stopped (its worker killed);
-        // the others lost their leases (this process was stopped or cut off past them), and
-        // their activities' flowy::heartbeat() says so from now on.
+        // These were not renewed. A cancelled task's attempt (or one whose execution was
+        // purged since) is stopped: its worker is killed. The others lost their leases (this
+        // process was stopped or cut off past them): their activities' flowy::heartbeat()
+        // says so from now on.
         std::unordered_map<std::string, bool> gone;  // "execution/id" -> cancelled
         for (int i = 0; i < r.size(); ++i)
             gone[std::to_string(r.integer(i, 0)) + "/" + r.text(i, 1)] = r.text(i, 2) == "cancelled";
