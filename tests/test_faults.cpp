@@ -643,6 +643,10 @@ TEST_CASE("heartbeat_timeout catches a worker stopped with SIGSTOP: it is killed
     Shared::reset();
     test::Log log;
     std::string trace = "/tmp/flowy-test-stopped-worker-" + std::to_string(getpid()) + ".trace";
+    struct Remove {
+        const std::string& path;
+        ~Remove() { std::remove(path.c_str()); }  // also when a check stops the test
+    } remove{trace};
     auto w = test::on<Single>(flowy::Executor::processes, 2, quiet);
     w.log(log.sink()).trace(trace);
     w.conf_activity("t", stops_itself, {.retries = 1, .heartbeat_timeout = 200ms});
@@ -654,7 +658,6 @@ TEST_CASE("heartbeat_timeout catches a worker stopped with SIGSTOP: it is killed
     REQUIRE(t.tasks().size() == 1);
     CHECK(t.tasks()[0].attempts == 2);
     CHECK(t.tasks()[0].state == flowy::TraceTask::State::finished);
-    std::remove(trace.c_str());
 }
 
 TEST_CASE("a heartbeat timeout that is not positive is a ConfigError") {
