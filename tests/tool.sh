@@ -88,5 +88,17 @@ check "export damaged journal" 1 "$flowy" export "$tmp/damaged.trace" -o "$tmp/d
 [ "$(cat "$tmp/damaged.jsonl")" = "an earlier export" ] ||
     { echo "FAIL a failed export changed the file at its output path"; fail=1; }
 ls "$tmp" | grep -q partial && { echo "FAIL a failed export left a partial file"; fail=1; }
+# A symbolic link, or what is not a regular file (a pipe here; /dev/stdout, which a
+# rename as root would replace), is written in place: not replaced by a file.
+ln -s linked.jsonl "$tmp/link.jsonl"
+check "export to a link" 0 "$flowy" export "$data/journal/seed.trace" -o "$tmp/link.jsonl"
+[ -L "$tmp/link.jsonl" ] && cmp -s "$tmp/linked.jsonl" "$tmp/j-seed.jsonl" ||
+    { echo "FAIL an export through a symbolic link replaced the link, or wrote another text"; fail=1; }
+mkfifo "$tmp/pipe"
+timeout 10 cat "$tmp/pipe" >"$tmp/from-pipe" &
+check "export to a pipe" 0 timeout 10 "$flowy" export "$data/journal/seed.trace" -o "$tmp/pipe"
+wait
+[ -p "$tmp/pipe" ] && cmp -s "$tmp/from-pipe" "$tmp/j-seed.jsonl" ||
+    { echo "FAIL an export to a pipe replaced the pipe, or wrote another text"; fail=1; }
 check "export missing trace" 1 "$flowy" export "$tmp/none.trace" -o "$tmp/none.jsonl"
 exit $fail

@@ -575,11 +575,46 @@ std::string Trace::jsonl() const {
 }
 
 namespace {
+/// An output file that appears whole or not at all: written beside `path` as
+/// `path.partial` and renamed when committed; removed if it never is (an error on the
+/// way, a damaged trace), so a file that was at `path` stays as it was. A path that is a
+/// symbolic link or not a regular file (/dev/stdout, a pipe) is written in place: a
+/// rename would replace the link or the device with a file.
+class WholeFile {
+public:
+    explicit WholeFile(const std::string& path) : path_(path) {
+        struct stat st {};
+        bool in_place = (lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) ||
+                        (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode));
+        if (!in_place) partial_ = path + ".partial";
+        const std::string& to = in_place ? path_ : partial_;
+        f_.open(to, std::ios::binary | std::ios::trunc);
+        if (!f_) throw TraceError(to + ": cannot write: " + std::strerror(errno), 0);
+    }
+    ~WholeFile() {
+        if (!committed_ && !partial_.empty()) std::remove(partial_.c_str());
+    }
+    WholeFile(const WholeFile&) = delete;
+    WholeFile& operator=(const WholeFile&) = delete;
+    void write(std::string_view text) { f_.write(text.data(), static_cast<std::streamsize>(text.size())); }
+    void commit() {
+        f_.close();
+        if (!f_) throw TraceError((partial_.empty() ? path_ : partial_) + ": cannot write: " + std::strerror(errno), 0);
+        if (!partial_.empty() && std::rename(partial_.c_str(), path_.c_str()) != 0)
+            throw TraceError(path_ + ": cannot write: " + std::strerror(errno), 0);
+        committed_ = true;
+    }
+
+private:
+    std::string path_, partial_;  // partial_ empty: written in place
+    std::ofstream f_;
+    bool committed_ = false;
+};
+
 void write_text(const std::string& path, const std::string& text) {
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    f << text;
-    f.flush();
-    if (!f) throw TraceError(path + ": cannot write: " + std::strerror(errno), 0);
+    WholeFile f(path);
+    f.write(text);
+    f.commit();
 }
 }  // namespace
 
@@ -594,19 +629,8 @@ std::vector<std::string> Trace::convert_to_jsonl(const std::string& trace, const
     if (std::string data; read_journal(trace, data)) {
         // Every record's checksum and fields are checked as it is decoded; what the
         // events mean is load()'s to check (a journal that flowy wrote is consistent).
-        // The lines go out a few megabytes at a time (a million tasks are 400 MB of them),
-        // into a file beside `out` that takes its name once whole: a damaged journal
-        // leaves no half export, and an earlier file of that name stays as it was.
-        std::string partial = out + ".partial";
-        std::ofstream f(partial, std::ios::binary | std::ios::trunc);
-        if (!f) throw TraceError(partial + ": cannot write: " + std::strerror(errno), 0);
-        struct Remove {
-            const std::string& path;
-            bool keep = false;
-            ~Remove() {
-                if (!keep) std::remove(path.c_str());
-            }
-        } remove{partial};
+        // The lines go out a few megabytes at a time: a million tasks are 400 MB of them.
+        WholeFile f(out);
         constexpr std::size_t chunk = std::size_t(8) << 20;
         text.reserve(chunk + 4096);
         bool any = false;
@@ -617,18 +641,14 @@ std::vector<std::string> Trace::convert_to_jsonl(const std::string& trace, const
                 text += '\n';
                 any = true;
                 if (text.size() >= chunk) {
-                    f.write(text.data(), static_cast<std::streamsize>(text.size()));
+                    f.write(text);
                     text.clear();
                 }
             },
             warnings);
         if (!any) throw TraceError(trace + ": no run in the trace (an empty journal?)", 0);
-        f.write(text.data(), static_cast<std::streamsize>(text.size()));
-        f.close();
-        if (!f) throw TraceError(partial + ": cannot write: " + std::strerror(errno), 0);
-        if (std::rename(partial.c_str(), out.c_str()) != 0)
-            throw TraceError(out + ": cannot write: " + std::strerror(errno), 0);
-        remove.keep = true;
+        f.write(text);
+        f.commit();
         return warnings;
     } else {
         Reader reader = scratch.reader(trace);
