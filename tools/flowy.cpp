@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
     std::string status, since, older_than;
     executions->add_option("--status", status, "Only those with this status")
         ->check(CLI::IsMember({"pending", "running", "succeeded", "failed", "cancelled"}));
-    executions->add_option("--since", since, "Only those started since: an age (2h, 30d) or a date (2026-12-06)");
+    executions->add_option("--since", since, "Only those created since: an age (2h, 30d) or a date (2026-12-06)");
 
     auto* cancel = app.add_subcommand("cancel", "Cancel an execution: its running attempts are stopped");
     cancel->add_option("--db", db, "A libpq connection string (URI or key=value)")->required();

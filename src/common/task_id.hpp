@@ -149,11 +149,9 @@ public:
             c.sparse[id.call] = position;
         }
     }
-    /// false if `id` is not a task id.
-    bool set(std::string_view id, std::size_t position) {
-        std::optional<TaskId> parsed = TaskId::parse(id);
-        if (parsed) set(*parsed, position);
-        return parsed.has_value();
+    /// The same for an id as text; nothing if it is not a task id.
+    void set(std::string_view id, std::size_t position) {
+        if (std::optional<TaskId> parsed = TaskId::parse(id)) set(*parsed, position);
     }
 
 private:

@@ -277,6 +277,11 @@ constexpr const char* completion_columns =
 /// the task lists it serves, comma-separated (PostgreSQL keeps the first 63 bytes).
 constexpr const char* serving_prefix = "flowy serve ";
 
+/// A task's key across executions, for the sets a serving process keeps of its statements' rows.
+std::string task_key(std::int64_t execution, std::string_view id) {
+    return std::to_string(execution) + "/" + std::string(id);
+}
+
 /// Runs tasks claimed from the queue in a local pool of worker processes.
 class Server {
 public:
@@ -498,10 +503,9 @@ private:
                     .int8s(durations));
             if (static_cast<std::size_t>(r.size()) < n) {
                 std::unordered_set<std::string> accepted;
-                for (int i = 0; i < r.size(); ++i)
-                    accepted.insert(std::to_string(r.integer(i, 0)) + "/" + r.text(i, 1));
+                for (int i = 0; i < r.size(); ++i) accepted.insert(task_key(r.integer(i, 0), r.bytes(i, 1)));
                 for (std::size_t k = 0; k < n; ++k)
-                    if (!accepted.count(std::to_string(execs[k]) + "/" + ids[k]) && !slots_[done_[k].task].cancelled)
+                    if (!accepted.count(task_key(execs[k], ids[k])) && !slots_[done_[k].task].cancelled)
                         log_warning(log_, "the result of task " + ids[k] + " of execution " + std::to_string(execs[k]) +
                                               " came after its lease was lost (this process was stopped or cut "
                                               "off): another attempt took its place, and this one is dropped");
@@ -543,10 +547,9 @@ private:
         // process was stopped or cut off past them): their activities' flowy::heartbeat()
         // says so from now on.
         std::unordered_map<std::string, bool> gone;  // "execution/id" -> cancelled
-        for (int i = 0; i < r.size(); ++i)
-            gone[std::to_string(r.integer(i, 0)) + "/" + r.text(i, 1)] = r.text(i, 2) == "cancelled";
+        for (int i = 0; i < r.size(); ++i) gone[task_key(r.integer(i, 0), r.bytes(i, 1))] = r.text(i, 2) == "cancelled";
         for (std::uint32_t s : running_) {
-            auto it = gone.find(std::to_string(slots_[s].execution) + "/" + slots_[s].id);
+            auto it = gone.find(task_key(slots_[s].execution, slots_[s].id));
             if (it == gone.end()) continue;
             slots_[s].cancelled = it->second;
             pool_->lose(s, it->second);

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -24,9 +25,7 @@ public:
           word_(h.beat_us),
           lost_flag_(h.lost),
           last_us_(started_us),
-          outer_(std::exchange(current_, this)) {
-        if (word_) word_->store(started_us, std::memory_order_relaxed);
-    }
+          outer_(std::exchange(current_, this)) {}
     ~Beat() { current_ = outer_; }
     Beat(const Beat&) = delete;
     Beat& operator=(const Beat&) = delete;
@@ -97,48 +96,55 @@ Completion run_request(const Registry& registry, const Request& r) {
 void run_activity(const Registry& registry, std::uint32_t activity, std::streambuf& args, ResultOut& out, Completion& c,
                   const Heartbeats& heartbeats) {
     c.started_us = monotonic_us();
-    Beat beat(heartbeats, c.started_us);
-    CheckedOut checked(out, beat);
+    // No beats to keep (no timeout, nobody watching): heartbeat() has nothing to say then,
+    // and the attempt costs no thread-local bookkeeping.
+    std::optional<Beat> beat;
+    if (heartbeats.timeout.count() > 0 || heartbeats.beat_us || heartbeats.lost) beat.emplace(heartbeats, c.started_us);
     bool watched = heartbeats.timeout.count() > 0;
+    std::optional<CheckedOut> checked;
+    if (watched) checked.emplace(out, *beat);
+    // Lost before it ended (its result not yet written): it is timed out, whatever it did after.
+    auto lost = [&] { return watched && !checked->checked && beat->lost_at(monotonic_us()); };
     try {
-        (*registry.at(activity))(args, watched ? static_cast<ResultOut&>(checked) : out);
-        if (watched && !checked.checked && beat.lost_at(monotonic_us())) throw HeartbeatLost{};  // a void result
+        (*registry.at(activity))(args, watched ? static_cast<ResultOut&>(*checked) : out);
+        if (lost()) throw HeartbeatLost{};  // a void result
         c.outcome = Completion::Outcome::finished;
     } catch (...) {
         c.outcome = Completion::Outcome::failed;
         c.bytes.clear();
         try {
-            // An attempt lost before it ended is timed out, whatever it did after.
-            if (watched && (!checked.checked && beat.lost_at(monotonic_us())))
-                c.error = missed_heartbeat(heartbeats.timeout);
-            else
-                c.error = current_error({});
+            c.error = lost() ? missed_heartbeat(heartbeats.timeout) : current_error({});
         } catch (...) {
             c.error.message = "exception (its description failed)";
         }
     }
-    beat.done();
+    if (beat) beat->done();
     c.ended_us = monotonic_us();
     c.duration_us = static_cast<std::uint64_t>(c.ended_us - c.started_us);
 }
 
-ErrorInfo timed_out(std::chrono::nanoseconds timeout) {
+namespace {
+/// A timed-out failure whose message is `what` and the duration: "300 ms", "0.250 ms".
+ErrorInfo timed_out_after(const char* what, std::chrono::nanoseconds timeout) {
     ErrorInfo e;
     e.kind = ErrorInfo::Kind::timed_out;
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(timeout).count();
-    char buf[64];
+    char buf[96];
     if (us % 1000 == 0)
-        std::snprintf(buf, sizeof buf, "timed out after %lld ms", static_cast<long long>(us / 1000));
+        std::snprintf(buf, sizeof buf, "%s %lld ms", what, static_cast<long long>(us / 1000));
     else
-        std::snprintf(buf, sizeof buf, "timed out after %.3f ms", double(us) / 1000.0);
+        std::snprintf(buf, sizeof buf, "%s %.3f ms", what, double(us) / 1000.0);
     e.message = buf;
     return e;
 }
+}  // namespace
+
+ErrorInfo timed_out(std::chrono::nanoseconds timeout) {
+    return timed_out_after("timed out after", timeout);
+}
 
 ErrorInfo missed_heartbeat(std::chrono::nanoseconds timeout) {
-    ErrorInfo e = timed_out(timeout);
-    e.message = "timed out: no heartbeat for " + e.message.substr(std::string("timed out after ").size());
-    return e;
+    return timed_out_after("timed out: no heartbeat for", timeout);
 }
 
 void apply_timeout_late(Completion& c, std::chrono::nanoseconds timeout) {

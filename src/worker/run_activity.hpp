@@ -18,8 +18,9 @@ namespace flowy::detail {
 /// and where each beat is also stored for a watcher in another process (a worker's
 /// shared memory, which the scheduler reads to stop a worker that went silent).
 struct Heartbeats {
-    std::chrono::nanoseconds timeout{0};               ///< 0: none
-    std::atomic<std::int64_t>* beat_us = nullptr;      ///< the last beat (monotonic µs), if watched
+    std::chrono::nanoseconds timeout{0};  ///< 0: none
+    /// The last beat (monotonic µs), if watched; the caller stored the start there first.
+    std::atomic<std::int64_t>* beat_us = nullptr;
     const std::atomic<std::uint32_t>* lost = nullptr;  ///< set from outside when the attempt is lost
 };
 
