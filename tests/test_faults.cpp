@@ -665,3 +665,181 @@ TEST_CASE("a heartbeat timeout that is not positive is a ConfigError") {
     w.conf_activity("t", quick, {.heartbeat_timeout = 0ms});
     CHECK_THROWS_WITH_AS(w.run(1), doctest::Contains("the heartbeat timeout must be positive"), flowy::ConfigError);
 }
+
+namespace {
+int sleeps_ms(int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ms;
+}
+/// Counts its calls (Shared::calls) and runs `ms`, failing at once if it is told to.
+int counted_hang(int ms) {
+    ++Shared::get().calls;
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ms;
+}
+/// Waits up to 150 ms to meet Shared::meet others inside it: records how many ran at once.
+int meets(int x) {
+    test::rendezvous(150ms);
+    return x;
+}
+struct BehindSlow {
+    Activity<int(int)> slow{"slow"};
+    Activity<int(int)> t{"t"};
+    std::vector<std::string> operator()() {
+        auto s = slow(400);
+        auto r = t(7);
+        std::vector<std::string> seen;
+        try {
+            seen.push_back(std::to_string(r.get()));
+        } catch (const flowy::TaskTimedout& e) {
+            seen.push_back(e.what());
+        }
+        seen.push_back(std::to_string(s.get()));
+        return seen;
+    }
+};
+/// t(30000) (30 s) and, beside it, other(1) + other(2).
+struct LongAndOther {
+    Activity<int(int)> t{"t"};
+    Activity<int(int)> other{"other"};
+    std::vector<std::string> operator()() {
+        auto r = t(30000);
+        auto o = other(1);
+        std::vector<std::string> seen;
+        try {
+            seen.push_back(std::to_string(r.get()));
+        } catch (const flowy::TaskTimedout& e) {
+            seen.push_back(e.what());
+        }
+        seen.push_back(std::to_string(o.get() + other(2).get()));
+        return seen;
+    }
+};
+struct Many {
+    Activity<int(int)> t{"t"};
+    int operator()(int n) {
+        std::vector<Result<int>> rs;
+        for (int i = 0; i < n; ++i) rs.push_back(t(i));
+        int sum = 0;
+        for (auto& r : rs) sum += r.get();
+        return sum;
+    }
+};
+}  // namespace
+
+TEST_CASE("schedule_to_start: a task that waits past it for a worker ends as TaskTimedout and is not retried") {
+    test::NoLeaks no_leaks;
+    for (auto e : test::all_executors) {
+        CAPTURE(test::name(e));
+        Shared::reset();
+        // One worker, busy with slow(400) for 400 ms: t(7) waits for it.
+        auto w = test::on<BehindSlow>(e, 1, quiet);
+        w.conf_activity("slow", sleeps_ms);
+        w.conf_activity("t", counted_hang, {.retries = 3, .schedule_to_start = 100ms});
+        auto t0 = Clock::now();
+        auto seen = w.run();
+        REQUIRE(seen.size() == 2);
+        CHECK(seen[0] ==
+              "task t-0-0 (t(7), attempt 1 of 4) timed out: waited for a worker past its schedule_to_start of 100 ms");
+        CHECK(seen[1] == "400");
+        CHECK(Shared::get().calls == 0);  // it never ran, and was not retried
+        CHECK(seconds_since(t0) < 2.0);
+        // With room to start in time, it runs.
+        auto w2 = test::on<BehindSlow>(e, 2, quiet);
+        w2.conf_activity("slow", sleeps_ms);
+        w2.conf_activity("t", counted_hang, {.schedule_to_start = 2000ms});
+        CHECK(w2.run() == std::vector<std::string>{"7", "400"});
+    }
+}
+
+TEST_CASE("schedule_to_close bounds all attempts and retry delays; the running attempt is stopped") {
+    test::NoLeaks no_leaks;
+    Shared::reset();
+    // Each attempt times out after 200 ms and would be retried 10 times (over 2 s): the
+    // task's 500 ms in all end it with its third attempt running.
+    auto w = test::on<Single>(flowy::Executor::processes, 2, quiet);
+    w.conf_activity("t", counted_hang,
+                    {.timeout = 200ms, .retries = 10, .retry_delay = 20ms, .schedule_to_close = 500ms});
+    auto t0 = Clock::now();
+    CHECK_THROWS_WITH_AS(w.run(30000), doctest::Contains("past its schedule_to_close of 500 ms"), flowy::TaskTimedout);
+    double took = seconds_since(t0);
+    CHECK(took < 1.5);
+    CHECK(Shared::get().calls >= 2);
+    CHECK(Shared::get().calls <= 3);
+    // A task with no timeout of its own is stopped at its schedule_to_close: its worker is
+    // killed (NoLeaks finds no process left), the run goes on with the other task.
+    Shared::reset();
+    auto w2 = test::on<LongAndOther>(flowy::Executor::processes, 2, quiet);
+    w2.conf_activity("t", counted_hang, {.schedule_to_close = 300ms});
+    w2.conf_activity("other", quick);
+    t0 = Clock::now();
+    auto seen = w2.run();
+    REQUIRE(seen.size() == 2);
+    CHECK(seen[0] ==
+          "task t-0-0 (t(30000), attempt 1 of 1) timed out: still running past its schedule_to_close of 300 ms "
+          "(its attempt was stopped)");
+    CHECK(seen[1] == "5");
+    CHECK(seconds_since(t0) < 2.0);
+}
+
+TEST_CASE("execution_timeout ends the whole run: TaskTimedout, its running tasks stopped") {
+    test::NoLeaks no_leaks;
+    for (auto e : {flowy::Executor::processes, flowy::Executor::threads}) {
+        CAPTURE(test::name(e));
+        Shared::reset();
+        auto w = test::on<Single>(e, 2, quiet);
+        w.conf_activity("t", counted_hang).execution_timeout(300ms);
+        auto t0 = Clock::now();
+        CHECK_THROWS_WITH_AS(w.run(e == flowy::Executor::processes ? 30000 : 1000),
+                             "flowy: the execution ran past its execution_timeout of 300 ms", flowy::TaskTimedout);
+        CHECK(Shared::get().calls == 1);
+        if (e == flowy::Executor::processes) CHECK(seconds_since(t0) < 2.0);  // a thread runs its task out
+    }
+    // In time, it changes nothing.
+    auto w = test::on<Many>(flowy::Executor::processes, 2, quiet);
+    w.conf_activity("t", quick).execution_timeout(10s);
+    CHECK(w.run(10) == 55);
+}
+
+TEST_CASE("concurrency and max_in_flight cap how many tasks run at once") {
+    test::NoLeaks no_leaks;
+    for (auto e : {flowy::Executor::processes, flowy::Executor::threads}) {
+        CAPTURE(test::name(e));
+        // Without a cap, 4 workers run 4 at once (they meet).
+        Shared::reset();
+        Shared::get().meet = 4;
+        auto free = test::on<Many>(e, 4, quiet);
+        free.conf_activity("t", meets);
+        CHECK(free.run(8) == 28);
+        CHECK(Shared::get().max_running == 4);
+        // concurrency = 2: never more than 2, and every task runs.
+        Shared::reset();
+        Shared::get().meet = 3;
+        auto capped = test::on<Many>(e, 4, quiet);
+        capped.conf_activity("t", meets, {.concurrency = 2});
+        CHECK(capped.run(8) == 28);
+        CHECK(Shared::get().max_running == 2);
+        // max_in_flight(3): at most 3 handed out at once.
+        Shared::reset();
+        Shared::get().meet = 4;
+        auto paced = test::on<Many>(e, 4, quiet);
+        paced.conf_activity("t", meets).max_in_flight(3);
+        CHECK(paced.run(8) == 28);
+        CHECK(Shared::get().max_running == 3);
+    }
+}
+
+TEST_CASE("schedule timeouts, concurrency, max_in_flight and execution_timeout refuse bad values") {
+    auto check = [](auto configure, const char* message) {
+        auto w = test::on<Single>(flowy::Executor::synchronous, 1, quiet);
+        configure(w);
+        CHECK_THROWS_WITH_AS(w.run(1), doctest::Contains(message), flowy::ConfigError);
+    };
+    check([](auto& w) { w.conf_activity("t", quick, {.schedule_to_start = 0ms}); },
+          "schedule_to_start must be positive");
+    check([](auto& w) { w.conf_activity("t", quick, {.schedule_to_close = -1ms}); },
+          "schedule_to_close must be positive");
+    check([](auto& w) { w.conf_activity("t", quick, {.concurrency = -1}); }, "concurrency must not be negative");
+    check([](auto& w) { w.conf_activity("t", quick).max_in_flight(-2); }, "max_in_flight(-2): must not be negative");
+    check([](auto& w) { w.conf_activity("t", quick).execution_timeout(0ms); }, "execution_timeout must be positive");
+}

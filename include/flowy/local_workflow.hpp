@@ -221,6 +221,24 @@ public:
         config_.set_workers(n);
         return self();
     }
+    /// Ends an execution that has not ended this long after it started (on the
+    /// PostgreSQL engine: after it was created, whichever process decides it): its
+    /// running tasks are stopped and it fails with TaskTimedout ("the execution ran
+    /// past its execution_timeout of ..."). None by default.
+    Self& execution_timeout(std::chrono::nanoseconds d) {
+        config_.execution_timeout = d;
+        if (d.count() <= 0) config_.errors.push_back("execution_timeout must be positive");
+        return self();
+    }
+    /// At most `n` tasks of an execution are handed out at once (queued for a worker or
+    /// running); the others wait in the execution until one ends. 0 (the default): no cap.
+    Self& max_in_flight(int n) {
+        if (n < 0)
+            config_.errors.push_back("max_in_flight(" + std::to_string(n) + "): must not be negative");
+        else
+            config_.max_in_flight = static_cast<std::size_t>(n);
+        return self();
+    }
     /// Records every event of each run to the trace file at `path` (JSON Lines; see
     /// docs/trace-format.md). Without it, the environment variable FLOWY_TRACE names one.
     Self& trace(std::string path) {

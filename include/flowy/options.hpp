@@ -26,6 +26,21 @@ struct ActivityOptions {
     /// that is stuck (neither dead nor finished) long before a `timeout` sized for its
     /// longest honest run would.
     std::optional<std::chrono::nanoseconds> heartbeat_timeout{};
+    /// How long each attempt may wait for a worker, from when it is ready (its inputs
+    /// finished, its retry delay over) to when it starts: past it, the task ends as
+    /// TaskTimedout ("waited ... for a worker (schedule_to_start)"), not retried (another
+    /// attempt would wait in the same queue). None by default.
+    std::optional<std::chrono::nanoseconds> schedule_to_start{};
+    /// How long the task may take in all, from when it is first ready to its end, over
+    /// every attempt and retry delay: past it, the attempt running is stopped and the
+    /// task ends as TaskTimedout ("... (schedule_to_close)"), with no more retries. None
+    /// by default.
+    std::optional<std::chrono::nanoseconds> schedule_to_close{};
+    /// At most this many tasks of this activity run at once (0: no limit): in a run on
+    /// the local engine; across every host and execution of the workflow on the
+    /// PostgreSQL engine (give every process the same limit). The others wait for a
+    /// turn, in the order they became ready.
+    int concurrency = 0;
 };
 
 /// Where tasks run.

@@ -145,6 +145,11 @@ bool Config::bind(std::string name, Signature sig, Invoker inv, ActivityOptions 
         errors.push_back("dependency '" + name + "': the timeout must be positive");
     if (opts.heartbeat_timeout && opts.heartbeat_timeout->count() <= 0)
         errors.push_back("dependency '" + name + "': the heartbeat timeout must be positive");
+    if (opts.schedule_to_start && opts.schedule_to_start->count() <= 0)
+        errors.push_back("dependency '" + name + "': schedule_to_start must be positive");
+    if (opts.schedule_to_close && opts.schedule_to_close->count() <= 0)
+        errors.push_back("dependency '" + name + "': schedule_to_close must be positive");
+    if (opts.concurrency < 0) errors.push_back("dependency '" + name + "': concurrency must not be negative");
     if (bindings.size() >= max_bindings) {
         errors.push_back("dependency '" + name + "': a workflow configures at most " + std::to_string(max_bindings) +
                          " dependencies");

@@ -33,8 +33,35 @@ Execution::Execution(const Plan& root, ExecutionParts parts)
       executor_name_(parts.executor_name),
       workers_(parts.workers),
       log_(std::move(parts.log)),
-      cost_us_(parts.activities, -1.0) {
+      cost_us_(parts.activities, -1.0),
+      max_in_flight_(root.config->max_in_flight) {
     if (replay_) graph_.skip_seq(replay_->last_order());  // this run's results end after the recorded ones
+    execution_timeout_ = parts.deadline ? parts.execution_timeout : root.config->execution_timeout;
+    if (parts.deadline)
+        deadline_ = *parts.deadline;
+    else if (execution_timeout_.count() > 0)
+        deadline_ = Clock::now() + execution_timeout_;
+    // What each activity's options ask of the loop, by registry index.
+    solo_.assign(parts.activities, 0);
+    limit_.assign(parts.activities, 0);
+    std::vector<const Plan*> plans{&root};
+    while (!plans.empty()) {
+        const Plan* p = plans.back();
+        plans.pop_back();
+        for (std::size_t i = 0; i < p->config->bindings.size(); ++i) {
+            const ActivityOptions& o = p->config->bindings[i].options;
+            std::size_t a = p->base + i;
+            if (a >= parts.activities) continue;
+            clocked_ |= o.schedule_to_start || o.schedule_to_close;
+            limited_ |= o.concurrency > 0;
+            solo_[a] = o.timeout || o.heartbeat_timeout || o.schedule_to_start || o.schedule_to_close;
+            limit_[a] = o.concurrency;
+        }
+        for (const auto& c : p->children)
+            if (c) plans.push_back(c.get());
+    }
+    gated_ = clocked_ || limited_ || max_in_flight_ > 0;
+    if (limited_) running_.assign(parts.activities, 0);
 }
 
 Execution::~Execution() {
@@ -163,6 +190,7 @@ SlotPtr Execution::schedule(const Dependency& d, const std::vector<Slot*>& input
     if (t.pending == 0) {
         t.args = std::move(args);
         graph_.make_ready(index);
+        if (clocked_) note_ready(index);
         dispatch();  // at once: the body goes on while it runs
     } else if (deferred) {
         t.deferred = std::move(deferred);
@@ -221,12 +249,18 @@ void Execution::wake_watchers(const Task& t) {
 
 void Execution::task_succeeded(std::uint32_t index, std::string bytes) {
     // replayed: a result the recorded run had takes its place in the recorded order
+    std::size_t ready = clocked_ ? graph_.ready.size() : 0;
     graph_.succeed(index, std::move(bytes), recorded_order(*graph_[index].slot));
+    if (clocked_) {
+        clocks_.erase(index);
+        note_ready_from(ready);  // the dependents it made ready
+    }
     wake_watchers(graph_[index]);
 }
 
 void Execution::task_failed(std::uint32_t index, std::shared_ptr<const ErrorInfo> error, bool skipped) {
     graph_.fail(index, error, [&](std::uint32_t ended) {
+        if (clocked_) clocks_.erase(ended);
         if (recorder_ && (skipped || ended != index)) recorder_->task_skipped(id_of(graph_[ended]), *error);
         wake_watchers(graph_[ended]);
     });

@@ -26,6 +26,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -82,6 +83,11 @@ struct ExecutionParts {
     std::string_view executor_name;             // for the recorder
     int workers = 0;                            // for the recorder
     std::function<void(std::string_view)> log;  // warnings; null: standard error
+    /// When the whole execution times out, and its execution_timeout (the PostgreSQL
+    /// engine: its creation plus the timeout it was started with); unset: the run's start
+    /// plus the configured execution_timeout, if any.
+    std::optional<Clock::time_point> deadline;
+    std::chrono::nanoseconds execution_timeout{0};
 };
 
 class Execution {
@@ -193,6 +199,12 @@ private:
     bool retry(Task& t, std::uint32_t index, const ErrorInfo& e);
     Clock::time_point release_delayed();
     std::exception_ptr stop_reason();
+    // schedule timeouts and concurrency limits (scheduler.cpp)
+    void note_ready(std::uint32_t index);
+    void note_ready_from(std::size_t first);  // the ready queue's entries from `first` on
+    Clock::time_point expire();               // ends tasks past their schedule timeouts; the next one's time
+    void schedule_timed_out(std::uint32_t index, const char* which, std::chrono::nanoseconds limit);
+    void end_turn(std::uint32_t activity);
     [[noreturn]] void throw_run_error(const Frame& root);
     void record_run_end(const Frame& root);
 
@@ -214,6 +226,24 @@ private:
     std::unordered_multimap<std::uint32_t, FinishQueue*> watchers_;     // task -> queues waiting for it
     std::unordered_set<FinishQueue*> queues_;
     std::unordered_map<std::uint32_t, std::string> step_names_;  // task -> its call's display name (few have one)
+    // Tasks with schedule_to_start or schedule_to_close (few): when each must have
+    // started (this attempt) and ended, and a heap of those times.
+    struct TaskClock {
+        Clock::time_point start_by = Clock::time_point::max(), close_by = Clock::time_point::max();
+    };
+    std::unordered_map<std::uint32_t, TaskClock> clocks_;
+    std::vector<std::pair<Clock::time_point, std::uint32_t>> deadlines_;
+    bool clocked_ = false;  // some activity of the run has a schedule timeout
+    // Activities with a concurrency limit: tasks running per registry index, and the
+    // ready tasks waiting for a turn.
+    bool limited_ = false;
+    std::vector<int> running_, limit_;
+    std::vector<std::uint8_t> solo_;  // per registry index: its tasks go only to an idle worker (depth 1)
+    bool gated_ = false;              // clocked_, limited_ or max_in_flight_: the loop looks at them
+    std::unordered_map<std::uint32_t, std::deque<std::uint32_t>> turns_;
+    Clock::time_point deadline_ = Clock::time_point::max();  // the whole execution's
+    std::chrono::nanoseconds execution_timeout_{0};
+    std::size_t max_in_flight_ = 0;
     Execution* outer_ = nullptr;
     std::unique_ptr<Instance> first_instance_;
     bool abandoning_ = false;  // the run is over: bodies still suspended unwind

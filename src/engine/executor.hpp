@@ -39,6 +39,10 @@ struct Request {
     /// Lose the attempt when it goes this long without a flowy::heartbeat() (0: never).
     /// The processes executor stops its worker then; the others report it when it returns.
     std::chrono::nanoseconds heartbeat_timeout{0};
+    /// The attempt ends as timed out if it has not started this long after it was
+    /// submitted (0: no limit): for executors that queue tasks where the scheduler cannot
+    /// see them (the PostgreSQL engine); the local ones start a task when it is submitted.
+    std::chrono::nanoseconds start_within{0};
 };
 
 using Clock = std::chrono::steady_clock;
@@ -58,7 +62,8 @@ struct Completion {
     /// When it started and ended running, by the worker's CLOCK_MONOTONIC (shared by the
     /// processes of one host) in microseconds; 0 when the executor cannot tell.
     std::int64_t started_us = 0, ended_us = 0;
-    int worker = -1;  ///< the worker that ran it (TaskExecutor::worker tells which)
+    int worker = -1;     ///< the worker that ran it (TaskExecutor::worker tells which)
+    bool final = false;  ///< failed for good: no retry (it never started within its schedule_to_start)
 };
 
 /// The registry of activity functions, indexed by Request::activity.

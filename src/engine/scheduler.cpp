@@ -5,6 +5,7 @@
 
 #include "engine/execution.hpp"
 #include "engine/stop_signals.hpp"
+#include "worker/run_activity.hpp"
 
 #include <algorithm>
 #include <csignal>
@@ -53,6 +54,11 @@ SlotPtr Execution::run(std::string args, std::unique_ptr<Instance> first) {
             root.error = stop;
             break;
         }
+        if (deadline_ != Clock::time_point::max() && Clock::now() >= deadline_) {
+            ErrorInfo e = timed_out_after("flowy: the execution ran past its execution_timeout of", execution_timeout_);
+            root.error = std::make_exception_ptr(TaskTimedout(e.message));
+            break;
+        }
         for (auto& w : executor_->warnings) warn(w);
         executor_->warnings.clear();
         conclude_frames();
@@ -64,8 +70,9 @@ SlotPtr Execution::run(std::string args, std::unique_ptr<Instance> first) {
             for (std::uint32_t i : runnable) enter(frames_[i]);
             continue;
         }
-        Clock::time_point next_retry = release_delayed();
+        Clock::time_point next_retry = std::min(release_delayed(), deadline_);
         std::size_t open = graph_.open();
+        if (clocked_) next_retry = std::min(next_retry, expire());
         dispatch();
         // Results taken from a resumed trace end tasks inside dispatch(): see to their
         // frames before waiting. Child frames that were started are entered the same way.
@@ -111,6 +118,7 @@ Clock::time_point Execution::release_delayed() {
         std::pop_heap(delayed_.begin(), delayed_.end(), std::greater<>());
         graph_.ready.push_back(delayed_.back().second);
         delayed_.pop_back();
+        if (clocked_) note_ready(graph_.ready.back());
     }
     return Clock::time_point::max();
 }
@@ -120,17 +128,33 @@ void Execution::dispatch() {
         std::uint32_t index = graph_.ready.front();
         Task& t = graph_[index];
         bool child = frames_[t.frame].plan->children[t.binding] != nullptr;
-        std::uint32_t depth = child ? 1 : depth_for(t);
-        if (!child && !executor_->accepts(depth)) return;
+        std::uint32_t depth = 1;
+        if (!child) {
+            if (gated_) {
+                if (t.state != TaskState::ready) {  // ended while it waited (a schedule timeout)
+                    graph_.ready.pop_front();
+                    continue;
+                }
+                if (max_in_flight_ && executor_->in_flight() >= max_in_flight_) return;
+                std::uint32_t a = activity_of(t);
+                if (limited_ && limit_[a] > 0 && running_[a] >= limit_[a]) {  // waits for a turn: the others go on
+                    graph_.ready.pop_front();
+                    turns_[a].push_back(index);
+                    continue;
+                }
+            }
+            depth = depth_for(t);
+            if (!executor_->accepts(depth)) return;
+        }
         graph_.ready.pop_front();
         start(index, depth);
     }
 }
 
 std::uint32_t Execution::depth_for(const Task& t) const {
-    const ActivityOptions& o = binding(t).options;
-    if (o.timeout || o.heartbeat_timeout) return 1;  // their clocks must not run behind another task
-    double c = cost_us_[activity_of(t)];
+    std::uint32_t a = activity_of(t);
+    if (solo_[a]) return 1;  // its clocks must not run behind another task
+    double c = cost_us_[a];
     return (c >= 0 && c < cheap_task_us) ? cheap_depth : 1;
 }
 
@@ -163,14 +187,32 @@ void Execution::start(std::uint32_t index, std::uint32_t depth) {
         }
     }
     const ActivityOptions& o = binding(t).options;
-    int worker = executor_->submit(Request{index, activity_of(t), t.args, depth,
-                                           o.timeout ? *o.timeout : std::chrono::nanoseconds(0), id_of(t),
-                                           o.heartbeat_timeout ? *o.heartbeat_timeout : std::chrono::nanoseconds(0)});
+    Request r{index,
+              activity_of(t),
+              t.args,
+              depth,
+              o.timeout ? *o.timeout : std::chrono::nanoseconds(0),
+              id_of(t),
+              o.heartbeat_timeout ? *o.heartbeat_timeout : std::chrono::nanoseconds(0)};
+    if (gated_) {
+        if (auto it = clocks_.find(index); it != clocks_.end()) {
+            // What is left of its schedule timeouts, for an executor that queues it out of sight.
+            Clock::time_point by = std::min(it->second.start_by, it->second.close_by);
+            if (by != Clock::time_point::max())
+                r.start_within = std::max(std::chrono::nanoseconds(1), by - Clock::now());
+        }
+        if (limited_) ++running_[r.activity];
+    }
+    int worker = executor_->submit(r);
     if (recorder_) recorder_->task_dispatched(id_of(t), executor_->worker(worker), t.args);
 }
 
 void Execution::on_completion(Completion& c) {
     Task& t = graph_[c.task];
+    if (gated_) {
+        if (limited_) end_turn(activity_of(t));
+        if (t.state == TaskState::ended) return;  // ended while it ran (schedule_to_close): its attempt was stopped
+    }
     switch (c.outcome) {
         case Completion::Outcome::requeue:
             t.state = TaskState::ready;
@@ -208,7 +250,7 @@ void Execution::on_completion(Completion& c) {
                 else
                     recorder_->task_failed(id_of(t), *e, {c.started_us, c.ended_us}, worker);
             }
-            if (retry(t, c.task, *e)) return;
+            if (!c.final && retry(t, c.task, *e)) return;
             if (t.attempt > 0 && e->kind == ErrorInfo::Kind::exception && o.retry_on_error)
                 e->message += " (" + attempt + ")";
             task_failed(c.task, std::move(e));
@@ -231,10 +273,83 @@ bool Execution::retry(Task& t, std::uint32_t index, const ErrorInfo& e) {
     if (o.retry_delay.count() > 0) {
         delayed_.emplace_back(Clock::now() + o.retry_delay, index);
         std::push_heap(delayed_.begin(), delayed_.end(), std::greater<>());
+        if (auto it = clocks_.find(index); it != clocks_.end())
+            it->second.start_by = Clock::time_point::max();  // it waits for its delay, not a worker
     } else {
         graph_.ready.push_back(index);
+        if (clocked_) note_ready(index);
     }
     return true;
+}
+
+// ---- schedule timeouts and concurrency limits ----
+
+void Execution::note_ready(std::uint32_t index) {
+    const Task& t = graph_[index];
+    const ActivityOptions& o = binding(t).options;
+    if (t.state != TaskState::ready || (!o.schedule_to_start && !o.schedule_to_close)) return;
+    auto now = Clock::now();
+    TaskClock& c = clocks_[index];
+    auto add = [&](Clock::time_point when) {
+        deadlines_.emplace_back(when, index);
+        std::push_heap(deadlines_.begin(), deadlines_.end(), std::greater<>());
+    };
+    if (o.schedule_to_close && c.close_by == Clock::time_point::max()) add(c.close_by = now + *o.schedule_to_close);
+    if (o.schedule_to_start) add(c.start_by = now + *o.schedule_to_start);
+}
+
+void Execution::note_ready_from(std::size_t first) {
+    for (std::size_t i = first; i < graph_.ready.size(); ++i) note_ready(graph_.ready[i]);
+}
+
+Clock::time_point Execution::expire() {
+    auto now = Clock::now();
+    while (!deadlines_.empty() && deadlines_.front().first <= now) {
+        std::pop_heap(deadlines_.begin(), deadlines_.end(), std::greater<>());
+        std::uint32_t index = deadlines_.back().second;
+        deadlines_.pop_back();
+        auto it = clocks_.find(index);
+        if (it == clocks_.end()) continue;  // it ended
+        const ActivityOptions& o = binding(graph_[index]).options;
+        if (it->second.close_by <= now)
+            schedule_timed_out(index, "schedule_to_close", *o.schedule_to_close);
+        else if (it->second.start_by <= now && graph_[index].state == TaskState::ready)
+            schedule_timed_out(index, "schedule_to_start", *o.schedule_to_start);
+    }
+    return deadlines_.empty() ? Clock::time_point::max() : deadlines_.front().first;
+}
+
+void Execution::schedule_timed_out(std::uint32_t index, const char* which, std::chrono::nanoseconds limit) {
+    Task& t = graph_[index];
+    bool running = t.state == TaskState::running;
+    std::string what = std::string("timed out: ") +
+                       (running                                          ? "still running"
+                        : std::string_view(which) == "schedule_to_start" ? "waited for a worker"
+                                                                         : "not started") +
+                       " past its " + which + " of";
+    auto e = std::make_shared<ErrorInfo>(timed_out_after(what.c_str(), limit));
+    e->task = task_id(t);
+    const ActivityOptions& o = binding(t).options;
+    e->message =
+        describe_task(index, "attempt " + std::to_string(t.attempt + 1) + " of " + std::to_string(o.retries + 1)) +
+        " " + e->message + (running ? " (its attempt was stopped)" : "");
+    if (running) executor_->lose(index, true);  // its completion, when it comes, is dropped
+    if (recorder_) recorder_->task_timed_out(id_of(t), *e, WorkerRef{});
+    task_failed(index, std::move(e));
+}
+
+void Execution::end_turn(std::uint32_t activity) {
+    --running_[activity];
+    auto it = turns_.find(activity);
+    if (it == turns_.end()) return;
+    while (!it->second.empty()) {
+        std::uint32_t next = it->second.front();
+        it->second.pop_front();
+        if (graph_[next].state == TaskState::ready) {
+            graph_.ready.push_back(next);
+            return;
+        }
+    }
 }
 
 // ---- the end of a run ----

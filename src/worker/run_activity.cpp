@@ -123,8 +123,6 @@ void run_activity(const Registry& registry, std::uint32_t activity, std::streamb
     c.duration_us = static_cast<std::uint64_t>(c.ended_us - c.started_us);
 }
 
-namespace {
-/// A timed-out failure whose message is `what` and the duration: "300 ms", "0.250 ms".
 ErrorInfo timed_out_after(const char* what, std::chrono::nanoseconds timeout) {
     ErrorInfo e;
     e.kind = ErrorInfo::Kind::timed_out;
@@ -137,7 +135,6 @@ ErrorInfo timed_out_after(const char* what, std::chrono::nanoseconds timeout) {
     e.message = buf;
     return e;
 }
-}  // namespace
 
 ErrorInfo timed_out(std::chrono::nanoseconds timeout) {
     return timed_out_after("timed out after", timeout);

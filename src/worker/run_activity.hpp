@@ -39,6 +39,8 @@ Completion run_request(const Registry& registry, const Request& r);
 
 /// A timed-out failure: "timed out after N ms".
 ErrorInfo timed_out(std::chrono::nanoseconds timeout);
+/// A timed-out failure whose message is `what` and the duration: "300 ms", "0.250 ms".
+ErrorInfo timed_out_after(const char* what, std::chrono::nanoseconds timeout);
 /// A lost heartbeat: "timed out: no heartbeat for N ms".
 ErrorInfo missed_heartbeat(std::chrono::nanoseconds timeout);
 

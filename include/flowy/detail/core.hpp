@@ -366,9 +366,11 @@ struct Config {
     Executor executor = Executor::processes;
     int workers = 0;  ///< 0: the number of cores
     bool workers_set = false;
-    std::function<void(std::string_view)> log;  ///< warnings; null: standard error
-    std::string trace_path;                     ///< record the run here (or $FLOWY_TRACE)
-    int progress = -1;                          ///< live status line: -1 if stderr is a terminal
+    std::function<void(std::string_view)> log;      ///< warnings; null: standard error
+    std::string trace_path;                         ///< record the run here (or $FLOWY_TRACE)
+    int progress = -1;                              ///< live status line: -1 if stderr is a terminal
+    std::chrono::nanoseconds execution_timeout{0};  ///< the whole execution's (0: none)
+    std::size_t max_in_flight = 0;                  ///< tasks handed out at once (0: no cap)
 
     bool bind(std::string name, Signature sig, Invoker inv, ActivityOptions opts, Describe describe = nullptr,
               Describe describe_args = nullptr);
