@@ -1,7 +1,8 @@
 // A process standing for another host in the PostgreSQL engine's tests
 // (test_postgres.cpp): it serves, runs, starts or waits for executions of `Stages`.
 //
-//   pg_node CONNINFO [--workers N] [--lease MS] [--retries R] [--heartbeat MS] [--list L] serve
+//   pg_node CONNINFO [--workers N] [--lease MS] [--retries R] [--heartbeat MS] [--list L]
+//           [--version V] [--concurrency C] serve
 //   pg_node CONNINFO [options] run N MS        prints the value
 //   pg_node CONNINFO [options] start N MS      prints the execution id
 //   pg_node CONNINFO [options] result ID       prints the value
@@ -18,8 +19,8 @@ int main(int argc, char** argv) try {
     flowy::PostgresWorkflow<pgtest::Stages> w{argv[1]};
     int retries = 0;
     int i = 2;
-    int workers = 2, lease = 1000, heartbeat = 0;
-    std::string list;
+    int workers = 2, lease = 1000, heartbeat = 0, concurrency = 0;
+    std::string list, version = "1";
     for (; i + 1 < argc && std::string(argv[i]).rfind("--", 0) == 0; i += 2) {
         std::string opt = argv[i];
         int v = std::atoi(argv[i + 1]);
@@ -33,11 +34,15 @@ int main(int argc, char** argv) try {
             heartbeat = v;
         else if (opt == "--list")  // `again` goes on this task list
             list = argv[i + 1];
+        else if (opt == "--version")
+            version = argv[i + 1];
+        else if (opt == "--concurrency")  // at most this many `work` tasks run at once, across hosts
+            concurrency = v;
         else
             return 2;
     }
-    pgtest::configure(w, retries, std::chrono::milliseconds(heartbeat), list);
-    w.workers(workers).lease(std::chrono::milliseconds(lease));
+    pgtest::configure(w, retries, std::chrono::milliseconds(heartbeat), list, concurrency);
+    w.workers(workers).lease(std::chrono::milliseconds(lease)).version(version);
     std::string cmd = argv[i];
     if (cmd == "serve") {
         w.serve();

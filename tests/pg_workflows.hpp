@@ -82,13 +82,16 @@ inline int stages_value(int n) {
     return s;
 }
 
-/// `again` goes on task list `list` ("": the default one).
+/// `again` goes on task list `list` ("": the default one); at most `concurrency` `work`
+/// tasks run at once (0: any number).
 template <class W>
-void configure(W& w, int retries, std::chrono::milliseconds heartbeat = {}, const std::string& list = {}) {
+void configure(W& w, int retries, std::chrono::milliseconds heartbeat = {}, const std::string& list = {},
+               int concurrency = 0) {
     if (heartbeat.count() > 0)
-        w.conf_activity("work", pgtest::beating_work, {.retries = retries, .heartbeat_timeout = heartbeat});
+        w.conf_activity("work", pgtest::beating_work,
+                        {.retries = retries, .heartbeat_timeout = heartbeat, .concurrency = concurrency});
     else
-        w.conf_activity("work", pgtest::work, {.retries = retries});
+        w.conf_activity("work", pgtest::work, {.retries = retries, .concurrency = concurrency});
     w.conf_activity("again", pgtest::again, {.retries = retries, .task_list = list});
     w.conf_activity("total", pgtest::total);
 }

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <flowy/command.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <map>
@@ -483,20 +484,26 @@ TEST_CASE("the schema is made once by flowy, and a newer one is refused with a c
     auto w = quiet<Echo>(db);
     w.conf_activity("echo", echo).workers(1);
     CHECK(w.run(std::string("a")) == "aa");
-    CHECK(cluster->psql("SELECT value FROM flowy.meta WHERE key = 'schema_version'", db_name()) == "2");
-    // A version-1 schema (made by the release before heartbeats) is brought up to version 2,
-    // keeping its executions; then it runs as any other.
-    cluster->psql("ALTER TABLE flowy.tasks DROP COLUMN heartbeat_ms", db_name());
+    CHECK(cluster->psql("SELECT value FROM flowy.meta WHERE key = 'schema_version'", db_name()) == "3");
+    // A version-1 schema (made by the release before heartbeats and versions) is brought up
+    // to version 3, keeping its executions; then it runs as any other.
+    cluster->psql(
+        "ALTER TABLE flowy.tasks DROP COLUMN heartbeat_ms, DROP COLUMN version, DROP COLUMN start_by, "
+        "DROP COLUMN concurrency; ALTER TABLE flowy.executions DROP COLUMN version, DROP COLUMN deadline; "
+        "DROP TABLE flowy.activities; DROP FUNCTION flowy.claim_limited",
+        db_name());
     cluster->psql("UPDATE flowy.meta SET value = '1' WHERE key = 'schema_version'", db_name());
     CHECK(w.run(std::string("c")) == "cc");
-    CHECK(cluster->psql("SELECT value FROM flowy.meta WHERE key = 'schema_version'", db_name()) == "2");
-    CHECK(cluster->psql("SELECT count(*) FROM flowy.tasks WHERE heartbeat_ms = 0", db_name()) == "2");
+    CHECK(cluster->psql("SELECT value FROM flowy.meta WHERE key = 'schema_version'", db_name()) == "3");
+    CHECK(cluster->psql("SELECT count(*) FROM flowy.tasks WHERE heartbeat_ms = 0 AND version = '1'", db_name()) == "2");
+    CHECK(cluster->psql("SELECT string_agg(version, ',') FROM flowy.executions", db_name()) == "1,1");
+    CHECK(cluster->psql("SELECT count(*) FROM flowy.activities", db_name()) == "2");  // the workflow and echo
     cluster->psql("UPDATE flowy.meta SET value = '99' WHERE key = 'schema_version'", db_name());
     try {
         w.run(std::string("b"));
         FAIL("ran on a newer schema");
     } catch (const flowy::ConfigError& e) {
-        CHECK(std::string(e.what()).find("version 99, newer than this library's (2)") != std::string::npos);
+        CHECK(std::string(e.what()).find("version 99, newer than this library's (3)") != std::string::npos);
     }
 }
 
@@ -872,7 +879,10 @@ TEST_CASE(
         "GRANT USAGE ON SCHEMA flowy TO flowy_worker, flowy_reader; "
         "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA flowy TO flowy_worker; "
         "GRANT USAGE ON ALL SEQUENCES IN SCHEMA flowy TO flowy_worker; "
-        "GRANT SELECT ON ALL TABLES IN SCHEMA flowy TO flowy_reader",
+        "GRANT SELECT ON ALL TABLES IN SCHEMA flowy TO flowy_reader; "
+        "ALTER DEFAULT PRIVILEGES FOR ROLE flowy_owner IN SCHEMA flowy "
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO flowy_worker; "
+        "ALTER DEFAULT PRIVILEGES FOR ROLE flowy_owner IN SCHEMA flowy GRANT SELECT ON TABLES TO flowy_reader",
         db_name());
     auto worker = quiet<Echo>(as_role(db, "flowy_worker"));
     worker.conf_activity("echo", echo).workers(1);
@@ -887,16 +897,19 @@ TEST_CASE(
     CHECK(psql_as("flowy_worker", "CREATE TABLE flowy.x (a int)") != 0);
     CHECK(psql_as("flowy_worker", "DROP TABLE flowy.history") != 0);
     CHECK(psql_as("flowy_worker", "ALTER TABLE flowy.tasks ADD COLUMN y int") != 0);
-    // A worker role cannot migrate an older schema: a clear error, nothing changed.
-    cluster->psql("UPDATE flowy.meta SET value = '1' WHERE key = 'schema_version'", db_name());
+    // A worker role cannot migrate an older schema: a clear error, nothing changed. (A
+    // version-1 schema had no flowy.activities: the owner's migration makes it, and the
+    // default privileges give the worker role its rights on it.)
+    cluster->psql("DROP TABLE flowy.activities; UPDATE flowy.meta SET value = '1' WHERE key = 'schema_version'",
+                  db_name());
     try {
         worker.run(std::string("c"));
         FAIL("a role without DDL migrated the schema");
     } catch (const flowy::ConfigError& e) {
-        CHECK(std::string(e.what()).find("cannot bring the flowy schema from version 1 to 2") != std::string::npos);
+        CHECK(std::string(e.what()).find("cannot bring the flowy schema from version 1 to 3") != std::string::npos);
     }
     CHECK(owner.run(std::string("d")) == "dd");  // the owner migrates it
-    CHECK(cluster->psql("SELECT value FROM flowy.meta WHERE key = 'schema_version'", db_name()) == "2");
+    CHECK(cluster->psql("SELECT value FROM flowy.meta WHERE key = 'schema_version'", db_name()) == "3");
     CHECK(worker.run(std::string("e")) == "ee");
 
     // The reader lists and exports; it can start, cancel and purge nothing.
@@ -953,6 +966,194 @@ TEST_CASE("TLS through the connection string: sslmode=verify-full against a cert
     wrong_name.conf_activity("echo", echo).workers(1);
     CHECK_THROWS_WITH_AS(wrong_name.run(std::string("x")), doctest::Contains("does not match host name"),
                          flowy::ConfigError);
+}
+
+namespace {
+/// Stages configured for the tests below; `work` gets `opts` (its retries too).
+flowy::PostgresWorkflow<pgtest::Stages> stages(const std::string& db, flowy::ActivityOptions opts = {}) {
+    auto w = quiet<pgtest::Stages>(db);
+    w.conf_activity("work", pgtest::work, opts);
+    w.conf_activity("again", pgtest::again);
+    w.conf_activity("total", pgtest::total);
+    w.workers(0).lease(1000ms);
+    return w;
+}
+/// Waits (bounded) until process `pid` is gone; whether it went.
+bool gone_within(int pid, std::chrono::milliseconds limit) {
+    for (auto until = Clock::now() + limit; Clock::now() < until; std::this_thread::sleep_for(20ms))
+        if (::kill(pid, 0) != 0) return true;
+    return false;
+}
+/// [started_us, ended_us] of the tasks `where` selects, from the tasks table.
+std::vector<std::pair<long long, long long>> intervals(const std::string& where) {
+    std::istringstream in(cluster->psql(
+        "SELECT string_agg(started_us || ' ' || ended_us, ' ' ORDER BY started_us) FROM flowy.tasks WHERE " + where,
+        db_name()));
+    std::vector<std::pair<long long, long long>> out;
+    long long a, b;
+    while (in >> a >> b) out.emplace_back(a, b);
+    return out;
+}
+/// The most of `spans` that overlap at one time.
+int most_at_once(const std::vector<std::pair<long long, long long>>& spans) {
+    std::vector<std::pair<long long, int>> edges;
+    for (auto [a, b] : spans) edges.emplace_back(a, 1), edges.emplace_back(b, -1);
+    std::sort(edges.begin(), edges.end());  // an end before a start at the same time
+    int now = 0, most = 0;
+    for (auto [t, d] : edges) most = std::max(most, now += d);
+    return most;
+}
+}  // namespace
+
+TEST_CASE(
+    "timeouts through PostgreSQL: schedule_to_start, schedule_to_close (stopped on another host), "
+    "execution_timeout (kept by whichever process decides)") {
+    std::string db = fresh_db();
+    std::string effects = fresh_effects();
+    {
+        // Nobody serves: the task waits past its schedule_to_start, and is not retried.
+        auto w = stages(db, {.retries = 2, .schedule_to_start = 300ms});
+        auto t0 = Clock::now();
+        try {
+            w.run(1, 10);
+            FAIL("it ran");
+        } catch (const flowy::TaskTimedout& e) {
+            std::string m = e.what();
+            CHECK_MESSAGE(m.find("task work-0-0 (work(0, 10), attempt 1 of 3) timed out: waited ") == 0, m);
+            CHECK_MESSAGE(m.find(" ms for a worker of task list default (schedule_to_start)") != std::string::npos, m);
+        }
+        CHECK(std::chrono::duration<double>(Clock::now() - t0).count() < 3.0);
+        CHECK(cluster->psql("SELECT count(*) || ' ' || min(error_kind) FROM flowy.tasks", db_name()) ==
+              "1 not_started");
+    }
+    Node server(PG_NODE, node_args(db, {"--workers", "1", "serve"}));
+    {
+        // Running on the serving process past its schedule_to_close: the decider ends it and
+        // the serving process kills its worker.
+        auto w = stages(db, {.schedule_to_close = 1000ms});
+        try {
+            w.run(1, 30000);
+            FAIL("it ran");
+        } catch (const flowy::TaskTimedout& e) {
+            CHECK(std::string(e.what()) ==
+                  "task work-0-0 (work(0, 30000), attempt 1 of 1) timed out: still running past its "
+                  "schedule_to_close of 1000 ms (its attempt was stopped)");
+        }
+        Effects x = read_effects(effects);
+        REQUIRE(x.pids["work 0"].size() == 1);
+        int worker = x.pids["work 0"][0];
+        CHECK(parent_of(worker) == server.pid);
+        CHECK(gone_within(worker, 3s));
+        CHECK(cluster->psql("SELECT state || ' ' || error_kind FROM flowy.tasks WHERE execution = 2", db_name()) ==
+              "failed timed_out");
+        CHECK(server.alive());
+    }
+    {
+        // execution_timeout: started here, decided by the serving process, which has no such
+        // option of its own: the deadline is the execution's.
+        auto w = stages(db);
+        w.execution_timeout(1500ms);
+        flowy::ExecutionId id = w.start(1, 30000);
+        auto t0 = Clock::now();
+        CHECK_THROWS_WITH_AS(w.result(id), "flowy: the execution ran past its execution_timeout of 1500 ms",
+                             flowy::TaskTimedout);
+        CHECK(std::chrono::duration<double>(Clock::now() - t0).count() < 5.0);
+        Effects x = wait_effects(effects, [](const Effects& e) { return e.n("work 0") == 2; });
+        CHECK(gone_within(x.pids["work 0"][1], 3s));  // its running task was stopped
+        CHECK(flowy::list_executions(db)[0].status == "failed");
+    }
+    server.signal(SIGTERM);
+    CHECK(server.wait() == 0);
+}
+
+TEST_CASE(
+    "D7: executions are decided and their tasks run only by processes of their version; another "
+    "signature within a version is refused before any task") {
+    std::string db = fresh_db();
+    fresh_effects();
+    auto v1 = stages(db);
+    auto v2 = stages(db);
+    v2.version("2");
+    flowy::ExecutionId old = v1.start(2, 10);
+    Node serve2(PG_NODE, node_args(db, {"--workers", "1", "--version", "2", "serve"}));
+    flowy::ExecutionId fresh = v2.start(2, 10);
+    CHECK(v2.result(fresh) == pgtest::stages_value(2));
+    // Version 1's execution waits: no process of version 1 serves.
+    auto listed = flowy::list_executions(db);
+    REQUIRE(listed.size() == 2);
+    CHECK(listed[1].id == old);
+    CHECK(listed[1].status == "pending");
+    CHECK(listed[1].version == "1");
+    CHECK(listed[0].version == "2");
+    REQUIRE(tool("executions --db '" + db + "'") == 0);
+    std::string out = slurp(cluster->dir + "/tool.out");
+    char row[128];
+    std::snprintf(row, sizeof row, "%-8s %-24s %-8s %-10s", flowy::to_string(fresh).c_str(), "pgtest::Stages", "2",
+                  "succeeded");
+    CHECK_MESSAGE(out.find(row) != std::string::npos, out);
+    CHECK_THROWS_WITH_AS(v2.result(old),
+                         ("flowy: execution " + flowy::to_string(old) +
+                          " is version 1 of workflow pgtest::Stages, not version 2 of pgtest::Stages: wait for it "
+                          "with the code of its version")
+                             .c_str(),
+                         flowy::ConfigError);
+    Node serve1(PG_NODE, node_args(db, {"--workers", "1", "--version", "1", "serve"}));
+    CHECK(v1.result(old) == pgtest::stages_value(2));
+    // Each execution's tasks ran on the workers of its own version's process.
+    for (auto [id, node] : {std::pair{old, serve1.pid}, std::pair{fresh, serve2.pid}}) {
+        std::istringstream pids(cluster->psql(
+            "SELECT string_agg(DISTINCT pid::text, ' ') FROM flowy.tasks WHERE execution = " + flowy::to_string(id),
+            db_name()));
+        int pid, n = 0;
+        while (pids >> pid) {
+            CHECK(parent_of(pid) == node);
+            ++n;
+        }
+        CHECK(n >= 1);
+    }
+    // Version 1 as registered by other code: `work` took (long, int) there.
+    cluster->psql("UPDATE flowy.activities SET signature = 'int (long, int)' WHERE name = 'work' AND version = '1'",
+                  db_name());
+    std::string refused =
+        "flowy: activity 'work' is int (int, int) in this process but int (long, int) in version 1 of workflow "
+        "pgtest::Stages in the database";
+    CHECK_THROWS_WITH_AS(v1.start(1, 10), doctest::Contains(refused.c_str()), flowy::ConfigError);
+    std::string tasks = cluster->psql("SELECT count(*) FROM flowy.tasks", db_name());
+    Node bad(PG_NODE, node_args(db, {"--workers", "1", "serve"}));
+    CHECK(bad.wait(20s) == 1);
+    CHECK_MESSAGE(bad.err().find(refused) != std::string::npos, bad.err());
+    CHECK(cluster->psql("SELECT count(*) FROM flowy.tasks", db_name()) == tasks);
+    CHECK_THROWS_WITH_AS(v2.version("two words"), doctest::Contains("use 1 to 64 letters"), flowy::ConfigError);
+    serve1.signal(SIGTERM);
+    serve2.signal(SIGTERM);
+    CHECK(serve1.wait() == 0);
+    CHECK(serve2.wait() == 0);
+}
+
+TEST_CASE("limits: an activity's concurrency across two hosts and two executions; max_in_flight per execution") {
+    std::string db = fresh_db();
+    fresh_effects();
+    Node a(PG_NODE, node_args(db, {"--workers", "2", "--concurrency", "1", "serve"}));
+    Node b(PG_NODE, node_args(db, {"--workers", "2", "--concurrency", "1", "serve"}));
+    auto w = stages(db, {.concurrency = 1});
+    flowy::ExecutionId one = w.start(3, 150), two = w.start(3, 150);
+    CHECK(w.result(one) == pgtest::stages_value(3));
+    CHECK(w.result(two) == pgtest::stages_value(3));
+    auto work = intervals("activity_name = 'work'");
+    REQUIRE(work.size() == 6);
+    CHECK(most_at_once(work) == 1);                                  // one at a time, over both hosts and executions
+    CHECK(most_at_once(intervals("activity_name = 'again'")) >= 2);  // unlimited: they overlap
+    // max_in_flight(2): of an execution's tasks, at most two are queued or running at once.
+    auto paced = stages(db);
+    paced.max_in_flight(2);
+    CHECK(paced.run(4, 150) == pgtest::stages_value(4));
+    auto spans = intervals("execution = 3");
+    REQUIRE(spans.size() == 9);
+    CHECK(most_at_once(spans) == 2);
+    a.signal(SIGTERM);
+    b.signal(SIGTERM);
+    CHECK(a.wait() == 0);
+    CHECK(b.wait() == 0);
 }
 
 namespace {

@@ -163,8 +163,8 @@ int main(int argc, char** argv) {
             if (!write_file(out, load(trace).report_html(), "report")) return 1;
         } else if (executions->parsed()) {
             flowy::ExecutionFilter filter{status, since.empty() ? 0 : parse_since(since)};
-            std::printf("%-8s %-24s %-10s %-19s %-22s %s\n", "ID", "WORKFLOW", "STATUS", "STARTED", "DECIDER",
-                        "TASKS (queued/running/succeeded/failed)");
+            std::printf("%-8s %-24s %-8s %-10s %-19s %-22s %s\n", "ID", "WORKFLOW", "VERSION", "STATUS", "STARTED",
+                        "DECIDER", "TASKS (queued/running/succeeded/failed)");
             auto local_time = [](std::int64_t us, const char* format) {
                 char text[32] = "-";
                 if (us <= 0) return std::string(text);
@@ -180,9 +180,9 @@ int main(int argc, char** argv) {
                 if (!e.waiting_list.empty())  // queued on a list nobody serves: say so before anything else
                     note = "waiting for a worker of task list " + e.waiting_list + " since " +
                            local_time(e.waiting_since_us, "%H:%M:%S");
-                std::printf("%-8s %-24s %-10s %-19s %-22s %lld/%lld/%lld/%lld%s%s\n", flowy::to_string(e.id).c_str(),
-                            e.workflow.c_str(), e.status.c_str(), when.c_str(),
-                            e.decider.empty() ? "-" : e.decider.c_str(), static_cast<long long>(e.queued),
+                std::printf("%-8s %-24s %-8s %-10s %-19s %-22s %lld/%lld/%lld/%lld%s%s\n",
+                            flowy::to_string(e.id).c_str(), e.workflow.c_str(), e.version.c_str(), e.status.c_str(),
+                            when.c_str(), e.decider.empty() ? "-" : e.decider.c_str(), static_cast<long long>(e.queued),
                             static_cast<long long>(e.running), static_cast<long long>(e.succeeded),
                             static_cast<long long>(e.failed), note.empty() ? "" : "  ", note.c_str());
             }

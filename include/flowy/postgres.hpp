@@ -27,6 +27,7 @@ struct OptionsBox {
     OptionsBox& operator=(const OptionsBox&);
     ~OptionsBox();
     void lease(std::chrono::milliseconds l);
+    void version(std::string v);
     const Options& get() const { return *p; }
 
 private:
@@ -66,6 +67,7 @@ inline std::string to_string(ExecutionId id) {
 struct ExecutionInfo {
     ExecutionId id;
     std::string workflow;
+    std::string version;  ///< of the workflow's code that runs it
     std::string status;   ///< pending, running, succeeded, failed, cancelled
     std::string decider;  ///< host:pid of the process deciding it (or that decided it last)
     std::int64_t created_us = 0, started_us = 0, finished_us = 0;     ///< Unix microseconds (0: not yet)
@@ -128,6 +130,17 @@ public:
     /// it that long. Default 5 s; at least 100 ms.
     PostgresWorkflow& lease(std::chrono::milliseconds l) {
         options_.lease(l);
+        return *this;
+    }
+
+    /// The version of this workflow's code (default "1"). An execution keeps the version
+    /// it was started with; only processes of that version decide it and run its tasks,
+    /// so new code (another version) can serve new executions while the old processes
+    /// finish the old ones. Within one version every process must give each activity the
+    /// same signature: a process that does not is refused with a ConfigError before it
+    /// takes anything. Letters, digits and ".-_", at most 64.
+    PostgresWorkflow& version(std::string v) {
+        options_.version(std::move(v));
         return *this;
     }
 

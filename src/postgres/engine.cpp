@@ -77,17 +77,25 @@ std::string over_limit(const char* what, std::size_t size) {
 }
 
 /// Registry index -> the activity's name ("child/square" inside child workflow
-/// "child") and task list; child workflows' own entries are empty.
+/// "child"), task list, signature and concurrency limit; child workflows' own entries
+/// are empty but for their signatures.
 struct Names {
-    std::vector<std::string> name, list;
+    std::vector<std::string> name, list, signature;
+    std::vector<std::int64_t> concurrency;
+    bool limited() const {
+        return std::any_of(concurrency.begin(), concurrency.end(), [](std::int64_t c) { return c > 0; });
+    }
 };
 void name_plan(const Plan& p, const std::string& prefix, Names& n) {
     for (std::size_t i = 0; i < p.config->bindings.size(); ++i) {
         const Binding& b = p.config->bindings[i];
         std::size_t at = p.base + i;
-        if (n.name.size() <= at) n.name.resize(at + 1), n.list.resize(at + 1);
+        if (n.name.size() <= at)
+            n.name.resize(at + 1), n.list.resize(at + 1), n.signature.resize(at + 1), n.concurrency.resize(at + 1);
         n.name[at] = prefix + b.name;
         n.list[at] = b.options.task_list.empty() ? "default" : b.options.task_list;
+        n.signature[at] = b.signature.name();
+        n.concurrency[at] = b.options.concurrency;
         if (p.children[i]) name_plan(*p.children[i], prefix + b.name + "/", n);
     }
 }
@@ -105,7 +113,7 @@ const char* kind_name(ErrorInfo::Kind k) {
 }
 ErrorInfo::Kind kind_of(std::string_view s) {
     if (s == "crashed") return ErrorInfo::Kind::crashed;
-    if (s == "timed_out") return ErrorInfo::Kind::timed_out;
+    if (s == "timed_out" || s == "not_started") return ErrorInfo::Kind::timed_out;
     return ErrorInfo::Kind::exception;
 }
 
@@ -125,7 +133,9 @@ CREATE TABLE flowy.executions (
     error_kind text, error_message text, error_type text, error_task text,
     created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     started_at timestamptz,
-    finished_at timestamptz);
+    finished_at timestamptz,
+    version text NOT NULL DEFAULT '1',
+    deadline timestamptz);
 CREATE INDEX executions_open ON flowy.executions (workflow, id) WHERE status IN ('pending', 'running');
 CREATE TABLE flowy.tasks (
     execution bigint NOT NULL REFERENCES flowy.executions ON DELETE CASCADE,
@@ -147,6 +157,9 @@ CREATE TABLE flowy.tasks (
     queued_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     claimed_at timestamptz,
     finished_at timestamptz,
+    version text NOT NULL DEFAULT '1',
+    start_by timestamptz,
+    concurrency integer NOT NULL DEFAULT 0,
     PRIMARY KEY (execution, id));
 CREATE INDEX tasks_queued ON flowy.tasks (workflow, task_list, queued_at) WHERE state = 'queued';
 CREATE INDEX tasks_running ON flowy.tasks (execution, lease_until) WHERE state = 'running';
@@ -159,6 +172,55 @@ CREATE TABLE flowy.history (
     seq integer NOT NULL,
     lines text NOT NULL,
     PRIMARY KEY (execution, seq));
+)SQL";
+
+/// What schema version 3 added: workflow versions, activity signatures, schedule and
+/// execution timeouts, concurrency limits. Part of a new schema, and the migration from 2.
+const char* const schema_3_sql = R"SQL(
+CREATE TABLE IF NOT EXISTS flowy.activities (
+    workflow text NOT NULL,
+    version text NOT NULL,
+    name text NOT NULL,
+    signature text NOT NULL,
+    PRIMARY KEY (workflow, version, name));
+CREATE INDEX IF NOT EXISTS tasks_limited ON flowy.tasks (workflow, activity_name)
+    WHERE state IN ('queued', 'running') AND concurrency > 0;
+CREATE OR REPLACE FUNCTION flowy.claim_limited(p_workflow text, p_version text, p_lists text[], p_max integer,
+        p_lease_ms bigint, p_host text, p_pid integer)
+    RETURNS TABLE (execution bigint, id text, token integer, activity integer, activity_name text, args bytea,
+                   timeout_ms bigint, heartbeat_ms bigint)
+    LANGUAGE plpgsql AS $f$
+#variable_conflict use_column
+DECLARE
+    a record;
+    busy integer;
+    room integer := p_max;
+    got integer;
+BEGIN
+    -- Per activity with a limit: one claimer at a time (a transaction lock), which counts
+    -- what runs (each statement here sees what others committed) and takes what is left.
+    FOR a IN SELECT q.activity_name AS name, min(q.concurrency) AS lim FROM flowy.tasks q
+             WHERE q.state = 'queued' AND q.concurrency > 0 AND q.workflow = p_workflow
+               AND q.version = p_version AND q.task_list = ANY(p_lists)
+             GROUP BY q.activity_name ORDER BY min(q.queued_at) LOOP
+        EXIT WHEN room <= 0;
+        PERFORM pg_advisory_xact_lock(hashtextextended(p_workflow || '/' || a.name, 7466511043));
+        SELECT count(*) INTO busy FROM flowy.tasks r
+        WHERE r.state = 'running' AND r.concurrency > 0 AND r.workflow = p_workflow AND r.activity_name = a.name;
+        CONTINUE WHEN busy >= a.lim;
+        RETURN QUERY UPDATE flowy.tasks t SET state = 'running', token = t.token + 1,
+            lease_until = clock_timestamp() + p_lease_ms * interval '1 millisecond', host = p_host, pid = p_pid,
+            claimed_at = clock_timestamp()
+        FROM (SELECT q.execution, q.id FROM flowy.tasks q WHERE q.state = 'queued' AND q.concurrency > 0
+              AND q.workflow = p_workflow AND q.version = p_version AND q.activity_name = a.name
+              AND q.task_list = ANY(p_lists) ORDER BY q.queued_at LIMIT least(room, a.lim - busy)
+              FOR UPDATE SKIP LOCKED) c
+        WHERE t.execution = c.execution AND t.id = c.id
+        RETURNING t.execution, t.id, t.token, t.activity, t.activity_name, t.args, t.timeout_ms, t.heartbeat_ms;
+        GET DIAGNOSTICS got = ROW_COUNT;
+        room := room - got;
+    END LOOP;
+END $f$;
 )SQL";
 
 /// The database's schema version, or nullopt if it has no flowy schema.
@@ -191,7 +253,7 @@ void ensure_schema(Connection& db) {
                              "CREATE TABLE IF NOT EXISTS flowy.meta (key text PRIMARY KEY, value text NOT NULL); "
                              "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM flowy.meta WHERE key = 'schema_version') THEN "
                              "EXECUTE $s$" +
-                             schema_sql + "$s$; INSERT INTO flowy.meta VALUES ('schema_version', '" +
+                             schema_sql + schema_3_sql + "$s$; INSERT INTO flowy.meta VALUES ('schema_version', '" +
                              std::to_string(schema_version) + "'); END IF; END $$; COMMIT;";
         try {
             db.exec_script(script.c_str());
@@ -207,10 +269,19 @@ void ensure_schema(Connection& db) {
         // An older schema is brought up to this library's, once (the same lock as its making).
         // Processes of the older library then refuse it, with the error above: stop them first.
         try {
-            db.exec_script(
-                "BEGIN; SELECT pg_advisory_xact_lock(7466511042); "
-                "ALTER TABLE flowy.tasks ADD COLUMN IF NOT EXISTS heartbeat_ms bigint NOT NULL DEFAULT 0; "
-                "UPDATE flowy.meta SET value = '2' WHERE key = 'schema_version' AND value::int4 < 2; COMMIT;");
+            std::string script = std::string(
+                                     "BEGIN; SELECT pg_advisory_xact_lock(7466511042); "
+                                     "ALTER TABLE flowy.tasks ADD COLUMN IF NOT EXISTS heartbeat_ms bigint NOT NULL "
+                                     "DEFAULT 0; "  // 2
+                                     "ALTER TABLE flowy.executions ADD COLUMN IF NOT EXISTS version text NOT NULL "
+                                     "DEFAULT '1', ADD COLUMN IF NOT EXISTS deadline timestamptz; "
+                                     "ALTER TABLE flowy.tasks ADD COLUMN IF NOT EXISTS version text NOT NULL DEFAULT "
+                                     "'1', ADD COLUMN IF NOT EXISTS start_by timestamptz, ADD COLUMN IF NOT EXISTS "
+                                     "concurrency integer NOT NULL DEFAULT 0; ") +
+                                 schema_3_sql + "UPDATE flowy.meta SET value = '" + std::to_string(schema_version) +
+                                 "' WHERE key = 'schema_version' AND value::int4 < " + std::to_string(schema_version) +
+                                 "; COMMIT;";
+            db.exec_script(script.c_str());
         } catch (const StatementError& e) {
             db.exec_script("ROLLBACK");
             throw ConfigError("flowy: cannot bring the flowy schema from version " + std::to_string(*v) + " to " +
@@ -263,6 +334,8 @@ std::string history_text(Connection& db, std::int64_t id, int* next_seq = nullpt
 /// inbox read brings the rows back, and the decider drops what it has already applied.
 /// Scheduling and completions stay durable: something depends on them.
 #define FLOWY_QUICK_COMMIT "WITH quick AS (SELECT set_config('synchronous_commit', 'off', true)) "
+/// An execution's deadline from parameter P, its execution_timeout in nanoseconds (0: none).
+#define FLOWY_DEADLINE(P) "CASE WHEN " P " > 0 THEN clock_timestamp() + " P " / 1000 * interval '1 microsecond' END"
 
 // ---- a task's row as a completion ----
 
@@ -285,11 +358,12 @@ std::string task_key(std::int64_t execution, std::string_view id) {
 /// Runs tasks claimed from the queue in a local pool of worker processes.
 class Server {
 public:
-    Server(Connection& db, std::unique_ptr<TaskExecutor> pool, Names names, std::string workflow, int workers,
-           milliseconds lease, std::function<void(std::string_view)> log)
+    Server(Connection& db, std::unique_ptr<TaskExecutor> pool, Names names, std::string workflow, std::string version,
+           int workers, milliseconds lease, std::function<void(std::string_view)> log)
         : db_(db),
           names_(std::move(names)),
           workflow_(std::move(workflow)),
+          version_(std::move(version)),
           workers_(workers),
           lease_(lease),
           log_(std::move(log)),
@@ -341,6 +415,7 @@ private:
         std::uint32_t activity = 0;
         milliseconds timeout{0}, heartbeat{0};
         bool cancelled = false;  // its execution was cancelled: its attempt was stopped
+        bool limited = false;    // its activity has a concurrency limit
     };
     /// Whether the tasks this process ran took under 1 ms on average: they may queue on a
     /// worker (claimed 16 per worker, sent with depth 16); others only go to an idle one.
@@ -361,6 +436,7 @@ private:
                      "claimed_at = clock_timestamp() "
                      "FROM (SELECT q.execution, q.id FROM unnest($2::text[]) l(list), LATERAL (SELECT execution, id "
                      "FROM flowy.tasks WHERE state = 'queued' AND workflow = $1 AND task_list = l.list "
+                     "AND version = $7 AND concurrency = 0 "
                      "ORDER BY queued_at LIMIT $3 FOR UPDATE SKIP LOCKED) q LIMIT $3) c, quick "
                      "WHERE t.execution = c.execution AND t.id = c.id "
                      "RETURNING t.execution, t.id, t.token, t.activity, t.activity_name, t.args, t.timeout_ms, "
@@ -371,8 +447,31 @@ private:
                          .integer(limit)
                          .integer(lease_.count())
                          .text(host_)
-                         .integer(getpid()));
+                         .integer(getpid())
+                         .text(version_));
         if (r.size() == limit) claim_due_ = true;  // there may be more
+        take(r);
+        // Activities with a concurrency limit across hosts are claimed one activity at a time
+        // under a lock (flowy.claim_limited), by the processes that configured a limit.
+        if (names_.limited() && r.size() < limit) {
+            limited_take_ = true;
+            Rows l =
+                db_.exec(FLOWY_QUICK_COMMIT "SELECT f.* FROM quick, flowy.claim_limited($1, $2, $3, $4, $5, $6, $7) f",
+                         Params()
+                             .text(workflow_)
+                             .text(version_)
+                             .texts(lists_)
+                             .integer(limit - r.size())
+                             .integer(lease_.count())
+                             .text(host_)
+                             .integer(getpid()));
+            take(l);
+            limited_take_ = false;
+        }
+    }
+
+    /// Runs the tasks of claimed rows `r`.
+    void take(const Rows& r) {
         if (r.size() > 0 && next_renewal_ < Clock::now()) next_renewal_ = Clock::now() + lease_ / 3;
         for (int i = 0; i < r.size(); ++i) {
             std::uint32_t slot = free_slot();
@@ -381,6 +480,7 @@ private:
             c.id = r.text(i, 1);
             c.token = r.integer(i, 2);
             c.args = r.text(i, 5);
+            c.limited = limited_take_;
             auto activity = static_cast<std::size_t>(r.integer(i, 3));
             std::string name = r.text(i, 4);
             running_.insert(slot);
@@ -510,6 +610,14 @@ private:
                                               " came after its lease was lost (this process was stopped or cut "
                                               "off): another attempt took its place, and this one is dropped");
             }
+            // A task of an activity with a concurrency limit ended: its turn goes to the next
+            // one, here or on another host (they look when told).
+            bool turn = false;
+            for (std::size_t k = 0; k < n; ++k) turn |= slots_[done_[k].task].limited;
+            if (turn) {
+                db_.exec("SELECT pg_notify('flowy_tasks', $1)", Params().text(workflow_));
+                claim_due_ = true;
+            }
             for (std::size_t k = 0; k < n; ++k) release(done_[k].task);
             done_.erase(done_.begin(), done_.begin() + static_cast<std::ptrdiff_t>(n));
         }
@@ -537,17 +645,18 @@ private:
             "u AS (UPDATE flowy.tasks t SET lease_until = clock_timestamp() + $4 * interval '1 millisecond' FROM c "
             "WHERE t.execution = c.execution AND t.id = c.id AND t.token = c.token AND t.state = 'running' "
             "RETURNING t.execution, t.id) "
-            "SELECT c.execution, c.id, coalesce(t.state, 'cancelled') FROM c LEFT JOIN flowy.tasks t "
+            "SELECT c.execution, c.id, coalesce(t.state = 'cancelled' OR t.error_kind = 'timed_out', true)::int4 "
+            "FROM c LEFT JOIN flowy.tasks t "
             "ON t.execution = c.execution AND t.id = c.id "
             "WHERE NOT EXISTS (SELECT FROM u WHERE u.execution = c.execution AND u.id = c.id)",
             Params().int8s(execs).texts(ids).int8s(tokens).integer(lease_.count()));
         if (r.size() == 0) return;
         // These were not renewed. A cancelled task's attempt (or one whose execution was
-        // purged since) is stopped: its worker is killed. The others lost their leases (this
-        // process was stopped or cut off past them): their activities' flowy::heartbeat()
-        // says so from now on.
-        std::unordered_map<std::string, bool> gone;  // "execution/id" -> cancelled
-        for (int i = 0; i < r.size(); ++i) gone[task_key(r.integer(i, 0), r.bytes(i, 1))] = r.text(i, 2) == "cancelled";
+        // purged since, or that its decider timed out: schedule_to_close) is stopped: its
+        // worker is killed. The others lost their leases (this process was stopped or cut
+        // off past them): their activities' flowy::heartbeat() says so from now on.
+        std::unordered_map<std::string, bool> gone;  // "execution/id" -> stop it
+        for (int i = 0; i < r.size(); ++i) gone[task_key(r.integer(i, 0), r.bytes(i, 1))] = r.integer(i, 2) == 1;
         for (std::uint32_t s : running_) {
             auto it = gone.find(task_key(slots_[s].execution, slots_[s].id));
             if (it == gone.end()) continue;
@@ -558,7 +667,7 @@ private:
 
     Connection& db_;
     Names names_;
-    std::string workflow_;
+    std::string workflow_, version_;
     std::vector<std::string> lists_;
     int workers_;
     milliseconds lease_;
@@ -571,6 +680,7 @@ private:
     std::vector<Completion> finished_, done_;
     double avg_us_ = -1;
     bool claim_due_ = true;
+    bool limited_take_ = false;  // the rows being taken came from flowy.claim_limited
     Clock::time_point next_renewal_{}, next_look_{};
 };
 
@@ -637,13 +747,15 @@ struct Hold {
 /// come from the inbox.
 class Decider final : public TaskExecutor {
 public:
-    Decider(Hold& hold, Server* server, std::string workflow, const Names& names, milliseconds lease)
+    Decider(Hold& hold, Server* server, std::string workflow, std::string version, const Names& names,
+            milliseconds lease)
         : hold_(hold),
           db_(hold.db),
           server_(server),
           execution_(hold.execution),
           token_(hold.token),
           workflow_(std::move(workflow)),
+          version_(std::move(version)),
           names_(names),
           lease_(lease),
           channel_("flowy_done_" + std::to_string(hold.execution)) {
@@ -675,6 +787,11 @@ public:
         if (r.timeout.count() > 0 && p.timeout_ms == 0) p.timeout_ms = 1;
         p.heartbeat_ms = std::chrono::duration_cast<milliseconds>(r.heartbeat_timeout).count();
         if (r.heartbeat_timeout.count() > 0 && p.heartbeat_ms == 0) p.heartbeat_ms = 1;
+        if (r.start_within.count() > 0) {
+            p.start_ms = std::max<std::int64_t>(1, std::chrono::ceil<milliseconds>(r.start_within).count());
+            start_bys_.push_back(Clock::now() + milliseconds(p.start_ms));
+            std::push_heap(start_bys_.begin(), start_bys_.end(), std::greater<>());
+        }
         outstanding_.emplace(p.id, r.task);
         pending_.push_back(std::move(p));
         return -1;
@@ -685,6 +802,31 @@ public:
     }
     std::size_t in_flight() const override { return outstanding_.size() + ready_.size(); }
     void stop(bool) noexcept override {}
+    /// The scheduler ended `task` (its schedule_to_close): it completes here at once (the
+    /// scheduler drops that), and its row ends as timed out, which makes the serving
+    /// process running it kill its worker at its next renewal.
+    void lose(std::uint32_t task, bool) override {
+        for (auto it = outstanding_.begin(); it != outstanding_.end(); ++it) {
+            if (it->second != task) continue;
+            auto queued =
+                std::find_if(pending_.begin(), pending_.end(), [&](const Pending& p) { return p.id == it->first; });
+            if (queued != pending_.end())
+                pending_.erase(queued);  // not in the database yet
+            else
+                stop_.push_back(it->first);  // ended in the database now, or at the next flush if that fails
+            try {
+                stop_tasks();
+            } catch (const ConnectError&) {
+            }
+            Completion c;
+            c.task = task;
+            c.outcome = Completion::Outcome::failed;
+            c.error.kind = ErrorInfo::Kind::timed_out;
+            ready_.push_back(std::move(c));
+            outstanding_.erase(it);
+            return;
+        }
+    }
 
     void wait(std::vector<Completion>& out, Clock::time_point deadline) override {
         try {
@@ -694,10 +836,12 @@ public:
                 if (inbox_due_) read_inbox();
                 if (db_.take_reconnects() > 0) resync();
                 if (Clock::now() >= next_renewal_) renew();
+                if (!start_bys_.empty() && Clock::now() >= start_bys_.front()) expire_queued();
                 if (server_) server_->step();
                 if (!ready_.empty() || failure || cancel_signal()) break;
                 if (!first && Clock::now() >= deadline) break;
                 Clock::time_point until = std::min(deadline, next_renewal_);
+                if (!start_bys_.empty()) until = std::min(until, start_bys_.front());
                 if (server_)
                     server_->wait(until);
                 else
@@ -716,8 +860,37 @@ private:
         std::string id;
         std::uint32_t activity = 0;
         std::string args;
-        std::int64_t timeout_ms = 0, heartbeat_ms = 0;
+        std::int64_t timeout_ms = 0, heartbeat_ms = 0, start_ms = 0;
     };
+
+    /// Fails the queued tasks past their start_by (schedule_to_start, or the rest of their
+    /// schedule_to_close): not retried (Completion::final).
+    void expire_queued() {
+        auto now = Clock::now();
+        while (!start_bys_.empty() && start_bys_.front() <= now) {
+            std::pop_heap(start_bys_.begin(), start_bys_.end(), std::greater<>());
+            start_bys_.pop_back();
+        }
+        std::string sql = std::string(
+                              "WITH t AS (UPDATE flowy.tasks SET state = 'failed', error_kind = 'not_started', "
+                              "error_message = 'timed out: waited ' || "
+                              "round(extract(epoch FROM clock_timestamp() - queued_at) * 1000) || ' ms for a worker "
+                              "of task list ' || task_list || ' (schedule_to_start)', "
+                              "finished_at = clock_timestamp() WHERE execution = $1 AND state = 'queued' "
+                              "AND start_by <= clock_timestamp() RETURNING *) SELECT ") +
+                          completion_columns + " FROM t";
+        deliver(db_.exec(sql.c_str(), Params().integer(execution_)));
+        // The database's start_by of a task comes a little after this process's (it was
+        // flushed after it was submitted): look again when the next one is due there.
+        Rows next = db_.exec(
+            "SELECT ceil(extract(epoch FROM min(start_by) - clock_timestamp()) * 1000)::int8 FROM flowy.tasks "
+            "WHERE execution = $1 AND state = 'queued' AND start_by IS NOT NULL",
+            Params().integer(execution_));
+        if (next.size() == 1 && !next.null(0, 0)) {
+            start_bys_.push_back(Clock::now() + milliseconds(std::max<std::int64_t>(next.integer(0, 0), 1)));
+            std::push_heap(start_bys_.begin(), start_bys_.end(), std::greater<>());
+        }
+    }
 
     void hear() {
         for (const std::string& ch : db_.notifications()) {
@@ -731,7 +904,7 @@ private:
     void flush() {
         while (!pending_.empty() || !hold_.lines.empty()) {
             std::vector<std::string> ids, names, lists, args;
-            std::vector<std::int64_t> activities, timeouts, heartbeats;
+            std::vector<std::int64_t> activities, timeouts, heartbeats, starts, limits;
             std::size_t bytes = 0, n = 0;
             for (; n < pending_.size() && (n == 0 || bytes < batch_bytes); ++n) {
                 Pending& p = pending_[n];
@@ -743,6 +916,8 @@ private:
                 args.push_back(std::move(p.args));
                 timeouts.push_back(p.timeout_ms);
                 heartbeats.push_back(p.heartbeat_ms);
+                starts.push_back(p.start_ms);
+                limits.push_back(names_.concurrency[p.activity]);
             }
             Rows r = db_.exec(
                 "WITH fence AS (UPDATE flowy.executions SET lease_until = clock_timestamp() + $3 * interval "
@@ -750,9 +925,11 @@ private:
                 "h AS (INSERT INTO flowy.history (execution, seq, lines) SELECT $1, $10, $11 FROM fence "
                 "WHERE $11 <> '' ON CONFLICT DO NOTHING), "
                 "ins AS (INSERT INTO flowy.tasks (execution, id, workflow, activity, activity_name, task_list, args, "
-                "timeout_ms, heartbeat_ms, state) SELECT $1, t.id, $4, t.activity, t.name, t.list, t.args, "
-                "t.timeout, t.heartbeat, 'queued' FROM fence, unnest($5::text[], $6::int8[], $7::text[], $8::text[], "
-                "$9::bytea[], $12::int8[], $13::int8[]) AS t(id, activity, name, list, args, timeout, heartbeat) "
+                "timeout_ms, heartbeat_ms, state, version, start_by, concurrency) SELECT $1, t.id, $4, t.activity, "
+                "t.name, t.list, t.args, t.timeout, t.heartbeat, 'queued', $14, CASE WHEN t.start > 0 THEN "
+                "clock_timestamp() + t.start * interval '1 millisecond' END, t.lim FROM fence, unnest($5::text[], "
+                "$6::int8[], $7::text[], $8::text[], $9::bytea[], $12::int8[], $13::int8[], $15::int8[], $16::int8[]) "
+                "AS t(id, activity, name, list, args, timeout, heartbeat, start, lim) "
                 "ON CONFLICT DO NOTHING RETURNING id) "
                 "SELECT 0, NULL::text FROM fence UNION ALL SELECT 1, id FROM ins UNION ALL "
                 "SELECT 2, pg_notify('flowy_tasks', $4)::text FROM fence WHERE EXISTS (SELECT 1 FROM ins)",
@@ -769,7 +946,10 @@ private:
                     .integer(hold_.history_seq)
                     .text(hold_.lines)
                     .int8s(timeouts)
-                    .int8s(heartbeats));
+                    .int8s(heartbeats)
+                    .text(version_)
+                    .int8s(starts)
+                    .int8s(limits));
             bool fenced = false;
             std::unordered_set<std::string> inserted;
             for (int i = 0; i < r.size(); ++i) {
@@ -790,6 +970,21 @@ private:
             pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
             if (!existed.empty()) look_up(existed);
         }
+        stop_tasks();
+    }
+
+    /// Ends the tasks in stop_ in the database as timed out (the scheduler ended them:
+    /// schedule_to_close): queued ones never run, running ones are stopped by their
+    /// serving process at its next renewal.
+    void stop_tasks() {
+        if (stop_.empty()) return;
+        db_.exec(
+            "UPDATE flowy.tasks SET state = 'failed', error_kind = 'timed_out', error_message = 'timed out: "
+            "stopped by its decider (schedule_to_close)', finished_at = clock_timestamp(), lease_until = NULL "
+            "WHERE execution = $1 AND id = ANY($2::text[]) AND state IN ('queued', 'running') AND EXISTS "
+            "(SELECT FROM flowy.executions WHERE id = $1 AND decider_token = $3 AND status = 'running')",
+            Params().integer(execution_).texts(stop_).integer(token_));
+        stop_.clear();
     }
 
     /// Delivers the ends of `ids` that are recorded already.
@@ -831,6 +1026,7 @@ private:
             } else {
                 c.outcome = Completion::Outcome::failed;
                 c.error.kind = kind_of(r.bytes(i, 3));
+                c.final = r.bytes(i, 3) == "not_started";  // a schedule_to_start: not retried
                 c.error.message = r.text(i, 4);
                 c.error.type = r.text(i, 5);
                 c.error.detail = r.text(i, 2);
@@ -896,17 +1092,44 @@ private:
     Connection& db_;
     Server* server_;
     std::int64_t execution_, token_;
-    std::string workflow_;
+    std::string workflow_, version_;
     const Names& names_;
     milliseconds lease_;
     std::string channel_;
     std::deque<Pending> pending_;
+    std::vector<std::string> stop_;                               // tasks to end as timed out in the database
+    std::vector<Clock::time_point> start_bys_;                    // when queued tasks must have started (a heap)
     std::unordered_map<std::string, std::uint32_t> outstanding_;  // task id -> the execution's task index
     std::vector<Completion> ready_;
     std::vector<std::pair<std::string, int>> workers_;  // (host, pid) of each worker seen
     bool inbox_due_ = true;
     Clock::time_point next_renewal_;
 };
+
+/// Registers the signatures of this code's workflow and activities under its workflow type
+/// and version, and refuses (ConfigError, naming both) a signature that differs from the
+/// one registered: processes of one version must agree on every activity's.
+void check_signatures(Connection& db, const WorkflowType& type, const std::string& version, const Names& names) {
+    std::vector<std::string> name{"(the workflow)"}, signature{type.signature.name()};
+    for (std::size_t i = 0; i < names.name.size(); ++i) {
+        name.push_back(names.name[i]);
+        signature.push_back(names.signature[i]);
+    }
+    Rows r = db.exec(
+        "WITH x AS (SELECT * FROM unnest($3::text[], $4::text[]) AS x(name, signature)), "
+        "i AS (INSERT INTO flowy.activities (workflow, version, name, signature) SELECT $1, $2, name, signature "
+        "FROM x ON CONFLICT DO NOTHING) "
+        "SELECT x.name, x.signature, a.signature FROM x JOIN flowy.activities a ON a.workflow = $1 "
+        "AND a.version = $2 AND a.name = x.name WHERE a.signature <> x.signature ORDER BY x.name",
+        Params().text(type.name).text(version).texts(name).texts(signature));
+    if (r.size() == 0) return;
+    std::string what =
+        r.text(0, 0) == "(the workflow)" ? "the workflow " + type.name : "activity '" + r.text(0, 0) + "'";
+    throw ConfigError("flowy: " + what + " is " + r.text(0, 1) + " in this process but " + r.text(0, 2) +
+                      " in version " + version + " of workflow " + type.name +
+                      " in the database: processes of one version must agree; deploy this code as another version "
+                      "(PostgresWorkflow::version)");
+}
 
 /// What a process that runs or serves a workflow holds: its plan, its local pool
 /// (forked before the connection is made: a child must never share a live connection),
@@ -936,11 +1159,13 @@ struct Process {
         }
         db = connect(o, config);
         ensure_schema(*db);
+        check_signatures(*db, type, o.version, names);
         if (pool) {
             TaskExecutor* local = pool.get();
             local->watch(db->socket());
             db->on_socket = [local](int fd) { local->watch(fd); };
-            server = std::make_unique<Server>(*db, std::move(pool), names, type.name, workers, o.lease, config.log);
+            server = std::make_unique<Server>(*db, std::move(pool), names, type.name, o.version, workers, o.lease,
+                                              config.log);
         }
         db->listen("flowy_tasks");
     }
@@ -948,16 +1173,28 @@ struct Process {
     std::unique_ptr<Instance> instance() { return std::move(first); }  // null: the execution makes one
 };
 
+/// Takes over one execution of `type` that nobody decides, if there is one: its id, token, input.
+struct Claim {
+    std::int64_t id = 0, token = 0;
+    std::string input;
+    std::optional<Clock::time_point> deadline;  // its execution_timeout's end, on this host's clock
+    std::chrono::nanoseconds timeout{0};        // that execution_timeout
+};
+
 /// Decides execution `id` (this process holds its lease with `token`), replaying
 /// `replay` on a takeover. Returns the result; throws the execution's error, or the
 /// TaskError of a lost lease (the execution goes on elsewhere).
 SlotPtr decide(Process& p, const Config& config, const WorkflowType& type, std::int64_t id, std::int64_t token,
-               std::string input, Replay* replay, int history_seq, const Options& o) {
+               std::string input, Replay* replay, int history_seq, const Options& o, const Claim* claim = nullptr) {
     Hold hold{*p.db, id, token, history_seq, {}, nullptr};
     std::unique_ptr<Recorder> recorder =
         make_recorders(config, replay != nullptr, std::make_unique<trace::TraceRecorder>(&hold.lines));
     ExecutionParts parts;
-    parts.executor = std::make_unique<Decider>(hold, p.server.get(), type.name, p.names, o.lease);
+    parts.executor = std::make_unique<Decider>(hold, p.server.get(), type.name, o.version, p.names, o.lease);
+    if (claim) {
+        parts.deadline = claim->deadline;
+        parts.execution_timeout = claim->timeout;
+    }
     parts.activities = p.registry.size();
     parts.recorder = recorder.get();
     parts.replay = replay;
@@ -1025,12 +1262,6 @@ SlotPtr wait_for(Connection& db, std::uint64_t id) {
     }
 }
 
-/// Takes over one execution of `type` that nobody decides, if there is one: its id, token, input.
-struct Claim {
-    std::int64_t id = 0, token = 0;
-    std::string input;
-};
-
 /// Claims an execution of this workflow that nobody decides, if there is one. If there
 /// is none, `*lapse` is set to when the next lease of a running one lapses (a decider
 /// that died is replaced then, not at the next periodic look), or left alone if none runs.
@@ -1040,15 +1271,31 @@ std::optional<Claim> claim_execution(Connection& db, const WorkflowType& type, c
         "WITH c AS (UPDATE flowy.executions e SET status = 'running', decider = $2, "
         "decider_token = e.decider_token + 1, lease_until = clock_timestamp() + $3 * interval '1 millisecond', "
         "started_at = coalesce(e.started_at, clock_timestamp()) "
-        "FROM (SELECT id FROM flowy.executions WHERE workflow = $1 AND status IN ('pending', 'running') "
-        "AND (lease_until IS NULL OR lease_until < clock_timestamp()) ORDER BY id LIMIT 1 "
-        "FOR UPDATE SKIP LOCKED) c WHERE e.id = c.id RETURNING e.id, e.decider_token, e.input) "
-        "SELECT id, decider_token, input, NULL::int8 FROM c UNION ALL "
-        "SELECT NULL, NULL, NULL, ceil(extract(epoch FROM min(lease_until) - clock_timestamp()) * 1000)::int8 "
-        "FROM flowy.executions WHERE workflow = $1 AND status = 'running' AND NOT EXISTS (SELECT FROM c)",
-        Params().text(type.name).text(host_name() + ":" + std::to_string(getpid())).integer(o.lease.count()));
+        "FROM (SELECT id FROM flowy.executions WHERE workflow = $1 AND version = $4 AND status IN ('pending', "
+        "'running') AND (lease_until IS NULL OR lease_until < clock_timestamp()) ORDER BY id LIMIT 1 "
+        "FOR UPDATE SKIP LOCKED) c WHERE e.id = c.id RETURNING e.id, e.decider_token, e.input, e.deadline, "
+        "e.created_at) "
+        "SELECT id, decider_token, input, NULL::int8, "
+        "floor(extract(epoch FROM deadline - clock_timestamp()) * 1000000)::int8, "
+        "round(extract(epoch FROM deadline - created_at) * 1000)::int8 FROM c UNION ALL "
+        "SELECT NULL, NULL, NULL, ceil(extract(epoch FROM min(lease_until) - clock_timestamp()) * 1000)::int8, NULL, "
+        "NULL "
+        "FROM flowy.executions WHERE workflow = $1 AND version = $4 AND status = 'running' "
+        "AND NOT EXISTS (SELECT FROM c)",
+        Params()
+            .text(type.name)
+            .text(host_name() + ":" + std::to_string(getpid()))
+            .integer(o.lease.count())
+            .text(o.version));
     for (int i = 0; i < r.size(); ++i) {
-        if (!r.null(i, 0)) return Claim{r.integer(i, 0), r.integer(i, 1), r.text(i, 2)};
+        if (!r.null(i, 0)) {
+            Claim c{r.integer(i, 0), r.integer(i, 1), r.text(i, 2), std::nullopt, {}};
+            if (!r.null(i, 4)) {
+                c.deadline = Clock::now() + std::chrono::microseconds(r.integer(i, 4));
+                c.timeout = milliseconds(r.integer(i, 5));  // for its message: to the millisecond
+            }
+            return c;
+        }
         if (!r.null(i, 3)) *lapse = Clock::now() + milliseconds(std::max<std::int64_t>(r.integer(i, 3), 0) + 10);
     }
     return std::nullopt;
@@ -1084,14 +1331,16 @@ SlotPtr run(const Config& config, const WorkflowType& type, std::string args, co
     Process p(config, type, o, false);
     Rows r = p.db->exec(
         "INSERT INTO flowy.executions (workflow, parameters, input, status, decider, decider_token, lease_until, "
-        "started_at) VALUES ($1, $2, $3, 'running', $4, 1, clock_timestamp() + $5 * interval '1 millisecond', "
-        "clock_timestamp()) RETURNING id",
+        "started_at, version, deadline) VALUES ($1, $2, $3, 'running', $4, 1, clock_timestamp() + $5 * interval "
+        "'1 millisecond', clock_timestamp(), $6, " FLOWY_DEADLINE("$7") ") RETURNING id",
         Params()
             .text(type.name)
             .text(type.parameters.name())
             .bytes(args)
             .text(host_name() + ":" + std::to_string(getpid()))
-            .integer(o.lease.count()));
+            .integer(o.lease.count())
+            .text(o.version)
+            .integer(config.execution_timeout.count()));
     std::int64_t id = r.integer(0, 0);
     try {
         return decide(p, config, type, id, 1, std::move(args), nullptr, 0, o);
@@ -1107,18 +1356,36 @@ std::uint64_t start(const Config& config, const WorkflowType& type, std::string 
         throw std::length_error(m);
     Registry registry;
     std::unique_ptr<Instance> first;
-    plan_of(type, config, registry, &first);  // a configuration that cannot run is refused here
+    std::unique_ptr<Plan> plan =
+        plan_of(type, config, registry, &first);  // a configuration that cannot run is refused here
     std::unique_ptr<Connection> db = connect(o, config);
     ensure_schema(*db);
+    Names names;
+    name_plan(*plan, "", names);
+    check_signatures(*db, type, o.version, names);
     Rows r = db->exec(
-        "WITH e AS (INSERT INTO flowy.executions (workflow, parameters, input, status) "
-        "VALUES ($1, $2, $3, 'pending') RETURNING id) SELECT id, pg_notify('flowy_executions', $1) FROM e",
-        Params().text(type.name).text(type.parameters.name()).bytes(args));
+        "WITH e AS (INSERT INTO flowy.executions (workflow, parameters, input, status, version, deadline) "
+        "VALUES ($1, $2, $3, 'pending', $4, " FLOWY_DEADLINE("$5") ") RETURNING id) "
+        "SELECT id, pg_notify('flowy_executions', $1) FROM e",
+        Params()
+            .text(type.name)
+            .text(type.parameters.name())
+            .bytes(args)
+            .text(o.version)
+            .integer(config.execution_timeout.count()));
     return static_cast<std::uint64_t>(r.integer(0, 0));
 }
 
-SlotPtr result(const Config& config, const WorkflowType&, std::uint64_t id, const Options& o) {
+SlotPtr result(const Config& config, const WorkflowType& type, std::uint64_t id, const Options& o) {
     std::unique_ptr<Connection> db = connect_to_read(o.conninfo, config.log);
+    // Its value is decoded as this code's workflow type: it must be the one that ran it.
+    Rows r = db->exec("SELECT workflow, version FROM flowy.executions WHERE id = $1",
+                      Params().integer(static_cast<std::int64_t>(id)));
+    if (r.size() == 0) throw std::invalid_argument("flowy: there is no execution " + std::to_string(id));
+    if (r.text(0, 0) != type.name || r.text(0, 1) != o.version)
+        throw ConfigError("flowy: execution " + std::to_string(id) + " is version " + r.text(0, 1) + " of workflow " +
+                          r.text(0, 0) + ", not version " + o.version + " of " + type.name +
+                          ": wait for it with the code of its version");
     return wait_for(*db, id);
 }
 
@@ -1139,7 +1406,8 @@ void serve_until_stopped(Process& p, const Config& config, const WorkflowType& t
                 std::optional<Replay> replay;
                 if (h) replay.emplace(std::move(*h));
                 try {
-                    decide(p, config, type, c->id, c->token, std::move(c->input), replay ? &*replay : nullptr, seq, o);
+                    decide(p, config, type, c->id, c->token, std::move(c->input), replay ? &*replay : nullptr, seq, o,
+                           &*c);
                 } catch (const Cancelled&) {
                     if (cancel_signal()) break;
                 } catch (const TaskError& e) {
@@ -1191,6 +1459,12 @@ OptionsBox::~OptionsBox() {
 void OptionsBox::lease(std::chrono::milliseconds l) {
     p->lease = l;
 }
+void OptionsBox::version(std::string v) {
+    bool ok = !v.empty() && v.size() <= 64;
+    for (char c : v) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_');
+    if (!ok) throw ConfigError("flowy: version('" + v + "'): use 1 to 64 letters, digits, '.', '-' or '_'");
+    p->version = std::move(v);
+}
 
 }  // namespace flowy::detail::pg
 
@@ -1212,7 +1486,8 @@ std::vector<ExecutionInfo> list_executions(const std::string& conninfo, const Ex
         "SELECT e.id, e.workflow, e.status, coalesce(e.decider, ''), e.created_at, e.started_at, e.finished_at, "
         "count(t.id) FILTER (WHERE t.state = 'queued'), count(t.id) FILTER (WHERE t.state = 'running'), "
         "count(t.id) FILTER (WHERE t.state = 'succeeded'), count(t.id) FILTER (WHERE t.state = 'failed'), "
-        "coalesce(e.error_message, '') FROM flowy.executions e LEFT JOIN flowy.tasks t ON t.execution = e.id "
+        "coalesce(e.error_message, ''), e.version FROM flowy.executions e LEFT JOIN flowy.tasks t ON t.execution = "
+        "e.id "
         "WHERE ($2 = '' OR e.status = $2) AND e.created_at >= to_timestamp($3 / 1e6) "
         "GROUP BY e.id ORDER BY e.id DESC LIMIT $1",
         Params().integer(limit).text(filter.status).integer(filter.since_us));
@@ -1231,6 +1506,7 @@ std::vector<ExecutionInfo> list_executions(const std::string& conninfo, const Ex
         e.succeeded = r.integer(i, 9);
         e.failed = r.integer(i, 10);
         e.error = r.text(i, 11);
+        e.version = r.text(i, 12);
         out.push_back(std::move(e));
     }
     // Task lists nobody serves: the lists of the queued tasks of these executions, against

@@ -15,11 +15,15 @@ struct Options {
     /// How long a decider holds an execution, and a worker a task, without renewing
     /// (a third of it between renewals): what a dead or cut-off process delays.
     std::chrono::milliseconds lease{5000};
+    /// The workflow type's version: executions are decided, and their tasks run, only by
+    /// processes of the same version.
+    std::string version = "1";
 };
 
 // The entry points (run, start, result, serve) are declared in include/flowy/postgres.hpp.
 
 /// The schema version this library writes, and checks a database against.
-inline constexpr int schema_version = 2;  // 2: tasks.heartbeat_ms
+inline constexpr int schema_version =
+    3;  // 2: tasks.heartbeat_ms; 3: versions, signatures, start_by, deadline, concurrency
 
 }  // namespace flowy::detail::pg
