@@ -740,7 +740,7 @@ TEST_CASE("schedule_to_start: a task that waits past it for a worker ends as Tas
         auto seen = w.run();
         REQUIRE(seen.size() == 2);
         CHECK(seen[0] ==
-              "task t-0-0 (t(7), attempt 1 of 4) timed out: waited for a worker past its schedule_to_start of 100 ms");
+              "task t-0-0 (t(7), attempt 1 of 4) timed out: schedule_to_start of 100 ms passed waiting for a worker");
         CHECK(seen[1] == "400");
         CHECK(Shared::get().calls == 0);  // it never ran, and was not retried
         CHECK(seconds_since(t0) < 2.0);
@@ -761,7 +761,8 @@ TEST_CASE("schedule_to_close bounds all attempts and retry delays; the running a
     w.conf_activity("t", counted_hang,
                     {.timeout = 200ms, .retries = 10, .retry_delay = 20ms, .schedule_to_close = 500ms});
     auto t0 = Clock::now();
-    CHECK_THROWS_WITH_AS(w.run(30000), doctest::Contains("past its schedule_to_close of 500 ms"), flowy::TaskTimedout);
+    CHECK_THROWS_WITH_AS(w.run(30000), doctest::Contains("timed out: schedule_to_close of 500 ms passed"),
+                         flowy::TaskTimedout);
     double took = seconds_since(t0);
     CHECK(took < 1.5);
     CHECK(Shared::get().calls >= 2);
@@ -776,8 +777,8 @@ TEST_CASE("schedule_to_close bounds all attempts and retry delays; the running a
     auto seen = w2.run();
     REQUIRE(seen.size() == 2);
     CHECK(seen[0] ==
-          "task t-0-0 (t(30000), attempt 1 of 1) timed out: still running past its schedule_to_close of 300 ms "
-          "(its attempt was stopped)");
+          "task t-0-0 (t(30000), attempt 1 of 1) timed out: schedule_to_close of 300 ms passed while it "
+          "ran (its attempt was stopped)");
     CHECK(seen[1] == "5");
     CHECK(seconds_since(t0) < 2.0);
 }

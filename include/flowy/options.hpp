@@ -28,12 +28,12 @@ struct ActivityOptions {
     std::optional<std::chrono::nanoseconds> heartbeat_timeout{};
     /// How long each attempt may wait for a worker, from when it is ready (its inputs
     /// finished, its retry delay over) to when it starts: past it, the task ends as
-    /// TaskTimedout ("waited ... for a worker (schedule_to_start)"), not retried (another
+    /// TaskTimedout ("schedule_to_start of ... passed waiting for a worker"), not retried (another
     /// attempt would wait in the same queue). None by default.
     std::optional<std::chrono::nanoseconds> schedule_to_start{};
     /// How long the task may take in all, from when it is first ready to its end, over
     /// every attempt and retry delay: past it, the attempt running is stopped and the
-    /// task ends as TaskTimedout ("... (schedule_to_close)"), with no more retries. None
+    /// task ends as TaskTimedout ("schedule_to_close of ... passed ..."), with no more retries. None
     /// by default.
     std::optional<std::chrono::nanoseconds> schedule_to_close{};
     /// At most this many tasks of this activity run at once (0: no limit): in a run on

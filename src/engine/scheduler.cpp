@@ -322,17 +322,16 @@ Clock::time_point Execution::expire() {
 void Execution::schedule_timed_out(std::uint32_t index, const char* which, std::chrono::nanoseconds limit) {
     Task& t = graph_[index];
     bool running = t.state == TaskState::running;
-    std::string what = std::string("timed out: ") +
-                       (running                                          ? "still running"
-                        : std::string_view(which) == "schedule_to_start" ? "waited for a worker"
-                                                                         : "not started") +
-                       " past its " + which + " of";
+    std::string what = std::string("timed out: ") + which + " of";
     auto e = std::make_shared<ErrorInfo>(timed_out_after(what.c_str(), limit));
+    e->message += running                                          ? " passed while it ran (its attempt was stopped)"
+                  : std::string_view(which) == "schedule_to_start" ? " passed waiting for a worker"
+                                                                   : " passed before it started";
     e->task = task_id(t);
     const ActivityOptions& o = binding(t).options;
     e->message =
         describe_task(index, "attempt " + std::to_string(t.attempt + 1) + " of " + std::to_string(o.retries + 1)) +
-        " " + e->message + (running ? " (its attempt was stopped)" : "");
+        " " + e->message;
     if (running) executor_->lose(index, true);  // its completion, when it comes, is dropped
     if (recorder_) recorder_->task_timed_out(id_of(t), *e, WorkerRef{});
     task_failed(index, std::move(e));

@@ -873,9 +873,9 @@ private:
         }
         std::string sql = std::string(
                               "WITH t AS (UPDATE flowy.tasks SET state = 'failed', error_kind = 'not_started', "
-                              "error_message = 'timed out: waited ' || "
-                              "round(extract(epoch FROM clock_timestamp() - queued_at) * 1000) || ' ms for a worker "
-                              "of task list ' || task_list || ' (schedule_to_start)', "
+                              "error_message = 'timed out: schedule_to_start passed after ' || "
+                              "round(extract(epoch FROM clock_timestamp() - queued_at) * 1000) || ' ms waiting for a "
+                              "worker of task list ' || task_list, "
                               "finished_at = clock_timestamp() WHERE execution = $1 AND state = 'queued' "
                               "AND start_by <= clock_timestamp() RETURNING *) SELECT ") +
                           completion_columns + " FROM t";
@@ -980,7 +980,8 @@ private:
         if (stop_.empty()) return;
         db_.exec(
             "UPDATE flowy.tasks SET state = 'failed', error_kind = 'timed_out', error_message = 'timed out: "
-            "stopped by its decider (schedule_to_close)', finished_at = clock_timestamp(), lease_until = NULL "
+            "schedule_to_close passed while it ran (its decider stopped it)', finished_at = clock_timestamp(), "
+            "lease_until = NULL "
             "WHERE execution = $1 AND id = ANY($2::text[]) AND state IN ('queued', 'running') AND EXISTS "
             "(SELECT FROM flowy.executions WHERE id = $1 AND decider_token = $3 AND status = 'running')",
             Params().integer(execution_).texts(stop_).integer(token_));

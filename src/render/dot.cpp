@@ -428,9 +428,11 @@ private:
                     label += std::string("\n") + to_string(t.state);
                     break;
                 default:  // the title says the step's name: the message goes on with what happened
-                    if (std::size_t at = t.message.find("timed out after ");
+                    if (std::size_t at = t.message.find("timed out");
                         t.state == TraceTask::State::timed_out && at != std::string::npos)
-                        label += "\n" + clip(t.message.substr(at));  // the name and attempts are above
+                        // the name and attempts are above; the colour says it timed out
+                        label += "\n" + clip(t.message.compare(at, 11, "timed out: ") == 0 ? t.message.substr(at + 11)
+                                                                                           : t.message.substr(at));
                     else
                         label += "\n" + clip(detail::views::failure_line(trace_, t));
                     break;
