@@ -118,6 +118,9 @@ public:
     /// Once per turn of the scheduler's loop, with the number of attempts running and of
     /// workers stopped with tasks in flight.
     virtual void tick(std::size_t running, std::size_t stopped) = 0;
+    /// The loop came back from waiting for the executor: time has passed (a recorder that
+    /// reuses a clock reading between events reads it again).
+    virtual void woke() {}
     /// How often the loop must turn, even when nothing happens, for tick() to keep the
     /// recorder current (0: only when something happens).
     virtual std::chrono::microseconds tick_every() const { return std::chrono::microseconds(0); }
@@ -159,6 +162,7 @@ public:
     }
     void run_failed(const ErrorInfo& e, bool c) override { each(&Recorder::run_failed, e, c); }
     void tick(std::size_t running, std::size_t stopped) override { each(&Recorder::tick, running, stopped); }
+    void woke() override { each(&Recorder::woke); }
     std::chrono::microseconds tick_every() const override {
         std::chrono::microseconds every(0);
         for (const auto& r : all_)

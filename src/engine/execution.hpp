@@ -143,10 +143,11 @@ private:
     };
 
     // tasks (execution.cpp)
-    const Binding& binding(const Task& t) const { return frames_[t.frame].plan->config->bindings[t.binding]; }
-    std::uint32_t activity_of(const Task& t) const { return frames_[t.frame].plan->base + t.binding; }
+    const Binding& binding(const Task& t) const { return frame_at_[t.frame]->plan->config->bindings[t.binding]; }
+    std::uint32_t activity_of(const Task& t) const { return frame_at_[t.frame]->plan->base + t.binding; }
     TaskId id_of(const Task& t) const {
-        return {frames_[t.frame].prefix, frames_[t.frame].plan->config->bindings[t.binding].name, t.call, t.attempt};
+        const Frame& f = *frame_at_[t.frame];
+        return {f.prefix, f.plan->config->bindings[t.binding].name, t.call, t.attempt};
     }
     std::string task_id(const Task& t) const { return id_of(t).str(); }
     /// The step name a call was given ("" if none).
@@ -218,6 +219,7 @@ private:
 
     TaskGraph graph_;
     std::deque<Frame> frames_;
+    std::vector<Frame*> frame_at_;            // frames_ by index, for the per-task lookups (a deque index divides)
     std::vector<std::uint32_t> live_frames_;  // frames not done
     Frame* current_frame_ = nullptr;
     StackBounds scheduler_stack_;  // where the scheduler's stack lies, for the bodies' switches

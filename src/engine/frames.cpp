@@ -35,6 +35,7 @@ std::shared_ptr<const ErrorInfo> logic_error(std::string message) {
 Execution::Frame& Execution::start_frame(const Plan& plan, std::string prefix, std::uint32_t parent_task,
                                          std::string args) {
     Frame& f = frames_.emplace_back();
+    frame_at_.push_back(&f);
     f.index = static_cast<std::uint32_t>(frames_.size() - 1);
     graph_.add_frame();
     f.plan = &plan;

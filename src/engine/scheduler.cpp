@@ -89,6 +89,7 @@ SlotPtr Execution::run(std::string args, std::unique_ptr<Instance> first) {
         completions.clear();
         if (tick_every.count() > 0) next_retry = std::min(next_retry, Clock::now() + tick_every);
         executor_->wait(completions, next_retry);
+        if (recorder_) recorder_->woke();
         for (Completion& c : completions) on_completion(c);
     }
 
@@ -127,7 +128,7 @@ void Execution::dispatch() {
     while (!graph_.ready.empty()) {
         std::uint32_t index = graph_.ready.front();
         Task& t = graph_[index];
-        bool child = frames_[t.frame].plan->children[t.binding] != nullptr;
+        bool child = frame_at_[t.frame]->plan->children[t.binding] != nullptr;
         std::uint32_t depth = 1;
         if (!child) {
             if (gated_) {
@@ -173,7 +174,7 @@ void Execution::start(std::uint32_t index, std::uint32_t depth) {
         t.deferred.reset();
     }
     t.state = TaskState::running;
-    if (const Plan* child = frames_[t.frame].plan->children[t.binding].get()) {
+    if (const Plan* child = frame_at_[t.frame]->plan->children[t.binding].get()) {
         // A child workflow: a new frame, entered by the loop (never from inside a body).
         start_frame(*child, task_id(t) + "/", index, t.args.take());
         return;

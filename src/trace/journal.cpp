@@ -62,24 +62,6 @@ std::uint32_t crc32c(const char* data, std::size_t n) {
 }
 
 namespace {
-constexpr std::array<std::uint8_t, 256> crc8_table = [] {
-    std::array<std::uint8_t, 256> t{};
-    for (int i = 0; i < 256; ++i) {
-        auto c = static_cast<std::uint8_t>(i);
-        for (int k = 0; k < 8; ++k) c = static_cast<std::uint8_t>(c & 0x80 ? (c << 1) ^ 0x07 : c << 1);
-        t[static_cast<std::size_t>(i)] = c;
-    }
-    return t;
-}();
-}  // namespace
-
-std::uint8_t crc8(const char* data, std::size_t n) {
-    std::uint8_t c = 0;
-    for (std::size_t i = 0; i < n; ++i) c = crc8_table[c ^ static_cast<std::uint8_t>(data[i])];
-    return c;
-}
-
-namespace {
 
 void put_u32(char* p, std::uint32_t v) {
     for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
@@ -726,7 +708,7 @@ std::uint32_t JournalRecorder::symbol(std::string_view s) {
 }
 
 void JournalRecorder::ref(const TaskId& task) {
-    std::uint32_t frame = symbol(task.frame), dependency = symbol(task.dependency);
+    std::uint32_t frame = symbol(task.frame, frame_seen_), dependency = symbol(task.dependency, dependency_seen_);
     varint(frame);
     varint(dependency);
     varint(task.call);
@@ -764,9 +746,11 @@ void JournalRecorder::run_started(const RunStart& run) {
     symbols_.assign(1, std::string());
     by_text_.clear();
     recent_.clear();
+    frame_seen_ = dependency_seen_ = {};
     RunPlace here = here_and_now();
     begin(Type::run_started);
-    last_t_ = now_us();
+    now_ = last_t_ = now_us();
+    reuse_ = 0;
     varint(static_cast<std::uint64_t>(last_t_));
     varint(static_cast<std::uint64_t>(format_version));
     text(run.workflow);
@@ -785,6 +769,7 @@ void JournalRecorder::run_started(const RunStart& run) {
 
 void JournalRecorder::task_scheduled(const TaskId& task, const Scheduled& call) {
     begin(Type::task_scheduled);
+    reuse_ = 0;  // the body ran since the last event
     stamp();
     ref(task);
     u8((call.after.empty() ? 0 : 1) | (call.name.empty() ? 0 : 2));
@@ -921,6 +906,7 @@ void JournalRecorder::restarted(std::string_view frame, int incarnation, const T
 
 void JournalRecorder::failure_ignored(const TaskId& task, std::string_view message) {
     begin(Type::ignored_failure);
+    reuse_ = 0;  // after the workers were stopped
     stamp();
     ref(task);
     text(message);
@@ -929,6 +915,7 @@ void JournalRecorder::failure_ignored(const TaskId& task, std::string_view messa
 
 void JournalRecorder::run_finished(const ValueRef& value, const TaskId* from, const TaskList& reads) {
     begin(Type::run_finished);
+    reuse_ = 0;  // after the workers were stopped
     stamp();
     text(value.bytes);
     text(value.short_form());
@@ -942,6 +929,7 @@ void JournalRecorder::run_finished(const ValueRef& value, const TaskId* from, co
 
 void JournalRecorder::run_failed(const ErrorInfo& error, bool cancelled) {
     begin(Type::run_failed);
+    reuse_ = 0;  // after the workers were stopped
     stamp();
     text(error.message);
     text(error.type);
