@@ -19,6 +19,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 
 namespace {
@@ -1134,17 +1135,29 @@ TEST_CASE(
 
 TEST_CASE("limits: an activity's concurrency across two hosts and two executions; max_in_flight per execution") {
     std::string db = fresh_db();
-    fresh_effects();
+    std::string effects = fresh_effects();
+    // b configured no limit of its own: it honours the one the tasks carry (their
+    // deciders': two processes that run an execution each, with no workers). It serves
+    // alone until two `work` tasks ran, then a (which has the limit too) joins.
+    Node b(PG_NODE, node_args(db, {"--workers", "2", "serve"}));
+    Node one(PG_NODE, node_args(db, {"--workers", "0", "--concurrency", "1", "run", "3", "150"}));
+    Node two(PG_NODE, node_args(db, {"--workers", "0", "--concurrency", "1", "run", "3", "150"}));
+    wait_effects(effects, [](const Effects& x) { return x.n("work 0") + x.n("work 1") + x.n("work 2") >= 2; });
     Node a(PG_NODE, node_args(db, {"--workers", "2", "--concurrency", "1", "serve"}));
-    Node b(PG_NODE, node_args(db, {"--workers", "2", "--concurrency", "1", "serve"}));
-    auto w = stages(db, {.concurrency = 1});
-    flowy::ExecutionId one = w.start(3, 150), two = w.start(3, 150);
-    CHECK(w.result(one) == pgtest::stages_value(3));
-    CHECK(w.result(two) == pgtest::stages_value(3));
+    for (Node* n : {&one, &two}) {
+        REQUIRE_MESSAGE(n->wait(60s) == 0, n->err());
+        CHECK(first_line(n->out()) == std::to_string(pgtest::stages_value(3)));
+    }
     auto work = intervals("activity_name = 'work'");
     REQUIRE(work.size() == 6);
-    CHECK(most_at_once(work) == 1);                                  // one at a time, over both hosts and executions
-    CHECK(most_at_once(intervals("activity_name = 'again'")) >= 2);  // unlimited: they overlap
+    CHECK(most_at_once(work) == 1);                                   // one at a time, over both hosts and executions
+    CHECK(most_at_once(intervals("activity_name <> 'total'")) >= 2);  // `again` ran beside `work`
+    std::istringstream hosts(cluster->psql(
+        "SELECT string_agg(DISTINCT pid::text, ' ') FROM flowy.tasks WHERE activity_name = 'work'", db_name()));
+    std::set<int> nodes;
+    for (int pid; hosts >> pid;) nodes.insert(parent_of(pid));
+    CHECK(nodes.count(b.pid) == 1);
+    CHECK(nodes.size() == nodes.count(a.pid) + nodes.count(b.pid));
     // max_in_flight(2): of an execution's tasks, at most two are queued or running at once.
     auto paced = stages(db);
     paced.max_in_flight(2);

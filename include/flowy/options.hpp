@@ -38,8 +38,8 @@ struct ActivityOptions {
     std::optional<std::chrono::nanoseconds> schedule_to_close{};
     /// At most this many tasks of this activity run at once (0: no limit): in a run on
     /// the local engine; across every host and execution of the workflow on the
-    /// PostgreSQL engine (give every process the same limit). The others wait for a
-    /// turn, in the order they became ready.
+    /// PostgreSQL engine (there the limit of the process deciding the execution,
+    /// which its tasks carry). The others wait for a turn, in the order they became ready.
     int concurrency = 0;
 };
 

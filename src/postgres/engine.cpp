@@ -82,9 +82,6 @@ std::string over_limit(const char* what, std::size_t size) {
 struct Names {
     std::vector<std::string> name, list, signature;
     std::vector<std::int64_t> concurrency;
-    bool limited() const {
-        return std::any_of(concurrency.begin(), concurrency.end(), [](std::int64_t c) { return c > 0; });
-    }
 };
 void name_plan(const Plan& p, const std::string& prefix, Names& n) {
     for (std::size_t i = 0; i < p.config->bindings.size(); ++i) {
@@ -382,6 +379,10 @@ public:
     TaskExecutor* pool() { return pool_.get(); }
     /// A task was queued: look at the queue again.
     void poke() { claim_due_ = true; }
+    /// A task of an activity with a concurrency limit was queued, or one ended: look for
+    /// them too (every serving process honours the limit a task carries, whether or not
+    /// it configured one itself).
+    void poke_limited() { claim_due_ = limited_due_ = true; }
 
     /// One round: completions out, leases renewed, new tasks claimed. Never blocks but on statements.
     void step() {
@@ -389,7 +390,7 @@ public:
         if (!done_.empty()) complete();
         auto now = Clock::now();
         if (!running_.empty() && now >= next_renewal_) renew();
-        if (now >= next_look_) claim_due_ = true;  // a notification may have been missed (a reconnection)
+        if (now >= next_look_) claim_due_ = limited_due_ = true;  // a notification may have been missed
         if (claim_due_ && free_slots() > 0) claim();
     }
     /// Waits for a completion of a local worker, or the connection, or `deadline`.
@@ -451,9 +452,10 @@ private:
                          .text(version_));
         if (r.size() == limit) claim_due_ = true;  // there may be more
         take(r);
-        // Activities with a concurrency limit across hosts are claimed one activity at a time
-        // under a lock (flowy.claim_limited), by the processes that configured a limit.
-        if (names_.limited() && r.size() < limit) {
+        // Tasks of activities with a concurrency limit (which the ordinary claim skips) are
+        // claimed one activity at a time under a lock (flowy.claim_limited), with the limit
+        // they carry, when some were queued or ended (flowy_limited) or at the periodic look.
+        if (limited_due_ && r.size() < limit) {
             limited_take_ = true;
             Rows l =
                 db_.exec(FLOWY_QUICK_COMMIT "SELECT f.* FROM quick, flowy.claim_limited($1, $2, $3, $4, $5, $6, $7) f",
@@ -467,6 +469,7 @@ private:
                              .integer(getpid()));
             take(l);
             limited_take_ = false;
+            limited_due_ = l.size() == limit - r.size();  // there may be more
         }
     }
 
@@ -615,8 +618,8 @@ private:
             bool turn = false;
             for (std::size_t k = 0; k < n; ++k) turn |= slots_[done_[k].task].limited;
             if (turn) {
-                db_.exec("SELECT pg_notify('flowy_tasks', $1)", Params().text(workflow_));
-                claim_due_ = true;
+                db_.exec("SELECT pg_notify('flowy_limited', $1)", Params().text(workflow_));
+                poke_limited();
             }
             for (std::size_t k = 0; k < n; ++k) release(done_[k].task);
             done_.erase(done_.begin(), done_.begin() + static_cast<std::ptrdiff_t>(n));
@@ -681,6 +684,7 @@ private:
     double avg_us_ = -1;
     bool claim_due_ = true;
     bool limited_take_ = false;  // the rows being taken came from flowy.claim_limited
+    bool limited_due_ = true;    // look for tasks of activities with a limit (flowy.claim_limited)
     Clock::time_point next_renewal_{}, next_look_{};
 };
 
@@ -898,6 +902,8 @@ private:
                 inbox_due_ = true;
             else if (ch == "flowy_tasks" && server_)
                 server_->poke();
+            else if (ch == "flowy_limited" && server_)
+                server_->poke_limited();
         }
     }
 
@@ -930,9 +936,11 @@ private:
                 "clock_timestamp() + t.start * interval '1 millisecond' END, t.lim FROM fence, unnest($5::text[], "
                 "$6::int8[], $7::text[], $8::text[], $9::bytea[], $12::int8[], $13::int8[], $15::int8[], $16::int8[]) "
                 "AS t(id, activity, name, list, args, timeout, heartbeat, start, lim) "
-                "ON CONFLICT DO NOTHING RETURNING id) "
+                "ON CONFLICT DO NOTHING RETURNING id, concurrency) "
                 "SELECT 0, NULL::text FROM fence UNION ALL SELECT 1, id FROM ins UNION ALL "
-                "SELECT 2, pg_notify('flowy_tasks', $4)::text FROM fence WHERE EXISTS (SELECT 1 FROM ins)",
+                "SELECT 2, pg_notify('flowy_tasks', $4)::text FROM fence WHERE EXISTS (SELECT 1 FROM ins) UNION ALL "
+                "SELECT 3, pg_notify('flowy_limited', $4)::text FROM fence "
+                "WHERE EXISTS (SELECT 1 FROM ins WHERE concurrency > 0)",
                 Params()
                     .integer(execution_)
                     .integer(token_)
@@ -1169,6 +1177,7 @@ struct Process {
                                               config.log);
         }
         db->listen("flowy_tasks");
+        db->listen("flowy_limited");
     }
     /// A fresh instance of the root workflow for the next execution (the first was made by the check).
     std::unique_ptr<Instance> instance() { return std::move(first); }  // null: the execution makes one
@@ -1427,6 +1436,7 @@ void serve_until_stopped(Process& p, const Config& config, const WorkflowType& t
         p.server->wait(next_look);
         for (const std::string& ch : p.db->notifications()) {
             if (ch == "flowy_tasks") p.server->poke();
+            if (ch == "flowy_limited") p.server->poke_limited();
             if (ch == "flowy_executions") look = true;
         }
     }
