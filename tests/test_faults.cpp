@@ -777,8 +777,8 @@ TEST_CASE("schedule_to_close bounds all attempts and retry delays; the running a
     auto seen = w2.run();
     REQUIRE(seen.size() == 2);
     CHECK(seen[0] ==
-          "task t-0-0 (t(30000), attempt 1 of 1) timed out: schedule_to_close of 300 ms passed while it "
-          "ran (its attempt was stopped)");
+          "task t-0-0 (t(30000), attempt 1 of 1) timed out: schedule_to_close of 300 ms passed before it "
+          "ended (its attempt was stopped)");
     CHECK(seen[1] == "5");
     CHECK(seconds_since(t0) < 2.0);
 }

@@ -1040,7 +1040,7 @@ TEST_CASE(
         } catch (const flowy::TaskTimedout& e) {
             CHECK(std::string(e.what()) ==
                   "task work-0-0 (work(0, 30000), attempt 1 of 1) timed out: schedule_to_close of 1000 ms "
-                  "passed while it ran (its attempt was stopped)");
+                  "passed before it ended (its attempt was stopped)");
         }
         Effects x = read_effects(effects);
         REQUIRE(x.pids["work 0"].size() == 1);

@@ -325,7 +325,7 @@ void Execution::schedule_timed_out(std::uint32_t index, const char* which, std::
     bool running = t.state == TaskState::running;
     std::string what = std::string("timed out: ") + which + " of";
     auto e = std::make_shared<ErrorInfo>(timed_out_after(what.c_str(), limit));
-    e->message += running                                          ? " passed while it ran (its attempt was stopped)"
+    e->message += running                                          ? " passed before it ended (its attempt was stopped)"
                   : std::string_view(which) == "schedule_to_start" ? " passed waiting for a worker"
                                                                    : " passed before it started";
     e->task = task_id(t);

@@ -988,7 +988,7 @@ private:
         if (stop_.empty()) return;
         db_.exec(
             "UPDATE flowy.tasks SET state = 'failed', error_kind = 'timed_out', error_message = 'timed out: "
-            "schedule_to_close passed while it ran (its decider stopped it)', finished_at = clock_timestamp(), "
+            "schedule_to_close passed before it ended (its decider stopped it)', finished_at = clock_timestamp(), "
             "lease_until = NULL "
             "WHERE execution = $1 AND id = ANY($2::text[]) AND state IN ('queued', 'running') AND EXISTS "
             "(SELECT FROM flowy.executions WHERE id = $1 AND decider_token = $3 AND status = 'running')",
