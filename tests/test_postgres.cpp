@@ -1029,6 +1029,17 @@ TEST_CASE(
         CHECK(cluster->psql("SELECT count(*) || ' ' || min(error_kind) FROM flowy.tasks", db_name()) ==
               "1 not_started");
     }
+    {
+        // Nobody serves, and only schedule_to_close is set: it is the one named, and the
+        // queued row ends as timed out (never claimed).
+        auto w = stages(db, {.schedule_to_close = 300ms});
+        CHECK_THROWS_WITH_AS(w.run(1, 10),
+                             "task work-0-0 (work(0, 10), attempt 1 of 1) timed out: schedule_to_close of 300 ms "
+                             "passed before it ended (its attempt was stopped)",
+                             flowy::TaskTimedout);
+        CHECK(cluster->psql("SELECT state || ' ' || error_kind FROM flowy.tasks WHERE execution = 2", db_name()) ==
+              "failed timed_out");
+    }
     Node server(PG_NODE, node_args(db, {"--workers", "1", "serve"}));
     {
         // Running on the serving process past its schedule_to_close: the decider ends it and
@@ -1047,7 +1058,7 @@ TEST_CASE(
         int worker = x.pids["work 0"][0];
         CHECK(parent_of(worker) == server.pid);
         CHECK(gone_within(worker, 3s));
-        CHECK(cluster->psql("SELECT state || ' ' || error_kind FROM flowy.tasks WHERE execution = 2", db_name()) ==
+        CHECK(cluster->psql("SELECT state || ' ' || error_kind FROM flowy.tasks WHERE execution = 3", db_name()) ==
               "failed timed_out");
         CHECK(server.alive());
     }

@@ -196,11 +196,10 @@ void Execution::start(std::uint32_t index, std::uint32_t depth) {
               id_of(t),
               o.heartbeat_timeout ? *o.heartbeat_timeout : std::chrono::nanoseconds(0)};
     if (gated_) {
-        if (auto it = clocks_.find(index); it != clocks_.end()) {
-            // What is left of its schedule timeouts, for an executor that queues it out of sight.
-            Clock::time_point by = std::min(it->second.start_by, it->second.close_by);
-            if (by != Clock::time_point::max())
-                r.start_within = std::max(std::chrono::nanoseconds(1), by - Clock::now());
+        if (auto it = clocks_.find(index); it != clocks_.end() && it->second.start_by != Clock::time_point::max()) {
+            // What is left of its schedule_to_start, for an executor that queues it out of
+            // sight (its schedule_to_close is this loop's: expire() and lose()).
+            r.start_within = std::max(std::chrono::nanoseconds(1), it->second.start_by - Clock::now());
         }
         if (limited_) ++running_[r.activity];
     }

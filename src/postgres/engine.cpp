@@ -867,8 +867,8 @@ private:
         std::int64_t timeout_ms = 0, heartbeat_ms = 0, start_ms = 0;
     };
 
-    /// Fails the queued tasks past their start_by (schedule_to_start, or the rest of their
-    /// schedule_to_close): not retried (Completion::final).
+    /// Fails the queued tasks past their start_by (their schedule_to_start): not retried
+    /// (Completion::final).
     void expire_queued() {
         auto now = Clock::now();
         while (!start_bys_.empty() && start_bys_.front() <= now) {
