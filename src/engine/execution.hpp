@@ -150,6 +150,10 @@ private:
         return {f.prefix, f.plan->config->bindings[t.binding].name, t.call, t.attempt};
     }
     std::string task_id(const Task& t) const { return id_of(t).str(); }
+    /// "attempt 2 of 3", for messages about a task's failure.
+    std::string attempt_of(const Task& t) const {
+        return "attempt " + std::to_string(t.attempt + 1) + " of " + std::to_string(binding(t).options.retries + 1);
+    }
     /// The step name a call was given ("" if none).
     const std::string& step_name(std::uint32_t index) const;
     /// How messages name a task: `"unit tests" (task sh-0-0, MORE)`, or else

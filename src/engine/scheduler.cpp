@@ -231,7 +231,7 @@ void Execution::on_completion(Completion& c) {
             auto e = std::make_shared<ErrorInfo>(std::move(c.error));
             e->task = task_id(t);
             const ActivityOptions& o = binding(t).options;
-            std::string attempt = "attempt " + std::to_string(t.attempt + 1) + " of " + std::to_string(o.retries + 1);
+            std::string attempt = attempt_of(t);
             if (e->kind == ErrorInfo::Kind::crashed) {
                 e->message += " while running " + describe_task(c.task, attempt);
                 warn(e->message + "; a new worker took its place");
@@ -273,7 +273,7 @@ bool Execution::retry(Task& t, std::uint32_t index, const ErrorInfo& e) {
     if (o.retry_delay.count() > 0) {
         delayed_.emplace_back(Clock::now() + o.retry_delay, index);
         std::push_heap(delayed_.begin(), delayed_.end(), std::greater<>());
-        if (auto it = clocks_.find(index); it != clocks_.end())
+        if (auto it = clocks_.find(index); clocked_ && it != clocks_.end())
             it->second.start_by = Clock::time_point::max();  // it waits for its delay, not a worker
     } else {
         graph_.ready.push_back(index);
@@ -328,10 +328,7 @@ void Execution::schedule_timed_out(std::uint32_t index, const char* which, std::
                   : std::string_view(which) == "schedule_to_start" ? " passed waiting for a worker"
                                                                    : " passed before it started";
     e->task = task_id(t);
-    const ActivityOptions& o = binding(t).options;
-    e->message =
-        describe_task(index, "attempt " + std::to_string(t.attempt + 1) + " of " + std::to_string(o.retries + 1)) +
-        " " + e->message;
+    e->message = describe_task(index, attempt_of(t)) + " " + e->message;
     if (running) executor_->lose(index, true);  // its completion, when it comes, is dropped
     if (recorder_) recorder_->task_timed_out(id_of(t), *e, WorkerRef{});
     task_failed(index, std::move(e));
